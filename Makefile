@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
+
+.PHONY: demo test bench graphs clean dot
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The graphviz `dot` program renders SVG/PNG/PDF; Debian's graphviz package provides it.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null; fi; }
+
+demo: $(STAMP) dot
+	$(BIN)/myoivig consult $(PATIENT)
+	@mkdir -p out
+	$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg && echo "decision graph written to out/demo-case.svg" \
+	  || echo "(decision graphs arrive with the graph command)"
+
+test: $(STAMP) dot
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache

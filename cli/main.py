@@ -1,0 +1,121 @@
+"""The `myoivig` command: parse arguments, call the library, format, set the exit code."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from . import __version__
+from .engine import (InputError, KnowledgeBase, MyoivigError, consult, consultation_to_dict,
+                     load_knowledge_base, normalize, parse_assignment, read_patient)
+from .render import render_consultation
+
+
+class MyoivigGroup(click.Group):
+    """Turns the library's errors into a message on stderr and their exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MyoivigError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+KB_OPTION = click.option(
+    "--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Knowledge-base folder to use instead of the shipped one.")
+
+
+def load_kb(kb_dir: Path | None) -> KnowledgeBase:
+    return load_knowledge_base(kb_dir)  # type: ignore[return-value]
+
+
+def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str]) -> dict[str, Any]:
+    """The patient file's facts with every `--set name=value` applied, normalized."""
+    raw = read_patient(patient) if patient is not None else {}
+    facts = normalize(kb, raw)
+    for text in assignments:
+        name, value = parse_assignment(text)
+        update = normalize(kb, {name: value})
+        facts.pop(name, None)
+        facts.update(update)
+    return facts
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(cls=MyoivigGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="myoivig")
+def cli() -> None:
+    """myoivig - should this myositis patient get IVIG, how, and with what care?
+
+    Every conclusion cites the sentence of the source document it rests on;
+    advice the document does not give is marked [local policy].
+    """
+
+
+@cli.command("consult")
+@click.argument("patient", required=True)
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="Add or override a fact (repeatable), e.g. --set dysphagia=true.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--trace", is_flag=True, help="Add the rule trace (text format; JSON always has it).")
+@KB_OPTION
+def consult_cmd(patient: str, assignments: tuple[str, ...], fmt: str, trace: bool,
+                kb_dir: Path | None) -> None:
+    """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin)."""
+    kb = load_kb(kb_dir)
+    facts = patient_facts(kb, patient, assignments)
+    consultation = consult(kb, facts)
+    if fmt == "json":
+        emit_json(consultation_to_dict(kb, consultation))
+    else:
+        click.echo(render_consultation(kb, consultation, trace=trace), nl=False)
+
+
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@KB_OPTION
+def facts(fmt: str, kb_dir: Path | None) -> None:
+    """List the facts a patient can have: type, allowed values, meaning, question."""
+    kb = load_kb(kb_dir)
+    if fmt == "json":
+        emit_json({name: {"type": spec.type, "allowed": spec.allowed(), "values": list(spec.values),
+                          "aliases": dict(spec.aliases), "unit": spec.unit,
+                          "range": list(spec.range) if spec.range else None,
+                          "meaning": spec.meaning, "question": spec.question}
+                   for name, spec in kb.facts.items()})
+        return
+    for name, spec in kb.facts.items():
+        click.echo(f"{name} ({spec.type}): {spec.meaning}")
+        click.echo(f"    allowed: {spec.allowed()}")
+        if spec.aliases:
+            click.echo("    aliases: " + ", ".join(f"{a}={t}" for a, t in spec.aliases.items()))
+        click.echo(f"    asks: {spec.question}")
+
+
+def _register() -> None:
+    """Each command module owns its commands; main only lists the modules."""
+    from . import explain_cmd, graph_cmd, kb_cmd
+    for module in (explain_cmd, graph_cmd, kb_cmd):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="myoivig")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

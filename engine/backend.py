@@ -1,0 +1,183 @@
+"""The durable_rules backend: the only module that imports durable.
+
+Each input fact is one fact in working memory, and so is each unknown one
+(`known: false`): "unknown" is then a positive pattern, and the only negation
+left is inside a pattern on an input fact, which durable_rules evaluates
+soundly. A rule's condition becomes one durable rule per conjunct of its
+normal form; the rule fires once, however many conjuncts match.
+
+durable_rules has no trace API, so every action is wrapped to record the rule,
+the facts it matched and what it asserted (see ../shared/DESIGN.md).
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from durable import engine as durable
+
+from . import conditions as cond
+from .errors import EngineError
+from .model import Firing, KnowledgeBase, MatchedFact, Rule
+
+_SINK = "$sink"  # matches every fact, so none raises MessageNotHandledException
+
+
+def _flag(name: str, value: str) -> str:
+    return f"{name}:{value}"
+
+
+def working_memory(kb: KnowledgeBase, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The facts to assert for one patient: every vocabulary fact, known or not."""
+    memory: list[dict[str, Any]] = []
+    for name, spec in kb.facts.items():
+        known = name in facts
+        fact: dict[str, Any] = {"id": f"in:{name}", "name": name, "known": known}
+        if known and spec.type != "list":
+            fact["value"] = facts[name]
+        memory.append(fact)
+        if spec.type == "list":
+            for value in spec.values:
+                flag: dict[str, Any] = {"id": f"in:{name}:{value}", "name": _flag(name, value),
+                                        "known": known, "list": name}
+                if known:
+                    flag["value"] = value in facts[name]
+                memory.append(flag)
+    return memory
+
+
+def _pattern(literals: list[cond.Literal], kb: KnowledgeBase) -> tuple[str, dict[str, Any]]:
+    """One durable pattern for all literals on the same working-memory fact."""
+    terms: list[dict[str, Any]] = []
+    name = ""
+    for literal in literals:
+        test = literal.test
+        if test.op == "contains":
+            name = _flag(test.fact, test.value)
+            terms += [{"known": True}, {"value": not literal.negated}]
+            continue
+        name = test.fact
+        if test.op == "known":
+            terms.append({"known": bool(test.value)})
+            continue
+        terms.append({"known": True})
+        if test.op == "equals":
+            terms.append({"$neq": {"value": test.value}} if literal.negated else {"value": test.value})
+        elif test.op == "in":
+            if literal.negated:
+                terms += [{"$neq": {"value": v}} for v in test.value]
+            else:
+                terms.append({"$or": [{"value": v} for v in test.value]})
+        else:
+            terms.append({f"${test.op}": {"value": test.value}})
+    unique = []
+    for term in terms:
+        if term not in unique:
+            unique.append(term)
+    return name, {"$and": [{"name": name}] + unique}
+
+
+def compile_rules(kb: KnowledgeBase, action: Callable[[Rule], Callable[[Any], None]]) -> dict[str, Any]:
+    """The ruleset as plain data (durable's JSON form), one entry per conjunct."""
+    ruleset: dict[str, Any] = {}
+    for rule in kb.rules:
+        for index, conjunct in enumerate(cond.to_dnf(rule.when)):
+            groups: dict[str, list[cond.Literal]] = {}
+            for literal in conjunct:
+                key = _flag(literal.test.fact, literal.test.value) if literal.test.op == "contains" \
+                    else literal.test.fact
+                groups.setdefault(key, []).append(literal)
+            patterns = [{f"f_{i}": _pattern(group, kb)[1]} for i, group in enumerate(groups.values())]
+            entry: dict[str, Any] = {"all": patterns, "run": action(rule)}
+            if rule.priority:
+                entry["pri"] = rule.priority
+            ruleset[f"{rule.id}#{index}"] = entry
+    ruleset[_SINK] = {"all": [{"m": {"$ex": {"name": 1}}}], "pri": 1_000_000, "run": lambda c: None}
+    return ruleset
+
+
+@dataclass
+class _Run:
+    sid: str
+    input_facts: Mapping[str, Any]
+    firings: list[Firing] = field(default_factory=list)
+    fired: set[str] = field(default_factory=set)
+    derived: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+
+class DurableEngine:
+    """A compiled knowledge base on its own durable_rules host.
+
+    One host per knowledge base (a ruleset name cannot be registered twice);
+    one session per patient, deleted afterwards (at most 1,024 live sessions).
+    Single-threaded by design: durable_rules is not safe across threads.
+    """
+
+    _counter = itertools.count(1)
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.ruleset = f"myoivig_{kb.sha256[:12]}_{next(self._counter)}"
+        self._host = durable.Host()
+        self._runs: dict[str, _Run] = {}
+        self._sessions = itertools.count(1)
+        rules = compile_rules(kb, self._action)
+        self._host.set_rulesets(copy.deepcopy({self.ruleset: rules}))  # set_rulesets strips 'run' keys
+
+    def _action(self, rule: Rule) -> Callable[[Any], None]:
+        def run(c: Any) -> None:
+            state = self._runs.get(str(c.s["sid"]))
+            if state is None:
+                return
+            try:
+                self._fire(state, rule, c)
+            except BaseException as exc:  # durable swallows action errors: keep it for the caller
+                state.error = state.error or exc
+        return run
+
+    def _fire(self, state: _Run, rule: Rule, c: Any) -> None:
+        if rule.id in state.fired:
+            return  # another conjunct of the same rule already fired
+        state.fired.add(rule.id)
+        matches = c._m if isinstance(c._m, dict) else {}
+        if "id" in matches:
+            matches = {"f_0": matches}
+        matched = []
+        for fact in matches.values():
+            name = fact.get("list") or fact["name"]
+            origin = "derived" if fact.get("derived") else "input"
+            value = state.input_facts.get(name) if origin == "input" else True
+            item = MatchedFact(name, value if fact.get("known") else None, origin)
+            if item not in matched:
+                matched.append(item)
+        asserted = []
+        for name in rule.derive:
+            if name not in state.derived:
+                state.derived.add(name)
+                asserted.append(name)
+        state.firings.append(Firing(len(state.firings) + 1, rule.id, tuple(matched), tuple(asserted)))
+        for name in asserted:
+            c.assert_fact({"id": f"d:{name}", "name": name, "known": True, "value": True, "derived": True})
+
+    def run(self, facts: Mapping[str, Any]) -> list[Firing]:
+        """Forward-chain one patient's facts to quiescence; return the firings in order."""
+        sid = f"p{next(self._sessions)}"
+        state = _Run(sid, facts)
+        self._runs[sid] = state
+        memory = [dict(fact, sid=sid) for fact in working_memory(self.kb, facts)]
+        try:
+            self._host.assert_facts(self.ruleset, memory)
+        except Exception as exc:
+            raise EngineError(f"durable_rules failed on this patient: {exc}") from exc
+        finally:
+            self._runs.pop(sid, None)
+            try:
+                self._host.delete_state(self.ruleset, sid)
+            except Exception:  # noqa: S110 - a session that never started has no state
+                pass
+        if state.error is not None:
+            raise EngineError(f"a rule action failed: {state.error!r}") from state.error
+        return state.firings

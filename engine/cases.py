@@ -1,0 +1,105 @@
+"""Case files: a patient and the consultation a knowledge engineer expects for it.
+
+A case states only what it cares about; each stated expectation is compared
+exactly. `conclusions` is the whole set of conclusion ids; `absent` names
+conclusions that must not appear; `dose` compares the keys it gives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .consult import consult
+from .errors import InputError, KnowledgeBaseError, Problem
+from .loader import schema_problems
+from .model import KnowledgeBase
+from .patient import normalize
+from .report import consultation_to_dict
+from .yamlio import YamlProblem, read_yaml
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    file: str
+    description: str
+    patient: Mapping[str, Any]
+    expect: Mapping[str, Any]
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    failures: list[tuple[str, Any, Any]] = field(default_factory=list)  # (what, expected, actual)
+    fired: tuple[str, ...] = ()
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def case_paths(kb: KnowledgeBase) -> list[Path]:
+    return sorted((kb.root / "cases").glob("*.yaml"))
+
+
+def load_case(path: Path) -> Case:
+    """Read one case file; a malformed one is a knowledge-base error with its position."""
+    file = str(path)
+    try:
+        document = read_yaml(path)
+    except OSError as exc:
+        raise KnowledgeBaseError([Problem(file, 1, 1, f"cannot read the case: {exc.strerror or exc}")])
+    except YamlProblem as exc:
+        raise KnowledgeBaseError([Problem(file, exc.line, exc.column, exc.message)])
+    problems = schema_problems(document, "case_file", file)
+    if problems:
+        raise KnowledgeBaseError(problems)
+    return Case(path.stem, file, str(document.get("description", "")).strip(),
+                dict(document["patient"]), dict(document["expect"]))
+
+
+def run_case(kb: KnowledgeBase, case: Case) -> CaseResult:
+    """Consult on the case's patient and compare every stated expectation."""
+    try:
+        facts = normalize(kb, case.patient)
+    except InputError as exc:
+        raise InputError(f"case {case.file}: {exc}", field=exc.field) from None
+    consultation = consult(kb, facts)
+    report = consultation_to_dict(kb, consultation)
+    result = CaseResult(case, fired=consultation.fired, report=report)
+    expect = case.expect
+    actual_ids = sorted(c["id"] for c in report["conclusions"])
+    for key in ("ivig_indicated", "early_initiation", "cautions", "combination"):
+        if key in expect and expect[key] != report["summary"][key]:
+            result.failures.append((key, expect[key], report["summary"][key]))
+    if "conclusions" in expect and sorted(expect["conclusions"]) != actual_ids:
+        result.failures.append(("conclusions", sorted(expect["conclusions"]), actual_ids))
+    for conclusion in expect.get("absent", []):
+        if conclusion in actual_ids:
+            result.failures.append((f"absent {conclusion}", "absent", "present"))
+    if "missing" in expect:
+        actual_missing = [m["fact"] for m in report["missing"]]
+        if list(expect["missing"]) != actual_missing:
+            result.failures.append(("missing", list(expect["missing"]), actual_missing))
+    if "dose" in expect:
+        dose = report["dose"]
+        if expect["dose"] is None or dose is None:
+            if expect["dose"] != dose:
+                result.failures.append(("dose", expect["dose"], dose))
+        else:
+            for key, value in expect["dose"].items():
+                if _plain(dose.get(key)) != _plain(value):
+                    result.failures.append((f"dose.{key}", value, dose.get(key)))
+    return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value

@@ -1,0 +1,109 @@
+"""Dose arithmetic. Every number comes from the dose blocks of the rules that fired.
+
+Code only multiplies and rounds; what to multiply (g/kg, days, the weight
+formula and its constants) is in knowledge_base/rules/dosing.yaml, where a
+knowledge engineer can read and change it.
+"""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Collection, Mapping
+
+from .model import Dose, KnowledgeBase, Regimen
+
+
+def round_to(value: float, step: float) -> float:
+    """Round to a multiple of `step`, halves up (Python's round() rounds halves to even)."""
+    steps = (Decimal(repr(value)) / Decimal(repr(step))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return float(steps * Decimal(repr(step)))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, Any]
+                 ) -> tuple[Dose | None, str | None]:
+    """The dose for this patient, or None and the reason there is none."""
+    blocks: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for rule_id in fired:
+        block = kb.rule(rule_id).dose
+        if block is None:
+            continue
+        for key in ("regimen", "weight_basis", "actual_weight_if_lower"):
+            if key in block:
+                name = block["regimen"] if key == "regimen" else key
+                blocks[name] = (rule_id, block)
+    if "standard" not in blocks:
+        return None, "No dose: no dosing rule applies (IVIG is not indicated on the facts given)."
+    if "weight_basis" not in blocks:
+        absent = [name for name in ("sex", "height_cm") if name not in facts]
+        return None, (f"No dose: {' and '.join(absent) or 'sex and height_cm'} not given; the dosing "
+                      "weight is the ideal body weight, which needs sex and height.")
+    basis_rule, basis = blocks["weight_basis"]
+    height_in = facts["height_cm"] / basis["cm_per_inch"]
+    base = basis["base_kg"][facts["sex"]]
+    ideal_raw = base + basis["kg_per_inch"] * (height_in - basis["base_height_in"])
+    ideal = round_to(ideal_raw, basis["round_weight_kg"])
+    if ideal <= 0:
+        return None, (f"No dose: the ideal-body-weight formula gives no positive weight at "
+                      f"{_fmt(facts['height_cm'])} cm.")
+    arithmetic = [
+        f"height {_fmt(facts['height_cm'])} cm / {_fmt(basis['cm_per_inch'])} = {height_in:.2f} in",
+        f"ideal body weight (Devine, {facts['sex']}) = {_fmt(base)} + {_fmt(basis['kg_per_inch'])} x "
+        f"({height_in:.2f} - {_fmt(basis['base_height_in'])}) = {_fmt(ideal)} kg",
+    ]
+    rules = [basis_rule]
+    weight, weight_basis = ideal, "ideal_body_weight"
+    actual = facts.get("weight_kg")
+    if "actual_weight_if_lower" in blocks and actual is not None:
+        rules.append(blocks["actual_weight_if_lower"][0])
+        if actual < ideal:
+            weight = round_to(actual, basis["round_weight_kg"])
+            weight_basis = "actual_body_weight"
+            arithmetic.append(f"actual weight {_fmt(actual)} kg is below the ideal body weight: "
+                              f"dosing weight = {_fmt(weight)} kg")
+        else:
+            arithmetic.append(f"actual weight {_fmt(actual)} kg is not below the ideal body weight: "
+                              f"dosing weight = {_fmt(weight)} kg")
+    else:
+        arithmetic.append(f"dosing weight = ideal body weight = {_fmt(weight)} kg")
+
+    step = basis["round_dose_g"]
+
+    def grams(per_kg: float, divisor: float = 1) -> float:
+        return round_to(per_kg * weight / divisor, step)
+
+    standard_rule, standard = blocks["standard"]
+    rules.insert(0, standard_rule)
+    low, high = standard["g_per_kg"]
+    days = standard["days_per_course"]
+    regimen = Regimen(
+        name="standard", rule=standard_rule, g_per_kg=(low, high),
+        course_total_g=(grams(low), grams(high)), per_day_g=(grams(low, days), grams(high, days)),
+        days_per_course=(days, days), interval=standard.get("interval"),
+        duration_months=tuple(standard["duration_months"]) if "duration_months" in standard else None)
+    arithmetic.append(
+        f"standard course = {_fmt(low)}-{_fmt(high)} g/kg x {_fmt(weight)} kg = "
+        f"{_fmt(regimen.course_total_g[0])}-{_fmt(regimen.course_total_g[1])} g over {days} days = "
+        f"{_fmt(regimen.per_day_g[0])}-{_fmt(regimen.per_day_g[1])} g/day")
+    alternative = None
+    if "alternative" in blocks:
+        alt_rule, alt = blocks["alternative"]
+        rules.insert(1, alt_rule)
+        per_kg = alt["g_per_kg"][0]
+        fewest, most = alt["daily_doses"]
+        alternative = Regimen(
+            name="alternative", rule=alt_rule, g_per_kg=tuple(alt["g_per_kg"]),  # type: ignore[arg-type]
+            course_total_g=(grams(per_kg), grams(alt["g_per_kg"][1])),
+            per_day_g=(grams(per_kg, most), grams(per_kg, fewest)), days_per_course=(fewest, most))
+        arithmetic.append(
+            f"alternative course = {_fmt(per_kg)} g/kg x {_fmt(weight)} kg = "
+            f"{_fmt(alternative.course_total_g[0])} g in {fewest}-{most} daily doses = "
+            f"{_fmt(alternative.per_day_g[0])}-{_fmt(alternative.per_day_g[1])} g/day")
+    rounding = (f"dosing weight to {_fmt(basis['round_weight_kg'])} kg; grams to the nearest "
+                f"{_fmt(step)} g, halves up, each computed from the dosing weight (local policy, "
+                f"{basis_rule})")
+    return Dose(weight_basis=weight_basis, dosing_weight_kg=weight, ideal_body_weight_kg=ideal,
+                arithmetic=tuple(arithmetic), rounding=rounding, standard=regimen,
+                alternative=alternative, rules=tuple(rules)), None

@@ -1,0 +1,70 @@
+"""One exception tree for myoivig.
+
+Each class carries the exit code the CLI turns it into, so the CLI never has to
+guess what went wrong; the library raises these and nothing else for expected
+failures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+
+class MyoivigError(Exception):
+    """Base of every error myoivig raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(MyoivigError):
+    """The patient data (or a command argument) is wrong: the user can fix it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None,
+                 allowed: str | None = None, suggestion: str | None = None) -> None:
+        self.field = field
+        self.allowed = allowed
+        self.suggestion = suggestion
+        text = message
+        if suggestion:
+            text += f" (did you mean '{suggestion}'?)"
+        if allowed:
+            text += f"; allowed: {allowed}"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about a knowledge-base file, located for an editor."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    rule: str | None = None
+    hint: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        rule = f" [{self.rule}]" if self.rule else ""
+        hint = f" - {self.hint}" if self.hint else ""
+        return f"{where}: {self.severity}{rule}: {self.message}{hint}"
+
+
+class KnowledgeBaseError(MyoivigError):
+    """The knowledge base is broken: it must never give advice."""
+
+    exit_code = 3
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems]
+        super().__init__("the knowledge base is invalid:\n  " + "\n  ".join(lines))
+
+
+class EngineError(MyoivigError):
+    """The rule engine failed while running: a defect, not the user's fault."""
+
+    exit_code = 4

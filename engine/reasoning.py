@@ -1,0 +1,81 @@
+"""The direct evaluator: the rules judged in three-valued logic, without durable_rules.
+
+It walks the rules in dependency order once (derived facts are never negated,
+so one pass reaches the fixpoint). The production path is the durable_rules
+backend; this one answers "could it fire if we knew more?" and is the oracle the
+tests hold the backend to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import conditions as cond
+from .conditions import Truth
+from .model import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rules: Mapping[str, Truth]
+    derived: Mapping[str, Truth]
+    order: tuple[str, ...]
+
+    @property
+    def fired(self) -> list[str]:
+        return [rule for rule in self.order if self.rules[rule] is True]
+
+    def view(self, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """Input facts plus derived facts that are not unknown: what a condition sees."""
+        view = dict(facts)
+        view.update({name: truth for name, truth in self.derived.items() if truth is not None})
+        return view
+
+
+def _or(left: Truth, right: Truth) -> Truth:
+    if left is True or right is True:
+        return True
+    if left is None or right is None:
+        return None
+    return False
+
+
+def evaluate_rules(kb: KnowledgeBase, facts: Mapping[str, Any], open_world: bool = False) -> Evaluation:
+    """Every rule's three-valued truth for these input facts (see conditions.evaluate_test)."""
+    derived: dict[str, Truth] = {name: False for name in kb.derived}
+    rules: dict[str, Truth] = {}
+    view = dict(facts)
+    for rule in kb.rules:
+        truth = cond.evaluate(rule.when, view, open_world)
+        rules[rule.id] = truth
+        for name in rule.derive:
+            derived[name] = _or(derived[name], truth)
+            if derived[name] is None:
+                view.pop(name, None)
+            else:
+                view[name] = derived[name]
+    return Evaluation(rules, derived, tuple(rule.id for rule in kb.rules))
+
+
+def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
+                       ) -> dict[str, frozenset[str]]:
+    """For each rule, the input facts its condition rests on, through derived facts too.
+
+    A derived fact in `settled` is already true and stays true (no rule negates one),
+    so what it was derived from no longer matters.
+    """
+    producers: dict[str, list[str]] = {}
+    for rule in kb.rules:
+        for name in rule.derive:
+            producers.setdefault(name, []).append(rule.id)
+    deps: dict[str, frozenset[str]] = {}
+    for rule in kb.rules:  # dependency order: producers are done first
+        found: set[str] = set()
+        for test in cond.tests(rule.when):
+            if test.fact in kb.facts:
+                found.add(test.fact)
+            if test.fact not in settled:
+                for producer in producers.get(test.fact, []):
+                    found |= deps[producer]
+        deps[rule.id] = frozenset(found)
+    return deps

@@ -1,0 +1,86 @@
+"""A consultation as plain data (what `--format json` prints and programs read)."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from .model import Consultation, KnowledgeBase, Regimen
+
+
+def _regimen(regimen: Regimen | None) -> dict[str, Any] | None:
+    if regimen is None:
+        return None
+    data = asdict(regimen)
+    for key, value in data.items():
+        if isinstance(value, tuple):
+            data[key] = list(value)
+    return data
+
+
+def caution_facts(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
+    """Sorted names of the input facts behind caution conclusions."""
+    return sorted({fact for c in consultation.by_kind("caution") for fact in c.rests_on_facts})
+
+
+def combination_classes(consultation: Consultation) -> list[str]:
+    return sorted({c.therapy_class for c in consultation.by_kind("combination") if c.therapy_class})
+
+
+def summary(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
+    return {
+        "ivig_indicated": consultation.ivig_indicated,
+        "early_initiation": bool(consultation.by_kind("early_initiation")),
+        "cautions": caution_facts(kb, consultation),
+        "combination": combination_classes(consultation),
+        "out_of_scope": [c.id for c in consultation.by_kind("scope")],
+    }
+
+
+def source_entries(kb: KnowledgeBase, quotes: Any) -> list[dict[str, Any]]:
+    return [{"ref": q.ref, "label": kb.references[q.ref].label,
+             "evidence": kb.references[q.ref].evidence, "quote": q.quote} for q in quotes]
+
+
+def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
+    dose = consultation.dose
+    dose_data = None
+    if dose is not None:
+        standard = dose.standard
+        dose_data = {
+            "weight_basis": dose.weight_basis,
+            "dosing_weight_kg": dose.dosing_weight_kg,
+            "ideal_body_weight_kg": dose.ideal_body_weight_kg,
+            "g_per_kg": list(standard.g_per_kg),
+            "course_total_g": list(standard.course_total_g),
+            "days_per_course": standard.days_per_course[0],
+            "per_day_g": list(standard.per_day_g),
+            "interval": standard.interval,
+            "duration_months": list(standard.duration_months) if standard.duration_months else None,
+            "alternative": _regimen(dose.alternative),
+            "rounding": dose.rounding,
+            "arithmetic": list(dose.arithmetic),
+            "rules": list(dose.rules),
+        }
+    return {
+        "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
+        "patient": dict(sorted(consultation.patient.items())),
+        "summary": summary(kb, consultation),
+        "conclusions": [
+            {"id": c.id, "kind": c.kind, "statement": c.statement,
+             "sources": source_entries(kb, c.sources),
+             "local_policy": c.local_policy,
+             "therapy_class": c.therapy_class,
+             "rests_on": {"rules": list(c.rests_on_rules), "facts": list(c.rests_on_facts)}}
+            for c in consultation.conclusions],
+        "resolutions": [{"rule": winner, "overrides": loser, "resolution": why}
+                        for winner, loser, why in consultation.resolutions],
+        "dose": dose_data,
+        "dose_note": consultation.dose_note,
+        "missing": [{"fact": m.fact, "question": m.question, "could_change": list(m.could_change),
+                     "could_change_dose": m.could_change_dose, "most_decisive": m.decisive_kind}
+                    for m in consultation.missing],
+        "trace": [{"order": f.order, "rule": f.rule, "file": kb.rule(f.rule).file,
+                   "line": kb.rule(f.rule).line,
+                   "matched": [{"fact": m.name, "value": m.value, "origin": m.origin} for m in f.matched],
+                   "asserted": list(f.asserted)} for f in consultation.trace],
+    }

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from myoivig.engine import KnowledgeBase, load_knowledge_base
+from myoivig.engine.cases import case_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+KB_DIR = ROOT / "knowledge_base"
+CASES = sorted((KB_DIR / "cases").glob("*.yaml"))
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="session")
+def kb() -> KnowledgeBase:
+    return load_knowledge_base(KB_DIR)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def kb_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped knowledge base, for breaking it on purpose."""
+    target = tmp_path / "knowledge_base"
+    shutil.copytree(KB_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+    return target
+
+
+def test_shipped_cases_are_found(kb: KnowledgeBase) -> None:
+    assert [p.name for p in case_paths(kb)] == [p.name for p in CASES]

@@ -1,0 +1,43 @@
+"""The shipped case suite: exact expectations, and every rule both fired and blocked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from myoivig.engine import KnowledgeBase
+from myoivig.engine.cases import load_case, run_case
+
+from .conftest import CASES
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_case_passes(kb: KnowledgeBase, path: Path) -> None:
+    result = run_case(kb, load_case(path))
+    assert result.failures == []
+
+
+def test_every_case_states_complete_expectations() -> None:
+    for path in CASES:
+        expect = load_case(path).expect
+        assert {"ivig_indicated", "conclusions", "dose", "missing"} <= set(expect), path.name
+
+
+def test_every_rule_is_fired_by_one_case_and_blocked_by_another(kb: KnowledgeBase) -> None:
+    fired_by: dict[str, list[str]] = {rule.id: [] for rule in kb.rules}
+    for path in CASES:
+        for rule_id in run_case(kb, load_case(path)).fired:
+            fired_by[rule_id].append(path.stem)
+    never_fired = [rule for rule, cases in fired_by.items() if not cases]
+    never_blocked = [rule for rule, cases in fired_by.items() if len(cases) == len(CASES)]
+    assert never_fired == []
+    assert never_blocked == []
+
+
+def test_a_failing_expectation_is_reported_as_expected_versus_actual(kb: KnowledgeBase) -> None:
+    case = load_case(CASES[0])
+    wrong = dict(case.expect, ivig_indicated=not case.expect["ivig_indicated"], absent=["side_effects.common"])
+    result = run_case(kb, type(case)(case.name, case.file, case.description, case.patient, wrong))
+    what = [failure[0] for failure in result.failures]
+    assert "ivig_indicated" in what
+    assert ("absent side_effects.common" in what) == ("side_effects.common" in case.expect["conclusions"])
