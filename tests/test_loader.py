@@ -1,0 +1,90 @@
+"""A broken knowledge base never gives advice: it fails with file, line and what to fix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from myoivig.engine import KnowledgeBaseError, load_knowledge_base
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def problems_of(kb_dir: Path) -> list[str]:
+    with pytest.raises(KnowledgeBaseError) as caught:
+        load_knowledge_base(kb_dir)
+    return [str(p) for p in caught.value.problems]
+
+
+def line_of(path: Path, text: str) -> int:
+    return path.read_text().splitlines().index(text) + 1
+
+
+def test_unknown_fact_with_did_you_mean(kb_copy: Path) -> None:
+    rules = kb_copy / "rules" / "cautions.yaml"
+    edit(rules, "      thrombotic_risk: true\n    conclude:\n      kind: caution\n      statement: Use",
+         "      thrombotic_rsik: true\n    conclude:\n      kind: caution\n      statement: Use")
+    line = line_of(rules, "      thrombotic_rsik: true")
+    assert problems_of(kb_copy) == [
+        f"knowledge_base/rules/cautions.yaml:{line}:7: error [caution.thrombotic_risk]: unknown fact "
+        "'thrombotic_rsik' - did you mean 'thrombotic_risk'?"]
+
+
+def test_duplicate_yaml_key_is_an_error(kb_copy: Path) -> None:
+    rules = kb_copy / "rules" / "side_effects.yaml"
+    edit(rules, "    title: Common side effects\n", "    title: Common side effects\n    title: Again\n")
+    line = line_of(rules, "    title: Again")
+    assert problems_of(kb_copy) == [
+        f"knowledge_base/rules/side_effects.yaml:{line}:5: error: duplicate key 'title' (first given at line {line - 1})"]
+
+
+def test_quote_must_be_verbatim(kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "side_effects.yaml", "including headache, fever", "including headaches, fever")
+    [problem] = problems_of(kb_copy)
+    assert problem.startswith("knowledge_base/rules/side_effects.yaml:3:1: error [side_effects.common]: "
+                              "the quote for [1] is not in the source document word for word")
+
+
+def test_negation_over_a_derived_fact_is_refused(kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "side_effects.yaml", "    when:\n      ivig_indicated: true\n",
+         "    when:\n      not: {ivig_indicated: true}\n")
+    [problem] = problems_of(kb_copy)
+    assert "negation over the derived fact 'ivig_indicated' cannot be evaluated soundly" in problem
+
+
+def test_cycle_between_derived_facts(kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "indication.yaml", "        - severity: severe\n",
+         "        - severity: severe\n        - ivig_indicated: true\n")
+    found = problems_of(kb_copy)
+    assert any("derived facts form a cycle" in p for p in found)
+
+
+def test_schema_violation_is_located(kb_copy: Path) -> None:
+    rules = kb_copy / "rules" / "monitoring.yaml"
+    edit(rules, "      kind: monitoring\n      statement: Check serum", "      kind: monitor\n      statement: Check serum")
+    [problem] = problems_of(kb_copy)
+    line = line_of(rules, "      kind: monitor")
+    assert problem.startswith(f"knowledge_base/rules/monitoring.yaml:{line}:")
+    assert "[monitoring.renal_function]" in problem and "'monitor' is not one of" in problem
+
+
+def test_malformed_yaml(kb_copy: Path) -> None:
+    (kb_copy / "rules" / "scope.yaml").write_text("rules:\n  - id: [oops\n")
+    [problem] = problems_of(kb_copy)
+    assert problem.startswith("knowledge_base/rules/scope.yaml:3:1: error: malformed YAML")
+
+
+def test_duplicate_rule_id(kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "side_effects.yaml", "  - id: side_effects.prevention", "  - id: side_effects.common")
+    assert any("duplicate rule id (first defined at knowledge_base/rules/side_effects.yaml:3)" in p
+               for p in problems_of(kb_copy))
+
+
+def test_not_a_folder(tmp_path: Path) -> None:
+    assert problems_of(tmp_path / "absent") == [
+        f"{tmp_path / 'absent'}:1:1: error: not a knowledge-base folder - expected vocabulary.yaml, "
+        "sources.yaml and rules/*.yaml"]
