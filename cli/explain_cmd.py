@@ -1,6 +1,55 @@
-"""Commands of the `myoivig` CLI registered from this module (see main.py)."""
+"""`myoivig explain`: how a conclusion was reached, or why it was not."""
 from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 import click
 
-COMMANDS: list[click.Command] = []
+from .engine import InputError, KnowledgeBase, consult
+from .engine.explain import how, why_not
+from .render import render_how, render_why_not
+
+
+def explanation(kb: KnowledgeBase, facts: dict[str, Any], target: str, force_why_not: bool
+                ) -> tuple[str, dict[str, Any]]:
+    """Text and data for `explain`: the derivation if reached (unless why-not is asked), else why not."""
+    if not force_why_not:
+        derivation = how(kb, consult(kb, facts), target)
+        if derivation is not None:
+            return render_how(kb, derivation, target), {"target": target, "how": asdict(derivation)}
+    answer = why_not(kb, facts, target)
+    return render_why_not(kb, answer), {"target": target, "why_not": asdict(answer)}
+
+
+@click.command("explain")
+@click.argument("patient")
+@click.argument("conclusion_id", required=False)
+@click.option("--why-not", "why_not_id", metavar="CONCLUSION_ID",
+              help="Why this conclusion (or derived fact) was not reached, and what would reach it.")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Add or override a fact.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Knowledge-base folder to use instead of the shipped one.")
+def explain(patient: str, conclusion_id: str | None, why_not_id: str | None,
+            assignments: tuple[str, ...], fmt: str, kb_dir: Path | None) -> None:
+    """Explain CONCLUSION_ID for PATIENT: its derivation down to the input facts, with quotes.
+
+    A conclusion that was not reached is explained as with --why-not: every rule that
+    could have reached it, each condition held (+), failed (x) or unknown (?), and the
+    fewest facts that would make it fire.
+    """
+    from .main import emit_json, load_kb, patient_facts
+    if (conclusion_id is None) == (why_not_id is None):
+        raise InputError("give either CONCLUSION_ID or --why-not CONCLUSION_ID", field="CONCLUSION_ID")
+    kb = load_kb(kb_dir)
+    facts = patient_facts(kb, patient, assignments)
+    text, data = explanation(kb, facts, why_not_id or conclusion_id or "", why_not_id is not None)
+    if fmt == "json":
+        emit_json(data)
+    else:
+        click.echo(text, nl=False)
+
+
+COMMANDS: list[click.Command] = [explain]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,24 +62,79 @@ def cli() -> None:
 
 
 @cli.command("consult")
-@click.argument("patient", required=True)
+@click.argument("patient", required=False)
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Add or override a fact (repeatable), e.g. --set dysphagia=true.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--trace", is_flag=True, help="Add the rule trace (text format; JSON always has it).")
+@click.option("--how", "how_id", metavar="CONCLUSION_ID", help="Add the derivation of one conclusion.")
+@click.option("--what-if", "what_if", multiple=True, metavar="NAME=VALUE",
+              help="Show how the advice would change with this fact (repeatable).")
+@click.option("--ask", is_flag=True, help="Ask for missing facts that could change the advice, one at a time.")
+@click.option("--graph", "graph_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the decision graph (format from the extension: dot, svg, png, pdf).")
 @KB_OPTION
-def consult_cmd(patient: str, assignments: tuple[str, ...], fmt: str, trace: bool,
+def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, trace: bool,
+                how_id: str | None, what_if: tuple[str, ...], ask: bool, graph_file: Path | None,
                 kb_dir: Path | None) -> None:
-    """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin)."""
+    """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin).
+
+    Without PATIENT, or with --ask, it asks for the facts that could change the advice.
+    """
+    from .ask import ask_missing
+    from .engine.explain import how, what_if as compare
+    from .render import render_how, render_what_if
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)
+    changes = dict(normalize_changes(kb, what_if))
+    if ask or patient is None:
+        facts = ask_missing(kb, facts)
     consultation = consult(kb, facts)
+    derivation = how(kb, consultation, how_id) if how_id else None
+    if how_id and derivation is None:
+        raise InputError(f"'{how_id}' was not concluded for this patient; ask "
+                         f"`myoivig explain PATIENT --why-not {how_id}`", field="--how")
+    comparison = compare(kb, facts, changes) if changes else None
+    graph = None
+    if graph_file is not None:
+        from .diagrams import case_graph
+        graph = case_graph(kb, consultation)
+    if graph is not None and graph_file is not None:
+        from .diagrams import write_graph
+        write_graph(graph, graph_file)
     if fmt == "json":
-        emit_json(consultation_to_dict(kb, consultation))
-    else:
-        click.echo(render_consultation(kb, consultation, trace=trace), nl=False)
+        data = consultation_to_dict(kb, consultation)
+        if derivation is not None:
+            data["how"] = asdict(derivation)
+        if comparison is not None:
+            data["what_if"] = what_if_to_dict(kb, comparison)
+        emit_json(data)
+        return
+    text = render_consultation(kb, consultation, trace=trace)
+    if derivation is not None:
+        text += "\n" + render_how(kb, derivation, how_id or "")
+    if comparison is not None:
+        text += "\n" + render_what_if(kb, comparison)
+    click.echo(text, nl=False)
 
 
+def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tuple[str, Any]]:
+    """`--what-if` values, checked like any fact (null makes a fact unknown)."""
+    changes = []
+    for text in assignments:
+        name, value = parse_assignment(text)
+        normalized = normalize(kb, {name: value})
+        if name not in kb.facts:  # normalize refused unknown names already; this is for null values
+            raise InputError(f"unknown fact '{name}'", field=name)
+        changes.append((name, normalized.get(name)))
+    return changes
+
+
+def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
+    return {"changes": dict(comparison.changes),
+            "ivig_indicated": [comparison.before.ivig_indicated, comparison.after.ivig_indicated],
+            "differences": [asdict(d) for d in comparison.differences],
+            "after": consultation_to_dict(kb, comparison.after)}
 
 
 @cli.command()

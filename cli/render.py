@@ -166,3 +166,76 @@ def trace_lines(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
         lines.append(f"  {firing.order:>2}. {rule.id} ({rule.where})")
         lines += _wrap(f"on {matched}{derived}", "        ", "        ")
     return lines
+
+
+# ---------------------------------------------------------------- explanations
+def render_how(kb: KnowledgeBase, derivation: Any, target: str) -> str:
+    """A derivation as an indented tree, down to the input facts."""
+    out = [f"HOW {target} was concluded", ""]
+
+    def step(node: Any, depth: int) -> None:
+        pad = "    " * depth
+        out.append(f"{pad}{node.order}. {node.rule} - {node.title} ({node.where})")
+        if node.statement:
+            out.extend(_wrap(node.statement, pad + "     ", pad + "   = "))
+        for fact in node.matched:
+            label = "derived" if fact.origin == "derived" else "input"
+            out.append(f"{pad}   on {fact.name} = {show_value(fact.value)} ({label})")
+        if node.derived:
+            out.append(f"{pad}   => derived {', '.join(node.derived)}")
+        for quote in node.sources:
+            reference = kb.references[quote.ref]
+            out.extend(_wrap(f'[{quote.ref}: {reference.evidence}] "{quote.quote}"', pad + "     ", pad + "   "))
+        if node.local_policy:
+            out.extend(_wrap(f"[local policy] {node.local_policy}", pad + "     ", pad + "   "))
+        for child in node.children:
+            step(child, depth + 1)
+
+    step(derivation, 0)
+    return "\n".join(out) + "\n"
+
+
+_MARK = {"held": "+", "failed": "x", "unknown": "?"}
+
+
+def render_why_not(kb: KnowledgeBase, answer: Any, depth: int = 0) -> str:
+    """Each candidate rule with its conditions (+ held, x failed, ? unknown) and the smallest changes."""
+    pad = "    " * depth
+    verdict = "was reached" if answer.reached else "was NOT reached"
+    out = [f"{pad}WHY NOT {answer.target}: the {answer.kind} {verdict} for this patient"]
+    for check in answer.candidates:
+        status = "fired" if check.fired else "did not fire"
+        out.append(f"{pad}  rule {check.rule} - {check.title} ({check.where}): {status}")
+        for condition in check.conditions:
+            value = "" if condition.status == "unknown" and condition.value is None \
+                else f" (value: {show_value(condition.value)})"
+            group = " [any of]" if condition.group == "any" else ""
+            out.append(f"{pad}    {_MARK[condition.status]} {condition.description}{group}{value}")
+        for change in check.minimal_changes:
+            text = ", ".join(f"{name}={show_value(value)}" for name, value in change.items())
+            out.append(f"{pad}    would fire with: {text}")
+        if not check.fired and not check.minimal_changes:
+            out.append(f"{pad}    no change of up to 3 facts makes it fire")
+        for need in check.needs:
+            out.append(render_why_not(kb, need, depth + 1).rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+def render_what_if(kb: KnowledgeBase, answer: Any) -> str:
+    changes = ", ".join(f"{name}={show_value(value)}" for name, value in answer.changes.items())
+    out = [f"WHAT IF {changes}", ""]
+    before, after = answer.before.ivig_indicated, answer.after.ivig_indicated
+    out.append(f"IVIG indicated: {'yes' if before else 'no'} -> {'yes' if after else 'no'}")
+    if not answer.differences:
+        out.append("  no difference in the advice")
+    for diff in answer.differences:
+        cause = f" [rule {diff.rule}; because of {', '.join(diff.because_of) or 'no changed fact'}]"
+        if diff.change == "gained":
+            out += _wrap(f"{diff.conclusion}: {diff.after}{cause}", "      ", "  + ")
+        elif diff.change == "lost":
+            out += _wrap(f"{diff.conclusion}: {diff.before}{cause}", "      ", "  - ")
+        elif diff.change == "changed":
+            out += _wrap(f"{diff.conclusion}: rests on {diff.before} -> {diff.after}{cause}", "      ", "  ~ ")
+        else:
+            out += _wrap(f"dose: {diff.before} -> {diff.after}{cause}", "      ", "  ~ ")
+    return "\n".join(out) + "\n"

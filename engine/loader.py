@@ -64,9 +64,13 @@ def _rule_id_at(document: Any, path: list[Any]) -> str | None:
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
-    """The closest known name, for a "did you mean" hint."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    """The closest known name, for a "did you mean" hint (a typo, or the start of a long id)."""
+    candidates = list(candidates)
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if matches:
+        return matches[0]
+    extended = sorted((c for c in candidates if len(name) >= 4 and name in c), key=len)
+    return extended[0] if extended else None
 
 
 def normalize_space(text: str) -> str:

@@ -1,0 +1,177 @@
+"""How, why not, what if, and the consultation that asks: issue 3's questions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from myoivig.engine import KnowledgeBase, consult, normalize
+from myoivig.engine.explain import how, what_if, why_not
+from myoivig.main import cli
+
+from .conftest import KB_DIR
+from .test_cli import golden
+
+CASES_DIR = KB_DIR / "cases"
+MILD = str(CASES_DIR / "dm_mild_no_indication.yaml")
+EARLY = str(CASES_DIR / "imnm_anti_hmgcr_early.yaml")
+
+
+def test_how_is_exactly_the_reviewed_derivation(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", EARLY, "dosing.actual_weight_if_lower"])
+    assert result.exit_code == 0
+    assert result.output == golden("explain_how_actual_weight.txt", result.output)
+
+
+def test_how_goes_down_to_the_input_facts(kb: KnowledgeBase) -> None:
+    facts = normalize(kb, {"diagnosis": "PM", "severity": "severe", "age_years": 40})
+    tree = how(kb, consult(kb, facts), "side_effects.common")
+    assert tree is not None
+    path = [tree.rule]
+    node = tree
+    while node.children:
+        node = node.children[-1]
+        path.append(node.rule)
+    assert path == ["side_effects.common", "indication.severe_or_rapidly_progressive",
+                    "finding.severe_or_rapidly_progressive"]
+    assert [(m.name, m.value, m.origin) for m in node.matched] == [("severity", "severe", "input")]
+    assert how(kb, consult(kb, facts), "ivig_indicated").rule == "indication.severe_or_rapidly_progressive"
+
+
+def test_why_not_judges_each_condition(kb: KnowledgeBase) -> None:
+    facts = normalize(kb, {"diagnosis": "DM", "severity": "mild", "age_years": 40})
+    answer = why_not(kb, facts, "indication.severe_or_rapidly_progressive")
+    assert (answer.reached, answer.kind) == (False, "conclusion")
+    [check] = answer.candidates
+    assert [(c.description, c.status) for c in check.conditions] == [
+        ("covered_diagnosis = true", "held"), ("adult_or_age_unknown = true", "held"),
+        ("severe_or_rapidly_progressive = true", "unknown")]
+    [need] = check.needs
+    assert [(c.description, c.status, c.value) for c in need.candidates[0].conditions] == [
+        ("severity = severe", "failed", "mild"), ("rapidly_progressive = true", "unknown", None)]
+    # filling in the unknown fact comes before contradicting what the clinician said
+    assert check.minimal_changes == ({"rapidly_progressive": True}, {"severity": "severe"})
+
+
+@pytest.mark.parametrize("target", ["indication.refractory_or_flaring_pm_dm", "caution.renal_risk_age",
+                                    "early_initiation.within_early_window", "combination.without_corticosteroids",
+                                    "dosing.actual_weight_if_lower", "ivig_indicated"])
+def test_each_minimal_change_really_reaches_the_target(kb: KnowledgeBase, target: str) -> None:
+    facts = normalize(kb, {"diagnosis": "DM", "severity": "mild", "age_years": 40, "sex": "female",
+                           "height_cm": 160, "weight_kg": 70})
+    answer = why_not(kb, facts, target)
+    assert not answer.reached
+    changes = [change for check in answer.candidates for change in check.minimal_changes]
+    assert changes
+    for change in changes:
+        after = consult(kb, {**facts, **change})
+        assert target in after.fired or target in after.derived, change
+
+
+def test_why_not_an_unknown_conclusion_suggests_the_nearest(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", MILD, "--why-not", "indication.dysphagia"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "'indication.dysphagia' is neither a conclusion nor a derived fact" in result.stderr
+    assert "did you mean 'indication.dysphagia_or_respiratory_involvement'?" in result.stderr
+
+
+def test_explain_needs_exactly_one_target(runner: CliRunner) -> None:
+    for args in ([MILD], [MILD, "side_effects.common", "--why-not", "side_effects.common"]):
+        result = runner.invoke(cli, ["explain", *args])
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert "give either CONCLUSION_ID or --why-not CONCLUSION_ID" in result.stderr
+
+
+def test_explain_of_a_conclusion_not_reached_answers_why_not(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", MILD, "side_effects.common"])
+    assert result.exit_code == 0
+    assert result.output.startswith("WHY NOT side_effects.common: the conclusion was NOT reached")
+    assert "x ivig_indicated = true (value: false)" in result.output
+
+
+def test_why_not_json(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", MILD, "--why-not", "caution.iga_deficiency", "--format", "json"])
+    data = json.loads(result.output)["why_not"]
+    assert data["reached"] is False
+    [check] = data["candidates"]
+    assert check["conditions"] == [{"description": "iga_deficiency = true", "fact": "iga_deficiency",
+                                    "status": "failed", "value": False, "group": "all"}]
+    assert check["minimal_changes"] == [{"iga_deficiency": True}]
+
+
+def test_what_if_matches_two_separate_consultations(kb: KnowledgeBase, runner: CliRunner) -> None:
+    facts = normalize(kb, {"diagnosis": "DM", "severity": "mild", "age_years": 40, "sex": "male",
+                           "height_cm": 180, "corticosteroid_contraindicated": False})
+    answer = what_if(kb, facts, {"dysphagia": True, "weight_kg": 60})
+    before = {c.id for c in consult(kb, facts).conclusions}
+    after_consultation = consult(kb, {**facts, "dysphagia": True, "weight_kg": 60})
+    after = {c.id for c in after_consultation.conclusions}
+    gained = {d.conclusion for d in answer.differences if d.change == "gained"}
+    lost = {d.conclusion for d in answer.differences if d.change == "lost"}
+    assert (gained, lost) == (after - before, before - after)
+    assert answer.after.dose == after_consultation.dose
+    causes = {d.conclusion: d.because_of for d in answer.differences}
+    assert causes["indication.dysphagia_or_respiratory_involvement"] == ("dysphagia",)
+    assert causes["dosing.actual_weight_if_lower"] == ("dysphagia", "weight_kg")
+    [dose] = [d for d in answer.differences if d.change == "dose"]
+    assert dose.after == "60 kg (actual_body_weight): 60-120 g per course"
+
+
+def test_what_if_in_the_cli(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["consult", MILD, "--what-if", "respiratory_involvement=true"])
+    assert result.exit_code == 0
+    assert "WHAT IF respiratory_involvement=true" in result.output
+    assert "IVIG indicated: no -> yes" in result.output
+    data = json.loads(runner.invoke(cli, ["consult", MILD, "--what-if", "flare=true", "--format", "json"]).output)
+    assert data["what_if"]["ivig_indicated"] == [False, True]
+    gained = {d["conclusion"] for d in data["what_if"]["differences"] if d["change"] == "gained"}
+    assert "indication.refractory_or_flaring_pm_dm" in gained
+
+
+def test_what_if_bad_value(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["consult", MILD, "--what-if", "flare=often"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "fact 'flare': \"often\" is not true or false" in result.stderr
+
+
+def test_consult_how_option(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["consult", EARLY, "--how", "early_initiation.within_early_window"])
+    assert "HOW early_initiation.within_early_window was concluded" in result.output
+    assert "on months_since_diagnosis = 3 (input)" in result.output
+    missing = runner.invoke(cli, ["consult", MILD, "--how", "side_effects.common"])
+    assert (missing.exit_code, missing.stdout) == (2, "")
+    assert "was not concluded for this patient" in missing.stderr
+
+
+# ---------------------------------------------------------------- asking
+def test_ask_scripted_session(runner: CliRunner, tmp_path: Path) -> None:
+    patient = tmp_path / "p.yaml"
+    patient.write_text("diagnosis: DM\nage_years: 50\n")
+    # refractory: why, a wrong answer, then true; the rest skipped
+    answers = "why\nmaybe\ntrue\n" + "skip\n" * 30
+    result = runner.invoke(cli, ["consult", str(patient), "--ask", "--format", "json"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "refractory matters because these conclusions depend on it:" in result.stderr
+    assert "fact 'refractory': \"maybe\" is not true or false; allowed: true, false" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["patient"]["refractory"] is True and data["summary"]["ivig_indicated"] is True
+    asked = [line.split(" [")[0] for line in result.stderr.split(": ") if line.endswith("why; skip]")]
+    assert asked[0] == "Is the disease refractory to standard therapy?"
+
+
+def test_ask_stops_when_nothing_could_change_the_advice(runner: CliRunner) -> None:
+    patient = {"diagnosis": "other", "age_years": 40, "renal_insufficiency": False, "iga_deficiency": False}
+    result = runner.invoke(cli, ["consult", "-", "--ask"], input=json.dumps(patient))
+    # standard input held the patient, so no answer can be read: it asks once, then stops
+    assert result.exit_code == 0
+    assert "Does the patient have thrombotic risk factors?" in result.stderr
+
+
+def test_consult_without_patient_asks_from_scratch(runner: CliRunner) -> None:
+    answers = "IMNM\n55\n[anti_hmgcr]\n" + "skip\n" * 40
+    result = runner.invoke(cli, ["consult", "--format", "json"], input=answers)
+    data = json.loads(result.stdout)
+    assert data["patient"]["diagnosis"] == "necrotizing_myopathy"
+    assert data["summary"]["early_initiation"] is True
