@@ -22,8 +22,7 @@ dot:
 demo: $(STAMP) dot
 	$(BIN)/myoivig consult $(PATIENT)
 	@mkdir -p out
-	$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg && echo "decision graph written to out/demo-case.svg" \
-	  || echo "(decision graphs arrive with the graph command)"
+	$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg
 
 test: $(STAMP) dot
 	$(BIN)/python -m pytest

@@ -1,0 +1,9 @@
+"""Decision graphs: the whole knowledge base, and the derivation behind one consultation.
+
+Builds graphviz.Digraph objects from the knowledge-base model and a
+consultation's trace; never touches durable_rules. Styles carry meaning by
+shape and line, not colour alone, so the graphs survive greyscale printing.
+"""
+from .graphs import FORMATS, case_graph, kb_graph, write_graph
+
+__all__ = ["FORMATS", "case_graph", "kb_graph", "write_graph"]
