@@ -6,7 +6,6 @@ means something on a shared, noisy machine; absolute numbers do not. Run with
 """
 from __future__ import annotations
 
-import random
 import time
 from typing import Any, Callable
 
@@ -14,28 +13,8 @@ from myoivig.engine import load_knowledge_base
 from myoivig.engine.backend import DurableEngine
 from myoivig.engine.consult import consult
 from myoivig.engine.model import KnowledgeBase
+from myoivig.engine.population import generate
 from myoivig.engine.reasoning import evaluate_rules
-
-
-def generate(kb: KnowledgeBase, count: int, seed: int = 7) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    patients = []
-    for _ in range(count):
-        facts: dict[str, Any] = {}
-        for name, spec in kb.facts.items():
-            if rng.random() < 0.2:
-                continue  # unknown
-            if spec.type == "bool":
-                facts[name] = rng.random() < 0.3
-            elif spec.type == "enum":
-                facts[name] = rng.choice(spec.values)
-            elif spec.type == "list":
-                facts[name] = sorted(rng.sample(spec.values, rng.randint(0, 2)))
-            else:
-                low, high = spec.range or (0, 100)
-                facts[name] = round(rng.uniform(low, high), 1)
-        patients.append(facts)
-    return patients
 
 
 def rate(label: str, run: Callable[[dict[str, Any]], Any], patients: list[dict[str, Any]]) -> float:

@@ -1,6 +1,125 @@
-"""Commands of the `myoivig` CLI registered from this module (see main.py)."""
+"""`myoivig kb`: the knowledge engineer's workbench - validate, test, coverage, diff."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-COMMANDS: list[click.Command] = []
+from .engine import KnowledgeBaseError, check_knowledge_base, normalize
+from .engine.cases import case_paths, load_case, run_case
+from .engine.coverage import coverage as measure_coverage
+from .engine.diff import diff as diff_kbs
+from .engine.diff import load_side, temporary_workdir
+from .engine.population import generate
+
+KB_ARGUMENT = click.argument("kb_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+
+
+@click.group("kb")
+def kb() -> None:
+    """Check and test the knowledge base (exit 3: invalid knowledge base; exit 1: a check failed)."""
+
+
+@kb.command("validate")
+@KB_ARGUMENT
+def validate(kb_dir: Path | None) -> None:
+    """Check the rule files: schema, then meaning. Errors and warnings, each with file:line:column."""
+    model, problems = check_knowledge_base(kb_dir)
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    if errors:
+        raise KnowledgeBaseError(errors + warnings)
+    for problem in warnings:
+        click.echo(str(problem))
+    assert model is not None
+    click.echo(f"{model.name} {model.version}: {len(model.rules)} rules, {len(model.facts)} facts, "
+               f"{len(model.derived)} derived facts - valid, {len(warnings)} warning(s)")
+
+
+@kb.command("test")
+@click.argument("cases", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Knowledge-base folder to use instead of the shipped one.")
+def test(cases: tuple[Path, ...], kb_dir: Path | None) -> None:
+    """Run case files (default: the knowledge base's cases/) and show each failure as expected vs actual."""
+    from .main import load_kb
+    from .render import trace_lines
+    from .engine import consult
+    model = load_kb(kb_dir)
+    paths = list(cases) or case_paths(model)
+    failed = 0
+    for path in paths:
+        result = run_case(model, load_case(path))
+        if result.passed:
+            click.echo(f"PASS {path}")
+            continue
+        failed += 1
+        click.echo(f"FAIL {path}")
+        for what, expected, actual in result.failures:
+            click.echo(f"  {what}:\n    expected: {expected}\n    actual:   {actual}")
+        click.echo("  trace:")
+        consultation = consult(model, normalize(model, result.case.patient))
+        for line in trace_lines(model, consultation):
+            click.echo("  " + line)
+    click.echo(f"{len(paths) - failed} passed, {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+@kb.command("coverage")
+@click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+              help="Exit 1 when fewer rules than this are both fired and blocked by the cases.")
+@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Knowledge-base folder to use instead of the shipped one.")
+def coverage(fail_under: float | None, kb_dir: Path | None) -> None:
+    """Which rules each case fires; rules never fired or never blocked; tests never seen both ways."""
+    from .main import load_kb
+    model = load_kb(kb_dir)
+    patients = [(path.stem, normalize(model, load_case(path).patient)) for path in case_paths(model)]
+    report = measure_coverage(model, patients)
+    for name, fired in report.fired_by_case.items():
+        click.echo(f"{name}: fires {len(fired)} rules")
+    click.echo(f"never fired: {', '.join(report.never_fired) or 'none'}")
+    click.echo(f"never blocked: {', '.join(report.never_blocked) or 'none'}")
+    click.echo("conditions never seen both true and false:")
+    for rule_id, test_text, seen_true, seen_false in report.conditions_not_both:
+        seen = "only true" if seen_true else "only false" if seen_false else "never judged"
+        click.echo(f"  {rule_id}: {test_text} ({seen})")
+    click.echo(f"rules fired and blocked: {report.percent:.1f}% of {report.rules_total}; "
+               f"conditions both ways: {report.condition_percent:.1f}% of {report.conditions_total}")
+    if fail_under is not None and report.percent < fail_under:
+        click.echo(f"FAIL: rule coverage {report.percent:.1f}% is under {fail_under:g}%", err=True)
+        raise SystemExit(1)
+
+
+@kb.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--population", default=500, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many generated patients to compare, besides the cases.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the generated population.")
+def diff(old: str, new: str, population: int, seed: int) -> None:
+    """Advice that changes between OLD and NEW (knowledge-base folders or git revisions)."""
+    with temporary_workdir() as workdir:
+        old_kb, new_kb = load_side(old, Path(workdir) / "old"), load_side(new, Path(workdir) / "new")
+    patients = [(f"case {path.stem}", load_case(path).patient) for path in case_paths(new_kb)]
+    patients += [(f"generated #{index + 1}", facts) for index, facts in enumerate(generate(new_kb, population, seed))]
+    report = diff_kbs(old_kb, new_kb, patients)
+    for rule_id, edit in report.edits.items():
+        click.echo(f"rule {edit}: {rule_id}")
+    for change in report.changes:
+        if change.note:
+            click.echo(f"{change.patient}: {change.note}")
+            continue
+        click.echo(f"{change.patient}:")
+        for conclusion in change.gained:
+            click.echo(f"  + {conclusion}")
+        for conclusion in change.lost:
+            click.echo(f"  - {conclusion}")
+        if change.dose_before != change.dose_after:
+            click.echo(f"  ~ dose {change.dose_before} -> {change.dose_after}")
+        click.echo(f"  behind it: {', '.join(change.behind) or 'no rule edit (vocabulary or dose arithmetic)'}")
+    click.echo(report.summary())
+
+
+COMMANDS: list[click.Command] = [kb]

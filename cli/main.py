@@ -47,6 +47,13 @@ def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[
     return facts
 
 
+def save_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}", field=str(path)) from None
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -73,10 +80,12 @@ def cli() -> None:
 @click.option("--ask", is_flag=True, help="Ask for missing facts that could change the advice, one at a time.")
 @click.option("--graph", "graph_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also draw the decision graph (format from the extension: dot, svg, png, pdf).")
+@click.option("--save-case", "case_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save this patient and its advice as a case file (for `myoivig kb test`).")
 @KB_OPTION
 def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, trace: bool,
                 how_id: str | None, what_if: tuple[str, ...], ask: bool, graph_file: Path | None,
-                kb_dir: Path | None) -> None:
+                case_file: Path | None, kb_dir: Path | None) -> None:
     """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin).
 
     Without PATIENT, or with --ask, it asks for the facts that could change the advice.
@@ -95,13 +104,12 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, tra
         raise InputError(f"'{how_id}' was not concluded for this patient; ask "
                          f"`myoivig explain PATIENT --why-not {how_id}`", field="--how")
     comparison = compare(kb, facts, changes) if changes else None
-    graph = None
     if graph_file is not None:
-        from .diagrams import case_graph
-        graph = case_graph(kb, consultation)
-    if graph is not None and graph_file is not None:
-        from .diagrams import write_graph
-        write_graph(graph, graph_file)
+        from .diagrams import case_graph, write_graph
+        write_graph(case_graph(kb, consultation), graph_file)
+    if case_file is not None:
+        from .engine.cases import case_from_consultation
+        save_text(case_file, case_from_consultation(kb, consultation, f"Saved from a consultation on {patient or 'answers'}."))
     if fmt == "json":
         data = consultation_to_dict(kb, consultation)
         if derivation is not None:

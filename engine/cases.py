@@ -103,3 +103,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def case_from_consultation(kb: KnowledgeBase, consultation: Any, description: str) -> str:
+    """Case-file YAML that pins this consultation's advice, for `consult --save-case`."""
+    import yaml
+    report = consultation_to_dict(kb, consultation)
+    dose = report["dose"]
+    expect: dict[str, Any] = {key: report["summary"][key]
+                              for key in ("ivig_indicated", "early_initiation", "cautions", "combination")}
+    expect["conclusions"] = sorted(c["id"] for c in report["conclusions"])
+    expect["dose"] = None if dose is None else {
+        key: dose[key] for key in ("weight_basis", "dosing_weight_kg", "course_total_g", "per_day_g",
+                                   "days_per_course", "duration_months")}
+    expect["missing"] = [m["fact"] for m in report["missing"]]
+    document = {"description": description, "patient": dict(report["patient"]), "expect": expect}
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100)

@@ -20,6 +20,7 @@ from . import conditions as cond
 from .errors import KnowledgeBaseError, Problem
 from .model import (ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance,
                     Quote, Reference, Rule)
+from .validate import lint_rules
 from .yamlio import YamlProblem, position, read_yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "knowledge_base.schema.json"
@@ -148,6 +149,7 @@ def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase 
     rules = _rules(reader, rule_docs)
     _check_rules(reader, rules, facts, derived, references, normalize_space(document_text),
                  reader.rel(root / "vocabulary.yaml"))
+    reader.problems.extend(lint_rules(rules))
     ordered = _order(reader, rules, derived)
     if any(p.severity == "error" for p in reader.problems):
         return None, reader.problems

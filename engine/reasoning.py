@@ -79,3 +79,19 @@ def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
                     found |= deps[producer]
         deps[rule.id] = frozenset(found)
     return deps
+
+
+def upstream_rules(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
+    """For each rule, itself and every rule whose derived facts it (transitively) rests on."""
+    producers: dict[str, list[str]] = {}
+    for rule in kb.rules:
+        for name in rule.derive:
+            producers.setdefault(name, []).append(rule.id)
+    upstream: dict[str, frozenset[str]] = {}
+    for rule in kb.rules:  # dependency order
+        found = {rule.id}
+        for test in cond.tests(rule.when):
+            for producer in producers.get(test.fact, []):
+                found |= upstream[producer]
+        upstream[rule.id] = frozenset(found)
+    return upstream

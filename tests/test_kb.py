@@ -1,0 +1,132 @@
+"""The knowledge engineer's workbench: validate, test, coverage, diff, save-case."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from myoivig.engine import check_knowledge_base
+from myoivig.main import cli
+
+from .conftest import KB_DIR
+from .test_loader import edit, line_of
+
+
+def test_validate_the_shipped_knowledge_base(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["kb", "validate"])
+    assert result.exit_code == 0
+    assert result.output == ("myoivig-ivig-myositis 1.0.0: 44 rules, 19 facts, 9 derived facts - valid, "
+                             "0 warning(s)\n")
+
+
+def test_validate_reports_errors_with_exit_3(runner: CliRunner, kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "dosing.yaml", "        - sex: {known: true}", "        - sexe: {known: true}")
+    result = runner.invoke(cli, ["kb", "validate", str(kb_copy)])
+    assert (result.exit_code, result.stdout) == (3, "")
+    line = line_of(kb_copy / "rules" / "dosing.yaml", "        - sexe: {known: true}")
+    assert (f"knowledge_base/rules/dosing.yaml:{line}:11: error [dosing.ideal_body_weight]: unknown fact "
+            "'sexe' - did you mean 'sex'?") in result.stderr
+
+
+def test_a_condition_that_can_never_hold_is_an_error(kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "cautions.yaml", "      age_years: {gt: 65}",
+         "      all: [{age_years: {gt: 65}}, {age_years: {lt: 18}}]")
+    _, problems = check_knowledge_base(kb_copy)
+    assert [(p.severity, p.rule, p.message) for p in problems] == [
+        ("error", "caution.renal_risk_age", "the condition can never hold: no number satisfies the bounds on 'age_years'")]
+
+
+def test_an_alternative_that_can_never_hold_is_a_warning(kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "indication.yaml", "        - severity: severe\n",
+         "        - severity: severe\n        - all: [{severity: mild}, {severity: moderate}]\n")
+    _, problems = check_knowledge_base(kb_copy)
+    assert [(p.severity, p.rule) for p in problems] == [("warning", "finding.severe_or_rapidly_progressive")]
+    assert "no value of 'severity' satisfies all its tests" in problems[0].message
+
+
+def test_a_redundant_rule_is_a_warning(runner: CliRunner, kb_copy: Path) -> None:
+    (kb_copy / "rules" / "extra.yaml").write_text(yaml.safe_dump({"rules": [{
+        "id": "finding.dysphagia_only", "title": "Dysphagia alone", "when": {"dysphagia": True},
+        "derive": ["bulbar_or_respiratory_involvement"],
+        "provenance": {"local_policy": "An example of a redundant rule."}}]}))
+    result = runner.invoke(cli, ["kb", "validate", str(kb_copy)])
+    assert result.exit_code == 0
+    assert ("warning [finding.dysphagia_only]: redundant: 'finding.bulbar_or_respiratory_involvement' "
+            "(knowledge_base/rules/indication.yaml:47) derives bulbar_or_respiratory_involvement whenever this "
+            "rule holds") in result.output
+    assert result.output.endswith("valid, 1 warning(s)\n")
+
+
+def test_kb_test_passes_the_shipped_cases(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["kb", "test"])
+    assert result.exit_code == 0
+    assert result.output.endswith("8 passed, 0 failed\n")
+
+
+def test_kb_test_shows_expected_versus_actual(runner: CliRunner, tmp_path: Path) -> None:
+    case = yaml.safe_load((KB_DIR / "cases" / "other_diagnosis.yaml").read_text())
+    case["expect"]["cautions"] = ["iga_deficiency"]
+    path = tmp_path / "wrong.yaml"
+    path.write_text(yaml.safe_dump(case))
+    result = runner.invoke(cli, ["kb", "test", str(path)])
+    assert result.exit_code == 1
+    assert (f"FAIL {path}\n  cautions:\n    expected: ['iga_deficiency']\n    actual:   ['thrombotic_risk']\n"
+            "  trace:\n") in result.output
+    assert "caution.thrombotic_risk (knowledge_base/rules/cautions.yaml:" in result.output
+    assert result.output.endswith("0 passed, 1 failed\n")
+
+
+def test_coverage_of_the_shipped_suite_is_complete(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["kb", "coverage", "--fail-under", "100"])
+    assert result.exit_code == 0, result.output
+    assert "never fired: none\nnever blocked: none\n" in result.output
+    assert "rules fired and blocked: 100.0% of 44" in result.output
+    assert "combination.continue_current_therapy: current_therapies contains tacrolimus (only false)" in result.output
+
+
+def test_coverage_fails_under_the_threshold(runner: CliRunner, kb_copy: Path) -> None:
+    for name in ("ibm_short_woman.yaml", "child_dermatomyositis.yaml"):
+        (kb_copy / "cases" / name).unlink()
+    result = runner.invoke(cli, ["kb", "coverage", "--kb", str(kb_copy), "--fail-under", "100"])
+    assert result.exit_code == 1
+    assert "never fired: indication.inclusion_body_myositis, scope.child" in result.stdout
+    assert "never blocked: finding.adult_or_age_unknown\n" in result.stdout  # only the child blocked it
+    assert "FAIL: rule coverage 93.2% is under 100%" in result.stderr
+
+
+def test_diff_lists_changed_advice_and_the_rule_behind_it(runner: CliRunner, kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "cautions.yaml", "age_years: {gt: 65}", "age_years: {gt: 60}")
+    result = runner.invoke(cli, ["kb", "diff", str(KB_DIR), str(kb_copy), "--population", "200"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "rule changed: caution.renal_risk_age"
+    assert "  + caution.renal_risk_age" in lines and "  behind it: caution.renal_risk_age" in lines
+    changed = sum(1 for line in lines if line.endswith(":") and not line.startswith(" "))
+    assert changed > 0
+    assert lines[-1] == (f"{changed} of 208 patients changed: {changed} conclusions gained, 0 lost, "
+                         "0 doses changed; rules 0 added, 0 removed, 1 changed")
+
+
+def test_diff_against_a_git_revision(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["kb", "diff", "HEAD", str(KB_DIR), "--population", "20"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ("0 of 28 patients changed: 0 conclusions gained, 0 lost, 0 doses changed; "
+                             "rules 0 added, 0 removed, 0 changed\n")
+
+
+def test_diff_of_nonsense_is_bad_input(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["kb", "diff", "no-such-revision-or-folder", str(KB_DIR)])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "neither a knowledge-base folder nor a git revision" in result.stderr
+
+
+def test_save_case_round_trips(runner: CliRunner, tmp_path: Path) -> None:
+    saved = tmp_path / "saved.yaml"
+    result = runner.invoke(cli, ["consult", str(KB_DIR / "cases" / "dm_refractory_steroid_contraindicated.yaml"),
+                                 "--save-case", str(saved)])
+    assert result.exit_code == 0
+    case = yaml.safe_load(saved.read_text())
+    assert case["expect"]["dose"]["weight_basis"] == "actual_body_weight"
+    assert "combination.without_corticosteroids" in case["expect"]["conclusions"]
+    assert runner.invoke(cli, ["kb", "test", str(saved)]).output.endswith("1 passed, 0 failed\n")
