@@ -79,8 +79,11 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, trace:
     out: list[str] = [f"myoivig consultation - knowledge base {kb.name} {kb.version} "
                       f"(sha256 {kb.sha256[:12]})", ""]
     indications = consultation.by_kind("indication")
+    outside = [c for c in consultation.by_kind("scope") if c.outside_scope]
     if consultation.ivig_indicated:
         out.append("IVIG: INDICATED (second-line therapy)")
+    elif outside:
+        out.append("IVIG: NO ADVICE - this patient is outside what the source document covers")
     else:
         out.append("IVIG: NOT INDICATED on the facts given (no indication criterion is met)")
     for conclusion in indications:

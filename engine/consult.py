@@ -80,7 +80,7 @@ def _conclusions(kb: KnowledgeBase, trace: tuple[Firing, ...]) -> tuple[Conclusi
             id=rule.id, kind=rule.conclude.kind, statement=rule.conclude.statement, rule=rule.id,
             sources=rule.provenance.sources, local_policy=rule.provenance.local_policy,
             rests_on_rules=tuple(rules), rests_on_facts=tuple(sorted(facts)),
-            therapy_class=rule.conclude.therapy_class)))
+            therapy_class=rule.conclude.therapy_class, outside_scope=rule.conclude.outside_scope)))
     return tuple(item[-1] for item in sorted(found, key=lambda item: item[:3]))
 
 

@@ -213,7 +213,8 @@ def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any]]) -> list[Rule]:
                                       normalize_space(prov["local_policy"]) if "local_policy" in prov else None),
                 derive=tuple(raw.get("derive", ())),
                 conclude=ConclusionSpec(conclude["kind"], normalize_space(conclude["statement"]),
-                                        conclude.get("therapy_class")) if conclude else None,
+                                        conclude.get("therapy_class"),
+                                        bool(conclude.get("outside_scope", False))) if conclude else None,
                 dose=dict(raw["dose"]) if "dose" in raw else None,
                 excludes=Exclusion(excludes["rule"], normalize_space(excludes["resolution"])) if excludes else None,
                 priority=int(raw.get("priority", 0))))
@@ -255,6 +256,8 @@ def _check_rules(reader: _Reader, rules: list[Rule], facts: dict[str, FactSpec],
             problem("only a rule concluding kind 'dosing' may carry a 'dose' block")
         if rule.conclude and rule.conclude.therapy_class and rule.conclude.kind != "combination":
             problem("'therapy_class' belongs to conclusions of kind 'combination'")
+        if rule.conclude and rule.conclude.outside_scope and rule.conclude.kind != "scope":
+            problem("'outside_scope' belongs to conclusions of kind 'scope'")
     for rule in rules:
         if rule.excludes and rule.excludes.rule not in seen:
             reader.problem(rule.file, rule.line, 1, f"excludes unknown rule '{rule.excludes.rule}'", rule.id,

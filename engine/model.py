@@ -71,6 +71,7 @@ class ConclusionSpec:
     kind: str
     statement: str
     therapy_class: str | None = None
+    outside_scope: bool = False  # the document does not cover this patient: no advice
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class Conclusion:
     rests_on_rules: tuple[str, ...]
     rests_on_facts: tuple[str, ...]
     therapy_class: str | None = None
+    outside_scope: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def summary(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
         "early_initiation": bool(consultation.by_kind("early_initiation")),
         "cautions": caution_facts(kb, consultation),
         "combination": combination_classes(consultation),
-        "out_of_scope": [c.id for c in consultation.by_kind("scope")],
+        "out_of_scope": [c.id for c in consultation.by_kind("scope") if c.outside_scope],
     }
 
 
