@@ -1,6 +1,7 @@
 """`myoivig kb`: the knowledge engineer's workbench - validate, test, coverage, diff."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import click
@@ -79,6 +80,7 @@ def coverage(fail_under: float | None, kb_dir: Path | None) -> None:
     report = measure_coverage(model, patients)
     for name, fired in report.fired_by_case.items():
         click.echo(f"{name}: fires {len(fired)} rules")
+        click.echo(textwrap.fill(", ".join(sorted(fired)), 100, initial_indent="    ", subsequent_indent="    "))
     click.echo(f"never fired: {', '.join(report.never_fired) or 'none'}")
     click.echo(f"never blocked: {', '.join(report.never_blocked) or 'none'}")
     click.echo("conditions never seen both true and false:")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .engine.model import Conclusion, Consultation, KnowledgeBase, Quote
 from .engine.report import caution_facts, combination_classes
@@ -10,7 +11,7 @@ from .engine.report import caution_facts, combination_classes
 WIDTH = 100
 SECTIONS = (
     ("early_initiation", "EARLY INITIATION"),
-    ("dosing", None),
+    ("dosing", "DOSE"),
     ("combination", "COMBINATION THERAPY"),
     ("side_effects", "SIDE EFFECTS AND PREVENTION"),
     ("monitoring", "MONITORING"),
@@ -46,7 +47,7 @@ def _range(pair: Iterable[float], unit: str = "") -> str:
 
 
 def dose_lines(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
-    lines = ["DOSE"]
+    lines = []
     dose = consultation.dose
     if dose is None:
         lines += _wrap(consultation.dose_note or "No dose.", "    ", "  - ")
@@ -103,7 +104,7 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, trace:
                    + (f" - NOT GIVEN: {', '.join(unknown)} (see MISSING)" if unknown else ""))
     for kind, title in SECTIONS:
         if kind == "dosing":
-            out += [""] + dose_lines(kb, consultation)
+            out += ["", title] + dose_lines(kb, consultation)
             continue
         items = consultation.by_kind(kind)
         if not items:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import shutil
 import textwrap
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import graphviz
 
@@ -29,7 +30,7 @@ STYLE: dict[str, dict[str, str]] = {
     "not_reached": {"shape": "note", "style": "dashed", "color": "#777777", "fontcolor": "#555555"},
     "candidate": {"shape": "box", "style": "dashed", "color": "#777777", "fontcolor": "#555555"},
 }
-EDGE_TEST = {}
+EDGE_TEST: dict[str, str] = {}
 EDGE_NEGATED = {"style": "dashed", "arrowhead": "odot", "label": "not"}
 EDGE_KNOWN = {"style": "dotted", "arrowhead": "empty"}
 EDGE_DERIVES = {"penwidth": "2"}

@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from durable import engine as durable
 
@@ -48,7 +49,7 @@ def working_memory(kb: KnowledgeBase, facts: Mapping[str, Any]) -> list[dict[str
     return memory
 
 
-def _pattern(literals: list[cond.Literal], kb: KnowledgeBase) -> tuple[str, dict[str, Any]]:
+def _pattern(literals: list[cond.Literal]) -> dict[str, Any]:
     """One durable pattern for all literals on the same working-memory fact."""
     terms: list[dict[str, Any]] = []
     name = ""
@@ -76,7 +77,7 @@ def _pattern(literals: list[cond.Literal], kb: KnowledgeBase) -> tuple[str, dict
     for term in terms:
         if term not in unique:
             unique.append(term)
-    return name, {"$and": [{"name": name}] + unique}
+    return {"$and": [{"name": name}] + unique}
 
 
 def compile_rules(kb: KnowledgeBase, action: Callable[[Rule], Callable[[Any], None]]) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def compile_rules(kb: KnowledgeBase, action: Callable[[Rule], Callable[[Any], No
                 key = _flag(literal.test.fact, literal.test.value) if literal.test.op == "contains" \
                     else literal.test.fact
                 groups.setdefault(key, []).append(literal)
-            patterns = [{f"f_{i}": _pattern(group, kb)[1]} for i, group in enumerate(groups.values())]
+            patterns = [{f"f_{i}": _pattern(group)} for i, group in enumerate(groups.values())]
             entry: dict[str, Any] = {"all": patterns, "run": action(rule)}
             if rule.priority:
                 entry["pri"] = rule.priority

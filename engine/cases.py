@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from .consult import consult
 from .errors import InputError, KnowledgeBaseError, Problem
@@ -50,9 +51,9 @@ def load_case(path: Path) -> Case:
     try:
         document = read_yaml(path)
     except OSError as exc:
-        raise KnowledgeBaseError([Problem(file, 1, 1, f"cannot read the case: {exc.strerror or exc}")])
+        raise KnowledgeBaseError([Problem(file, 1, 1, f"cannot read the case: {exc.strerror or exc}")]) from None
     except YamlProblem as exc:
-        raise KnowledgeBaseError([Problem(file, exc.line, exc.column, exc.message)])
+        raise KnowledgeBaseError([Problem(file, exc.line, exc.column, exc.message)]) from None
     problems = schema_problems(document, "case_file", file)
     if problems:
         raise KnowledgeBaseError(problems)

@@ -7,7 +7,8 @@ answers why-not and what-if questions and serves as the oracle in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Union
+from collections.abc import Iterator, Mapping
 
 # Three truth values: True, False and None for "cannot be judged: a fact is unknown".
 Truth = Union[bool, None]
@@ -41,19 +42,19 @@ class Test:
 
 @dataclass(frozen=True)
 class All:
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Any_:
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Condition"
+    item: Condition
     line: int = 0
 
 

@@ -1,7 +1,8 @@
 """One consultation: run the rules, then assemble conclusions, dose and what is missing."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from . import conditions as cond
 from .backend import DurableEngine

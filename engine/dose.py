@@ -7,7 +7,8 @@ knowledge engineer can read and change it.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Collection, Mapping
+from typing import Any
+from collections.abc import Collection, Mapping
 
 from .model import Dose, KnowledgeBase, Regimen
 

@@ -7,7 +7,7 @@ failures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class MyoivigError(Exception):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterator, Mapping
 
 from . import conditions as cond
 from .conditions import Truth
@@ -37,7 +38,7 @@ class Derivation:
     sources: tuple[Quote, ...]
     local_policy: str | None
     derived: tuple[str, ...]
-    children: tuple["Derivation", ...]
+    children: tuple[Derivation, ...]
 
 
 def targets(kb: KnowledgeBase) -> list[str]:
@@ -90,7 +91,7 @@ class RuleCheck:
     fired: bool
     conditions: tuple[ConditionCheck, ...]
     minimal_changes: tuple[Mapping[str, Any], ...]
-    needs: tuple["WhyNot", ...]  # derived facts this rule needs that were not derived
+    needs: tuple[WhyNot, ...]  # derived facts this rule needs that were not derived
 
 
 @dataclass(frozen=True)

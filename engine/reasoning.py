@@ -8,7 +8,8 @@ tests hold the backend to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from . import conditions as cond
 from .conditions import Truth

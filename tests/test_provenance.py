@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from myoivig.engine import KnowledgeBase, consult, normalize
+from myoivig.engine import KnowledgeBase
 from myoivig.engine.loader import normalize_space
 from myoivig.main import cli
 
