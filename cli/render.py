@@ -5,6 +5,7 @@ import textwrap
 from typing import Any
 from collections.abc import Iterable
 
+from .engine.conditions import show_value
 from .engine.model import Conclusion, Consultation, KnowledgeBase, Quote
 from .engine.report import caution_facts, combination_classes
 
@@ -150,15 +151,6 @@ def source_lines(kb: KnowledgeBase, conclusions: Iterable[Conclusion]) -> list[s
                        "    ", "  ")
     return lines or ["  - none"]
 
-
-def show_value(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return str(value)
 
 
 def trace_lines(kb: KnowledgeBase, consultation: Consultation) -> list[str]:

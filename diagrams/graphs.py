@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import graphviz
 
 from ..engine import conditions as cond
+from ..engine.conditions import show_value
 from ..engine.errors import InputError
 from ..engine.model import Consultation, KnowledgeBase, Rule
 
@@ -160,16 +161,6 @@ def kb_graph(kb: KnowledgeBase) -> graphviz.Digraph:
     return graph
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(value) + "]"
-    return str(value)
-
-
 def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = None) -> graphviz.Digraph:
     """The derivation of one consultation: facts -> fired rules (in order) -> conclusions and dose."""
     verdict = "IVIG indicated" if consultation.ivig_indicated else "IVIG not indicated on the facts given"
@@ -182,7 +173,7 @@ def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = Non
     with graph.subgraph(name="cluster_facts") as facts:
         facts.attr(label="Patient facts used", style="rounded", rank="same")
         for name, value in inputs.items():
-            facts.node(f"fact__{name}", f"{name} = {_value(value)}", **STYLE["fact"])
+            facts.node(f"fact__{name}", f"{name} = {show_value(value)}", **STYLE["fact"])
     derived_nodes: set[str] = set()
     for firing in consultation.trace:
         rule = kb.rule(firing.rule)
@@ -240,7 +231,7 @@ def _why_not(kb: KnowledgeBase, graph: graphviz.Digraph, answer: Any, target_nod
                 source = f"fact__{condition.fact}"
                 if source not in present:
                     present.add(source)
-                    graph.node(source, f"{condition.fact} = {_value(patient.get(condition.fact))}",
+                    graph.node(source, f"{condition.fact} = {show_value(patient.get(condition.fact))}",
                                **STYLE["fact"], color="#777777", fontcolor="#555555")
             graph.edge(source, node, **EDGE_CANDIDATE)
         for need in check.needs:

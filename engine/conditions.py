@@ -30,14 +30,14 @@ class Test:
 
     def describe(self) -> str:
         if self.op == "equals":
-            return f"{self.fact} = {_show(self.value)}"
+            return f"{self.fact} = {show_value(self.value)}"
         if self.op == "in":
-            return f"{self.fact} in {{{', '.join(map(_show, self.value))}}}"
+            return f"{self.fact} in {{{', '.join(map(show_value, self.value))}}}"
         if self.op == "contains":
-            return f"{self.fact} contains {_show(self.value)}"
+            return f"{self.fact} contains {show_value(self.value)}"
         if self.op == "known":
             return f"{self.fact} is {'known' if self.value else 'unknown'}"
-        return f"{self.fact} {COMPARISONS[self.op]} {_show(self.value)}"
+        return f"{self.fact} {COMPARISONS[self.op]} {show_value(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,16 @@ class Literal:
         return ("not " if self.negated else "") + self.test.describe()
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A fact's value as a clinician reads it: true/false, [a, b], unknown."""
+    if value is None:
+        return "unknown"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
     return str(value)
+
 
 
 # ---------------------------------------------------------------- parsing
