@@ -132,10 +132,8 @@ def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tup
     changes = []
     for text in assignments:
         name, value = parse_assignment(text)
-        normalized = normalize(kb, {name: value})
-        if name not in kb.facts:  # normalize refused unknown names already; this is for null values
-            raise InputError(f"unknown fact '{name}'", field=name)
-        changes.append((name, normalized.get(name)))
+        normalized = normalize(kb, {name: value})  # refuses unknown names and bad values
+        changes.append((name, normalized.get(name)))  # None: make the fact unknown
     return changes
 
 

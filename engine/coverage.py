@@ -16,7 +16,6 @@ class Coverage:
     never_blocked: tuple[str, ...]
     conditions_not_both: tuple[tuple[str, str, bool, bool], ...]  # rule, test, seen true, seen false
     conditions_total: int
-
     rules_total: int
 
     @property
