@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test bench graphs clean dot
+.PHONY: demo test bench soak graphs clean dot
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP) dot
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+
+# Minutes, not seconds: 100,000 consultations in one process, then 20,000 in each of two at once.
+soak: $(STAMP)
+	$(BIN)/python tests/soak.py --patients 100000
+	$(BIN)/python tests/soak.py --patients 20000 --processes 2
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache

@@ -8,15 +8,26 @@ normal form; the rule fires once, however many conjuncts match.
 
 durable_rules has no trace API, so every action is wrapped to record the rule,
 the facts it matched and what it asserted (see ../shared/DESIGN.md).
+
+durable_rules' own `Host` starts two timer threads that call into its C engine
+every 0.2 s (`Host._run`: `dispatch_ruleset`, `dispatch_timers`). The C engine
+is not thread-safe, so those threads race the thread that asserts facts:
+random "error code: 307", segmentation faults, and once a patient with no
+conclusions and no error. myoivig uses no durable timers, queues or
+asynchronous actions, so `_SynchronousHost` starts no thread at all: every
+action runs inside `assert_facts`, in the caller's thread.
 """
 from __future__ import annotations
 
 import copy
 import itertools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Mapping
 
+import durable_rules_engine
 from durable import engine as durable
 
 from . import conditions as cond
@@ -24,6 +35,10 @@ from .errors import EngineError
 from .model import Firing, KnowledgeBase, MatchedFact, Rule
 
 _SINK = "$sink"  # matches every fact, so none raises MessageNotHandledException
+
+# durable's C engine keeps global tables (ruleset and state handles): one call into it at a
+# time per process, whichever engine and thread it comes from.
+_DURABLE = threading.Lock()
 
 
 def _flag(name: str, value: str) -> str:
@@ -99,6 +114,18 @@ def compile_rules(kb: KnowledgeBase, action: Callable[[Rule], Callable[[Any], No
     return ruleset
 
 
+class _SynchronousHost(durable.Host):  # type: ignore[misc]
+    """A durable Host that never starts its background dispatch threads.
+
+    `Host.__init__` calls `self._run()`, which starts `threading.Timer` loops that
+    poll every ruleset for timers and queued actions. Actions of a synchronous
+    `assert_facts` are run by `do_actions` before it returns, so nothing is lost.
+    """
+
+    def _run(self) -> None:
+        pass
+
+
 @dataclass
 class _Run:
     sid: str
@@ -114,7 +141,8 @@ class DurableEngine:
 
     One host per knowledge base (a ruleset name cannot be registered twice);
     one session per patient, deleted afterwards (at most 1,024 live sessions).
-    Single-threaded by design: durable_rules is not safe across threads.
+    No thread of durable's own touches it (see `_SynchronousHost`); an engine
+    must still be used by one thread at a time, and `close` frees its C ruleset.
     """
 
     _counter = itertools.count(1)
@@ -122,11 +150,13 @@ class DurableEngine:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.ruleset = f"myoivig_{kb.sha256[:12]}_{next(self._counter)}"
-        self._host = durable.Host()
+        self._host = _SynchronousHost()
+        self._closed = False
         self._runs: dict[str, _Run] = {}
         self._sessions = itertools.count(1)
         rules = compile_rules(kb, self._action)
-        self._host.set_rulesets(copy.deepcopy({self.ruleset: rules}))  # set_rulesets strips 'run' keys
+        with _DURABLE:
+            self._host.set_rulesets(copy.deepcopy({self.ruleset: rules}))  # set_rulesets strips 'run' keys
 
     def _action(self, rule: Rule) -> Callable[[Any], None]:
         def run(c: Any) -> None:
@@ -163,8 +193,21 @@ class DurableEngine:
         for name in asserted:
             c.assert_fact({"id": f"d:{name}", "name": name, "known": True, "value": True, "derived": True})
 
+    def close(self) -> None:
+        """Free the C engine's ruleset (about 0.7 MB; durable's Python API never frees it)."""
+        with _DURABLE:
+            if not self._closed:
+                self._closed = True
+                durable_rules_engine.delete_ruleset(self._host.get_ruleset(self.ruleset)._handle)
+
     def run(self, facts: Mapping[str, Any]) -> list[Firing]:
         """Forward-chain one patient's facts to quiescence; return the firings in order."""
+        with _DURABLE:
+            return self._run_locked(facts)
+
+    def _run_locked(self, facts: Mapping[str, Any]) -> list[Firing]:
+        if self._closed:
+            raise EngineError("this engine was closed; consult through engine_for(kb)")
         sid = f"p{next(self._sessions)}"
         state = _Run(sid, facts)
         self._runs[sid] = state
@@ -182,3 +225,39 @@ class DurableEngine:
         if state.error is not None:
             raise EngineError(f"a rule action failed: {state.error!r}") from state.error
         return state.firings
+
+
+class _EngineCache:
+    """One compiled engine per knowledge-base checksum; the least recently used is closed.
+
+    A few are kept, not one: `kb diff` alternates two knowledge bases patient by
+    patient, and rebuilding an engine per patient costs a ruleset compilation.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._engines: OrderedDict[str, DurableEngine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, kb: KnowledgeBase) -> DurableEngine:
+        with self._lock:
+            engine = self._engines.get(kb.sha256)
+            if engine is None:
+                engine = self._engines[kb.sha256] = DurableEngine(kb)
+                while len(self._engines) > self.size:
+                    self._engines.popitem(last=False)[1].close()
+            self._engines.move_to_end(kb.sha256)
+            return engine
+
+    def clear(self) -> None:
+        with self._lock:
+            while self._engines:
+                self._engines.popitem()[1].close()
+
+
+ENGINES = _EngineCache()
+
+
+def engine_for(kb: KnowledgeBase) -> DurableEngine:
+    """The process's engine for this knowledge base's content (same checksum, same rules)."""
+    return ENGINES.get(kb)

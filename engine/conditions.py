@@ -7,6 +7,7 @@ answers why-not and what-if questions and serves as the oracle in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Union
 from collections.abc import Iterator, Mapping
 
@@ -14,6 +15,15 @@ from collections.abc import Iterator, Mapping
 Truth = Union[bool, None]
 
 OPERATORS = ("equals", "in", "lt", "lte", "gt", "gte", "contains", "known")
+
+NUMBER_PLACES = 2
+"""Numbers are read to 2 decimal places, in patient facts and rule thresholds alike.
+
+durable_rules' JSON reader loses a number written in exponent form (`1e-07`, which
+is how Python writes 0.0000001) together with every fact after it. Rounded to two
+places, every allowed value is written in plain decimals, and both evaluators see
+the same number.
+"""
 COMPARISONS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _NEGATED_COMPARISON = {"lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt"}
 
@@ -82,6 +92,19 @@ def show_value(value: Any) -> str:
         return "[" + ", ".join(map(str, value)) + "]"
     return str(value)
 
+
+
+def exact_number(value: float) -> float:
+    """`value` rounded to NUMBER_PLACES, halves away from zero; integers stay integers."""
+    if isinstance(value, int):
+        return value
+    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-NUMBER_PLACES), rounding=ROUND_HALF_UP)
+    return float(rounded)
+
+
+def is_exact_number(value: float) -> bool:
+    """True when `value` needs no rounding and durable_rules reads it as written."""
+    return exact_number(value) == value and "e" not in repr(value).lower()
 
 
 # ---------------------------------------------------------------- parsing

@@ -5,31 +5,22 @@ from typing import Any
 from collections.abc import Iterable, Mapping
 
 from . import conditions as cond
-from .backend import DurableEngine
+from .backend import engine_for
 from .dose import compute_dose
-from .errors import KnowledgeBaseError, Problem
+from .errors import EngineError, KnowledgeBaseError, Problem
 from .model import KINDS, Conclusion, Consultation, Dose, Firing, KnowledgeBase, MissingFact
 from .reasoning import evaluate_rules, input_dependencies
-
-_ENGINES: dict[str, DurableEngine] = {}
 
 # A missing fact that could flip an indication matters more than one that adds a note.
 DECISIVENESS = ("indication", "caution", "early_initiation", "dosing", "combination",
                 "side_effects", "monitoring", "scope")
 
 
-def engine_for(kb: KnowledgeBase) -> DurableEngine:
-    """One compiled engine per knowledge-base content, reused across patients."""
-    engine = _ENGINES.get(kb.sha256)
-    if engine is None or engine.kb is not kb:
-        engine = _ENGINES[kb.sha256] = DurableEngine(kb)
-    return engine
-
-
 def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
     """Advice for one patient whose facts are already normalized (see patient.normalize)."""
     trace = tuple(engine_for(kb).run(facts))
     fired = tuple(firing.rule for firing in trace)
+    cross_check(kb, facts, fired)
     derived = tuple(name for firing in trace for name in firing.asserted)
     resolutions = _resolutions(kb, fired)
     conclusions = _conclusions(kb, trace)
@@ -38,6 +29,23 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
         patient=dict(facts), fired=fired, derived=derived, conclusions=conclusions,
         resolutions=resolutions, dose=dose, dose_note=dose_note,
         missing=tuple(find_missing(kb, facts)), trace=trace)
+
+
+def cross_check(kb: KnowledgeBase, facts: Mapping[str, Any], fired: Iterable[str]) -> None:
+    """The engine's firings must be exactly the direct evaluator's: otherwise no advice.
+
+    The direct evaluation costs a fortieth of the engine's run; a disagreement means
+    one of the two is wrong, and advice from either would be a guess.
+    """
+    engine, direct = set(fired), set(evaluate_rules(kb, facts).fired)
+    if engine == direct:
+        return
+    given = ", ".join(f"{name}={cond.show_value(value)}" for name, value in sorted(facts.items())) or "none"
+    only_engine, only_direct = sorted(engine - direct), sorted(direct - engine)
+    raise EngineError(
+        "the rule engine and the direct evaluator disagree on this patient, so no advice is given "
+        f"(facts: {given}; fired only by the engine: {', '.join(only_engine) or 'none'}; "
+        f"only by the direct evaluator: {', '.join(only_direct) or 'none'})")
 
 
 def _resolutions(kb: KnowledgeBase, fired: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:

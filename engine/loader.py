@@ -146,6 +146,7 @@ def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase 
         return None, reader.problems
 
     facts, derived = _vocabulary(vocabulary_doc)
+    _check_vocabulary(reader, facts, vocabulary_doc, reader.rel(root / "vocabulary.yaml"))
     document_text, references, background = _sources(reader, root, sources_doc)
     rules = _rules(reader, rule_docs)
     _check_rules(reader, rules, facts, derived, references, normalize_space(document_text),
@@ -177,6 +178,14 @@ def _vocabulary(doc: Any) -> tuple[dict[str, FactSpec], dict[str, DerivedSpec]]:
     derived = {name: DerivedSpec(name, spec["meaning"], doc["derived"].key_positions[name][0])
                for name, spec in doc["derived"].items()}
     return facts, derived
+
+
+def _check_vocabulary(reader: _Reader, facts: dict[str, FactSpec], doc: Any, file: str) -> None:
+    for name, spec in facts.items():
+        if spec.range is not None and spec.range[0] > spec.range[1]:
+            line, column = position(doc, ["facts", name, "range"])
+            reader.problem(file, line, column, f"the range of '{name}' is inverted: "
+                           f"{spec.range[0]:g} is above {spec.range[1]:g}", hint="write [lowest, highest]")
 
 
 def _sources(reader: _Reader, root: Path, doc: Any) -> tuple[str, dict[str, Reference], str]:
@@ -299,6 +308,12 @@ def _check_test(test: cond.Test, facts: dict[str, FactSpec], derived: dict[str, 
         return
     if test.op in cond.COMPARISONS and spec.type != "number":
         bad(f"'{test.op}' compares numbers, but '{test.fact}' is of type {spec.type}")
+    elif test.op in cond.COMPARISONS and (isinstance(test.value, bool) or not isinstance(test.value, (int, float))):
+        bad(f"'{test.op}' compares '{test.fact}' with a number, not {test.value!r}")
+    elif test.op in cond.COMPARISONS and not cond.is_exact_number(test.value):
+        bad(f"threshold {test.value!r} on '{test.fact}' has more than {cond.NUMBER_PLACES} decimal places "
+            "or an exponent; patient numbers are read to that precision",
+            f"write it as {cond.exact_number(test.value)!r} or a plain decimal")
     elif test.op == "contains":
         if spec.type != "list":
             bad(f"'contains' applies to list facts, but '{test.fact}' is of type {spec.type}")
@@ -315,6 +330,9 @@ def _check_test(test: cond.Test, facts: dict[str, FactSpec], derived: dict[str, 
                 bad(f"'{test.fact}' is true or false, not {value!r}")
             elif spec.type == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 bad(f"'{test.fact}' is a number, not {value!r}")
+            elif spec.type == "number" and not cond.is_exact_number(value):
+                bad(f"{value!r} on '{test.fact}' has more than {cond.NUMBER_PLACES} decimal places or an "
+                    "exponent; patient numbers are read to that precision")
             elif spec.type == "enum" and value not in spec.values:
                 bad(f"'{value}' is not a value of '{test.fact}'",
                     _did_you_mean(str(value), spec.values) or f"allowed: {', '.join(spec.values)}")

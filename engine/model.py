@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from .conditions import Condition
+from .conditions import NUMBER_PLACES, Condition
 
 KINDS = ("scope", "indication", "early_initiation", "caution", "dosing",
          "combination", "side_effects", "monitoring")
@@ -38,7 +38,8 @@ class FactSpec:
             return "true, false"
         if self.type == "number":
             low, high = self.range or (None, None)
-            return f"a number from {low:g} to {high:g} {self.unit or ''}".rstrip()
+            return (f"a number from {low:g} to {high:g} {self.unit or ''}".rstrip()
+                    + f", read to {NUMBER_PLACES} decimal places")
         if self.type == "list":
             return "a list of: " + ", ".join(self.values)
         return ", ".join(self.values)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import yaml
 
 from .errors import InputError
+from .conditions import exact_number
 from .loader import suggest
 from .model import FactSpec, KnowledgeBase
 from .yamlio import YamlProblem, parse_yaml
@@ -101,7 +102,7 @@ def normalize_value(spec: FactSpec, value: Any) -> Any:
         low, high = spec.range or (float("-inf"), float("inf"))
         if not low <= value <= high:
             raise refuse(f"{value:g} {spec.unit or ''} is implausible".replace("  ", " "))
-        return value
+        return exact_number(value)
     if spec.type == "enum":
         return _enum(spec, value, refuse)
     if not isinstance(value, list):

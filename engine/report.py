@@ -33,6 +33,7 @@ def summary(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
         "cautions": caution_facts(kb, consultation),
         "combination": combination_classes(consultation),
         "out_of_scope": [c.id for c in consultation.by_kind("scope") if c.outside_scope],
+        "cross_checked": True,  # consult() raises EngineError when the two evaluators disagree
     }
 
 

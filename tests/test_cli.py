@@ -51,7 +51,7 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
     assert set(data["knowledge_base"]) == {"name", "version", "sha256"} and len(data["knowledge_base"]["sha256"]) == 64
     assert data["summary"] == {"ivig_indicated": True, "early_initiation": True, "cautions": ["thrombotic_risk"],
                                "combination": ["biologic_dmard", "corticosteroids", "synthetic_dmard"],
-                               "out_of_scope": []}
+                               "out_of_scope": [], "cross_checked": True}
     assert data["patient"]["diagnosis"] == "necrotizing_myopathy"  # the alias IMNM, normalized
     kinds = {c["kind"] for c in data["conclusions"]}
     assert kinds == {"indication", "early_initiation", "combination", "caution", "dosing", "side_effects",
@@ -197,3 +197,13 @@ def test_broken_knowledge_base_gives_no_advice(kb_copy: Path) -> None:
     assert (result.exit_code, result.stdout) == (3, "")
     assert "knowledge_base/rules/cautions.yaml:" in result.stderr
     assert "'iga_deficiency' is true or false, not 'yes please'" in result.stderr
+
+
+def test_an_engine_fault_is_exit_4_and_no_advice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from myoivig.engine.backend import DurableEngine
+    real = DurableEngine.run
+    monkeypatch.setattr(DurableEngine, "run", lambda self, facts: real(self, facts)[:-1])
+    result = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml")])
+    assert (result.exit_code, result.stdout) == (4, "")
+    assert "the rule engine and the direct evaluator disagree on this patient, so no advice is given" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -88,3 +88,23 @@ def test_not_a_folder(tmp_path: Path) -> None:
     assert problems_of(tmp_path / "absent") == [
         f"{tmp_path / 'absent'}:1:1: error: not a knowledge-base folder - expected vocabulary.yaml, "
         "sources.yaml and rules/*.yaml"]
+
+
+@pytest.mark.parametrize("threshold", ["1.0e-7", "6.001", "0.0000001"])
+def test_a_threshold_finer_than_patient_numbers_is_refused(kb_copy: Path, threshold: str) -> None:
+    rules = kb_copy / "rules" / "early_initiation.yaml"
+    edit(rules, "        - months_since_diagnosis: {lte: 6}", f"        - months_since_diagnosis: {{lte: {threshold}}}")
+    line = line_of(rules, f"        - months_since_diagnosis: {{lte: {threshold}}}")
+    [problem] = problems_of(kb_copy)
+    assert problem.startswith(f"knowledge_base/rules/early_initiation.yaml:{line}:11: error "
+                              "[early_initiation.within_early_window]: threshold ")
+    assert "more than 2 decimal places or an exponent" in problem
+
+
+def test_an_inverted_range_is_refused(kb_copy: Path) -> None:
+    vocabulary = kb_copy / "vocabulary.yaml"
+    edit(vocabulary, "    range: [2, 350]", "    range: [350, 2]")
+    line = line_of(vocabulary, "    range: [350, 2]")
+    assert problems_of(kb_copy) == [
+        f"knowledge_base/vocabulary.yaml:{line}:5: error: the range of 'weight_kg' is inverted: "
+        "350 is above 2 - write [lowest, highest]"]
