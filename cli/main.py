@@ -74,6 +74,8 @@ def cli() -> None:
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Add or override a fact (repeatable), e.g. --set dysphagia=true.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--detail", "-v", "detail", is_flag=True,
+              help="Add quotes, evidence labels, dose arithmetic, rule ids and resolved conflicts.")
 @click.option("--trace", is_flag=True, help="Add the rule trace (text format; JSON always has it).")
 @click.option("--how", "how_id", metavar="CONCLUSION_ID", help="Add the derivation of one conclusion.")
 @click.option("--what-if", "what_if", multiple=True, metavar="NAME=VALUE",
@@ -84,7 +86,7 @@ def cli() -> None:
 @click.option("--save-case", "case_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save this patient and its advice as a case file (for `myoivig kb test`).")
 @KB_OPTION
-def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, trace: bool,
+def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, detail: bool, trace: bool,
                 how_id: str | None, what_if: tuple[str, ...], ask: bool, graph_file: Path | None,
                 case_file: Path | None, kb_dir: Path | None) -> None:
     """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin).
@@ -119,7 +121,7 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, tra
             data["what_if"] = what_if_to_dict(kb, comparison)
         emit_json(data)
         return
-    text = render_consultation(kb, consultation, trace=trace)
+    text = render_consultation(kb, consultation, detail=detail, trace=trace)
     if derivation is not None:
         text += "\n" + render_how(kb, derivation, how_id or "")
     if comparison is not None:
@@ -139,6 +141,7 @@ def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tup
 
 def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
     return {"changes": dict(comparison.changes),
+            "verdict": [comparison.before.verdict.value, comparison.after.verdict.value],
             "ivig_indicated": [comparison.before.ivig_indicated, comparison.after.ivig_indicated],
             "differences": [asdict(d) for d in comparison.differences],
             "after": consultation_to_dict(kb, comparison.after)}

@@ -6,17 +6,15 @@ from typing import Any
 from collections.abc import Iterable
 
 from .engine.conditions import show_value
-from .engine.model import Conclusion, Consultation, KnowledgeBase, Quote
+from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote
 from .engine.report import caution_facts, combination_classes
+from .engine.verdict import VERDICTS
 
 WIDTH = 100
-SECTIONS = (
-    ("early_initiation", "EARLY INITIATION"),
-    ("dosing", "DOSE"),
-    ("combination", "COMBINATION THERAPY"),
-    ("side_effects", "SIDE EFFECTS AND PREVENTION"),
-    ("monitoring", "MONITORING"),
-)
+DISCLAIMER = ("myoivig is decision support for clinicians, not a substitute for clinical judgement; "
+              "check every dose against the IVIG product's label.")
+CONCERN_WORDS = {"hard_stop": "a hard stop", "verdict": "the verdict", "caution": "a caution",
+                 "dose": "the dose", "other": "other advice"}
 
 
 def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
@@ -24,18 +22,25 @@ def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
                          subsequent_indent=indent) or [indent.rstrip()]
 
 
-def cite(kb: KnowledgeBase, conclusion: Conclusion) -> str:
-    """`[1: guideline recommendation]`, `[local policy]`, or both."""
-    tags = []
-    for ref in dict.fromkeys(q.ref for q in conclusion.sources):
-        tags.append(f"[{ref}: {kb.references[ref].evidence}]")
+def reference_tag(kb: KnowledgeBase, ref: str) -> str:
+    """What a reference is, as the document gives it and as sources.yaml judges it."""
+    reference = kb.references[ref]
+    return f"{reference.evidence}; {reference.confidence}"
+
+
+def cite(kb: KnowledgeBase, conclusion: Conclusion, detail: bool = True) -> str:
+    """`[1: guideline text ...; guideline not identified]` with --detail, `[1]` otherwise; `[local policy]`."""
+    refs = list(dict.fromkeys(q.ref for q in conclusion.sources))
+    tags = [f"[{ref}: {reference_tag(kb, ref)}]" for ref in refs] if detail else (
+        [f"[{', '.join(refs)}]"] if refs else [])
     if conclusion.local_policy:
         tags.append("[local policy]")
     return " ".join(tags)
 
 
-def _item(kb: KnowledgeBase, conclusion: Conclusion, mark: str = "-") -> list[str]:
-    return _wrap(f"{conclusion.statement} {cite(kb, conclusion)}", "    ", f"  {mark} ")
+def _item(kb: KnowledgeBase, conclusion: Conclusion, mark: str = "-", detail: bool = True) -> list[str]:
+    rule = f" ({conclusion.id})" if detail else ""
+    return _wrap(f"{conclusion.statement} {cite(kb, conclusion, detail)}{rule}", "    ", f"  {mark} ")
 
 
 def _fmt(value: float) -> str:
@@ -47,87 +52,129 @@ def _range(pair: Iterable[float], unit: str = "") -> str:
     return f"{_fmt(low)}{unit}" if low == high else f"{_fmt(low)}-{_fmt(high)}{unit}"
 
 
-def dose_lines(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
-    lines = []
+def dose_lines(kb: KnowledgeBase, consultation: Consultation, detail: bool = False) -> list[str]:
+    """Grams per day and per course, the preferred regimen first; the arithmetic with --detail."""
     dose = consultation.dose
     if dose is None:
-        lines += _wrap(consultation.dose_note or "No dose.", "    ", "  - ")
+        return _wrap(consultation.dose_note or "No dose.", "    ", "  ")
+    basis = ("ideal body weight, Devine formula [local policy]" if dose.weight_basis == "ideal_body_weight"
+             else "actual body weight, below the ideal body weight [local policy]")
+    std = dose.standard
+    months = f", for {_range(std.duration_months)} months" if std.duration_months else ""
+    standard = (f"{_range(std.g_per_kg)} g/kg = {_range(std.course_total_g)} g per course over "
+                f"{std.days_per_course[0]} days ({_range(std.per_day_g)} g/day), {std.interval or ''}{months} [1]")
+    lines = [f"  Dosing weight {_fmt(dose.dosing_weight_kg)} kg ({basis})"]
+    preferred = dose.preferred
+    if preferred.regimen == "cautious" and preferred.lower_end and preferred.spread:
+        low, spread = preferred.lower_end, preferred.spread
+        lines += _wrap(f"Preferred (cautions apply): {_range(low.g_per_kg)} g/kg = {_range(low.course_total_g)} g "
+                       f"over {low.days_per_course[0]} days ({_range(low.per_day_g)} g/day), or "
+                       f"{_range(spread.g_per_kg)} g/kg = {_range(spread.course_total_g)} g over "
+                       f"{spread.days_per_course[0]} days ({_range(spread.per_day_g)} g/day); slowest "
+                       "practicable rate [6] [local policy]", "    ", "  ")
+        lines += _wrap(f"Standard: {standard}", "    ", "  ")
     else:
-        basis = ("ideal body weight (Devine formula) [local policy]"
-                 if dose.weight_basis == "ideal_body_weight"
-                 else "actual body weight, below the ideal body weight [local policy]")
-        std = dose.standard
-        lines.append(f"  Dosing weight: {_fmt(dose.dosing_weight_kg)} kg - {basis}")
-        months = f", for {_range(std.duration_months)} months" if std.duration_months else ""
-        lines += _wrap(
-            f"Standard: {_range(std.g_per_kg)} g/kg = {_range(std.course_total_g)} g per course over "
-            f"{std.days_per_course[0]} consecutive days ({_range(std.per_day_g)} g/day), "
-            f"{std.interval or ''}{months} [{std.rule}]", "    ", "  ")
-        if dose.alternative:
-            alt = dose.alternative
-            lines += _wrap(
-                f"Alternative: {_range(alt.g_per_kg)} g/kg = {_range(alt.course_total_g)} g per course in "
-                f"{_range(alt.days_per_course)} daily doses ({_range(alt.per_day_g)} g/day) [{alt.rule}]",
-                "    ", "  ")
+        lines += _wrap(f"Preferred: {standard}", "    ", "  ")
+    if dose.alternative and (detail or preferred.regimen != "cautious"):
+        alt = dose.alternative
+        lines += _wrap(f"Alternative: {_range(alt.g_per_kg)} g/kg = {_range(alt.course_total_g)} g per course in "
+                       f"{_range(alt.days_per_course)} daily doses ({_range(alt.per_day_g)} g/day) [6]", "    ", "  ")
+    if dose.next_course is not None:
+        last = std.duration_months[1] if std.duration_months else None
+        beyond = f": beyond the document's {_range(std.duration_months or (1, 1))} months" \
+            if last is not None and dose.next_course > last else ""
+        lines.append(f"  Next course: number {dose.next_course}{beyond}")
+    if detail:
         lines.append("  Arithmetic:")
         lines += [f"    {step}" for step in dose.arithmetic]
         lines += _wrap(f"Rounding: {dose.rounding}", "    ", "  ")
-    for conclusion in consultation.by_kind("dosing"):
-        lines += _item(kb, conclusion)
+        for conclusion in consultation.by_kind("dosing"):
+            lines += _item(kb, conclusion)
     return lines
 
 
-def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, trace: bool = False) -> str:
-    out: list[str] = [f"myoivig consultation - knowledge base {kb.name} {kb.version} "
-                      f"(sha256 {kb.sha256[:12]})", ""]
-    indications = consultation.by_kind("indication")
-    outside = [c for c in consultation.by_kind("scope") if c.outside_scope]
-    if consultation.ivig_indicated:
-        out.append("IVIG: INDICATED (second-line therapy)")
-    elif outside:
-        out.append("IVIG: NO ADVICE - this patient is outside what the source document covers")
-    else:
-        out.append("IVIG: NOT INDICATED on the facts given (no indication criterion is met)")
-    for conclusion in indications:
-        out += _item(kb, conclusion)
-    for conclusion in consultation.by_kind("scope"):
-        out += _item(kb, conclusion, "?")
+def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail: bool = False,
+                        trace: bool = False) -> str:
+    """The clinician's view: verdict, hard stops, cautions and dose on the first screen.
+
+    Without `detail`, citations are reference numbers (the footer says what each is),
+    and quotes, arithmetic and rule ids are left to --detail, --trace and JSON.
+    """
+    verdict = consultation.verdict
+    spec = VERDICTS[verdict.value]
+    out: list[str] = []
+    strength = f' - the source says IVIG "{verdict.strength}"' if verdict.strength else ""
+    out.append(f"IVIG: {spec.headline}{strength}")
+    for conclusion in consultation.by_kind("contraindication"):
+        out += _item(kb, conclusion, "XX", detail)
+    if verdict.value == "undetermined" and verdict.open_facts:
+        out += _wrap(f"Could become indicated with: {', '.join(verdict.open_facts)} (see MISSING)", "    ", "  ")
+    for kind in ("scope", "indication", "evidence"):
+        for conclusion in consultation.by_kind(kind):
+            out += _item(kb, conclusion, "?" if kind == "scope" else "-", detail)
+    stops = consultation.by_kind("contraindication")
+    if not stops:
+        unknown = [m.fact for m in consultation.missing if m.concern == "hard_stop"]
+        out += _wrap("HARD STOPS: none known" + (f" - NOT GIVEN: {', '.join(unknown)} (ask before the first "
+                                                    "infusion)" if unknown else ""), "    ", "")
     cautions = consultation.by_kind("caution")
-    out.append("")
     if cautions:
         out.append(f"!! CAUTIONS ({', '.join(caution_facts(kb, consultation))})")
         for conclusion in cautions:
-            out += _item(kb, conclusion, "!!")
+            out += _item(kb, conclusion, "!!", detail)
     else:
-        unknown = [m.fact for m in consultation.missing if m.decisive_kind == "caution"
-                   or any(r.startswith("caution.") for r in m.could_change)]
-        out.append("CAUTIONS: none found on the facts given"
-                   + (f" - NOT GIVEN: {', '.join(unknown)} (see MISSING)" if unknown else ""))
-    for kind, title in SECTIONS:
-        if kind == "dosing":
-            out += ["", title] + dose_lines(kb, consultation)
-            continue
+        unknown = [m.fact for m in consultation.missing if m.concern == "caution"]
+        out += _wrap("CAUTIONS: none found on the facts given"
+                     + (f" - NOT GIVEN: {', '.join(unknown)}" if unknown else ""), "    ", "")
+    if consultation.warnings:
+        out.append(KIND["warning"].title)
+        out += [line for _, text in consultation.warnings for line in _wrap(text, "    ", "  ? ")]
+    out += ["", "DOSE"] + dose_lines(kb, consultation, detail)
+    for kind in ("early_initiation", "combination", "side_effects", "monitoring"):
         items = consultation.by_kind(kind)
         if not items:
             continue
         classes = combination_classes(consultation) if kind == "combination" else []
-        out += ["", title + (f" ({', '.join(classes)})" if classes else "")]
+        shown = ", ".join(name.replace("_dmard", " DMARD") for name in classes)
+        out.append(KIND[kind].title + (f" - consider with: {shown}" if classes else ""))
+        if not detail and kind in ("side_effects", "monitoring"):
+            out[-1] += f": {len(items)} point(s), shown with --detail"
+            continue
+        if not detail:
+            items = [c for c in items if not c.therapy_class]
         for conclusion in items:
-            out += _item(kb, conclusion)
-        if kind == "combination":
+            out += _item(kb, conclusion, "-", detail)
+        if kind == "combination" and detail:
             for winner, loser, why in consultation.resolutions:
                 out += _wrap(f"Resolved conflict: {winner} overrides {loser}. {why}", "    ", "  * ")
-    out += ["", "MISSING - facts not given that could change this advice"]
+    out += ["", "MISSING - not given, could change this advice (safety first)"]
     if not consultation.missing:
         out.append("  - none")
     for missing in consultation.missing:
-        changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
-        out += _wrap(f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}",
-                     "    ", "  - ")
-    out += ["", "SOURCES"] + source_lines(kb, consultation.conclusions)
+        if detail:
+            changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
+            text = f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}"
+        else:
+            text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
+        out += _wrap(text, "    ", "  - ")
+    out.append("")
+    if detail:
+        out += ["SOURCES"] + source_lines(kb, consultation.conclusions)
+    else:
+        refs = sorted({q.ref for c in consultation.conclusions for q in c.sources}, key=_ref_order)
+        if refs:
+            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref)}" for ref in refs)
+                         + ". Quotes, arithmetic and rule ids: --detail.", "  ", "")
+    out += _wrap(DISCLAIMER, "", "")
+    out += [f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"]
     if trace:
         out += ["", "RULE TRACE"] + trace_lines(kb, consultation)
     return "\n".join(out) + "\n"
+
+
+def _ref_order(ref: str) -> tuple[int, str]:
+    """Numeric references in number order, any other id after them (ids are not always numbers)."""
+    return (int(ref), "") if ref.isdigit() else (10**9, ref)
 
 
 def source_lines(kb: KnowledgeBase, conclusions: Iterable[Conclusion]) -> list[str]:
@@ -139,9 +186,9 @@ def source_lines(kb: KnowledgeBase, conclusions: Iterable[Conclusion]) -> list[s
                 quotes[quote.ref].append(quote)
         policy = policy or bool(conclusion.local_policy)
     lines = []
-    for ref in sorted(quotes, key=int):
+    for ref in sorted(quotes, key=_ref_order):
         reference = kb.references[ref]
-        lines += _wrap(f"[{ref}] {reference.label}: {reference.citation} Evidence: {reference.evidence}.",
+        lines += _wrap(f"[{ref}] {reference.label}: {reference.citation} Evidence: {reference_tag(kb, ref)}.",
                        "      ", "  ")
         for quote in quotes[ref]:
             lines += _wrap(f'"{quote.quote}"', "        ", "      ")
@@ -150,7 +197,6 @@ def source_lines(kb: KnowledgeBase, conclusions: Iterable[Conclusion]) -> list[s
                        "provenance says why it is there (myoivig explain or --format json shows it).",
                        "    ", "  ")
     return lines or ["  - none"]
-
 
 
 def trace_lines(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
@@ -180,8 +226,8 @@ def render_how(kb: KnowledgeBase, derivation: Any, target: str) -> str:
         if node.derived:
             out.append(f"{pad}   => derived {', '.join(node.derived)}")
         for quote in node.sources:
-            reference = kb.references[quote.ref]
-            out.extend(_wrap(f'[{quote.ref}: {reference.evidence}] "{quote.quote}"', pad + "     ", pad + "   "))
+            out.extend(_wrap(f'[{quote.ref}: {reference_tag(kb, quote.ref)}] "{quote.quote}"', pad + "     ",
+                             pad + "   "))
         if node.local_policy:
             out.extend(_wrap(f"[local policy] {node.local_policy}", pad + "     ", pad + "   "))
         for child in node.children:
@@ -220,8 +266,8 @@ def render_why_not(kb: KnowledgeBase, answer: Any, depth: int = 0) -> str:
 def render_what_if(kb: KnowledgeBase, answer: Any) -> str:
     changes = ", ".join(f"{name}={show_value(value)}" for name, value in answer.changes.items())
     out = [f"WHAT IF {changes}", ""]
-    before, after = answer.before.ivig_indicated, answer.after.ivig_indicated
-    out.append(f"IVIG indicated: {'yes' if before else 'no'} -> {'yes' if after else 'no'}")
+    before, after = answer.before.verdict.value, answer.after.verdict.value
+    out.append(f"Verdict: {before} -> {after}")
     if not answer.differences:
         out.append("  no difference in the advice")
     for diff in answer.differences:

@@ -12,7 +12,8 @@ import graphviz
 from ..engine import conditions as cond
 from ..engine.conditions import show_value
 from ..engine.errors import InputError
-from ..engine.model import Consultation, KnowledgeBase, Rule
+from ..engine.model import KIND, Consultation, KnowledgeBase, Rule
+from ..engine.verdict import VERDICTS
 
 FORMATS = ("dot", "gv", "svg", "png", "pdf")
 FONT = "Helvetica"
@@ -26,6 +27,9 @@ STYLE: dict[str, dict[str, str]] = {
     "conclusion": {"shape": "note", "style": "filled", "fillcolor": "white"},
     "caution": {"shape": "octagon", "style": "filled,bold", "fillcolor": "white", "penwidth": "3",
                 "peripheries": "2"},
+    "hard_stop": {"shape": "octagon", "style": "filled,bold", "fillcolor": "#b0b0b0", "penwidth": "4",
+                  "peripheries": "3"},
+    "warning": {"shape": "trapezium", "style": "filled", "fillcolor": "white"},
     "scope": {"shape": "hexagon", "style": "filled", "fillcolor": "white"},
     "dose": {"shape": "box", "style": "filled,bold", "fillcolor": "white", "penwidth": "2"},
     "not_reached": {"shape": "note", "style": "dashed", "color": "#777777", "fontcolor": "#555555"},
@@ -38,8 +42,9 @@ EDGE_DERIVES = {"penwidth": "2"}
 EDGE_CONCLUDES = {"arrowhead": "vee"}
 EDGE_CANDIDATE = {"style": "dashed", "color": "#777777", "arrowhead": "empty"}
 
-CONCERNS = ("scope", "indication", "early_initiation", "combination", "cautions", "dosing",
-            "side_effects", "monitoring")
+CONCERNS = ("contraindications", "scope", "indication", "early_initiation", "warnings", "cautions",
+            "combination", "dosing", "side_effects", "monitoring")
+"""Rule files (concerns) in the order the overview graph groups them."""
 
 
 def wrap(text: str, width: int = 30) -> str:
@@ -67,7 +72,8 @@ def _cite(kb: KnowledgeBase, rule: Rule) -> str:
 
 
 def _tooltip(kb: KnowledgeBase, rule: Rule) -> str:
-    parts = [f"[{q.ref}] {kb.references[q.ref].label}: \"{q.quote}\"" for q in rule.provenance.sources]
+    parts = [f"[{q.ref}] {kb.references[q.ref].label} ({kb.references[q.ref].evidence}; "
+             f"{kb.references[q.ref].confidence}): \"{q.quote}\"" for q in rule.provenance.sources]
     if rule.provenance.local_policy:
         parts.append(f"[local policy] {rule.provenance.local_policy}")
     return f"{rule.id} ({rule.where})\\n" + "\\n".join(parts)
@@ -78,13 +84,14 @@ def _rule_style(rule: Rule) -> dict[str, str]:
 
 
 def _conclusion_style(rule: Rule) -> dict[str, str]:
-    kind = rule.conclude.kind if rule.conclude else ""
-    return STYLE["caution"] if kind == "caution" else STYLE["scope"] if kind == "scope" else STYLE["conclusion"]
+    return STYLE[KIND[rule.conclude.kind].style if rule.conclude else "conclusion"]
 
 
 def _conclusion_label(kb: KnowledgeBase, rule: Rule, limit: int = 90) -> str:
     assert rule.conclude is not None
-    prefix = "!! CAUTION\\n" if rule.conclude.kind == "caution" else f"{rule.conclude.kind.replace('_', ' ')}\\n"
+    kind = rule.conclude.kind
+    prefix = {"caution": "!! CAUTION\\n", "contraindication": "XX HARD STOP\\n"}.get(
+        kind, f"{kind.replace('_', ' ')}\\n")
     return prefix + wrap(short(rule.conclude.statement, limit), 32) + "\\n" + _cite(kb, rule)
 
 
@@ -149,7 +156,7 @@ def kb_graph(kb: KnowledgeBase) -> graphviz.Digraph:
             graph.edge(f"rule__{rule.id}", f"conclusion__{rule.id}", **EDGE_CONCLUDES)
     _legend(graph, [("fact", "input fact"), ("rule", "rule [ref]"), ("policy_rule", "rule: local policy only"),
                     ("derived", "derived fact"), ("conclusion", "conclusion"), ("caution", "!! caution"),
-                    ("scope", "outside scope")])
+                    ("hard_stop", "XX hard stop"), ("warning", "check the facts"), ("scope", "outside scope")])
     with graph.subgraph(name="cluster_legend_edges") as edges:
         edges.attr(label="Conditions", style="rounded", fontsize="10")
         for index, (text, style) in enumerate([("tests", EDGE_TEST), ("tests NOT", EDGE_NEGATED),
@@ -163,8 +170,7 @@ def kb_graph(kb: KnowledgeBase) -> graphviz.Digraph:
 
 def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = None) -> graphviz.Digraph:
     """The derivation of one consultation: facts -> fired rules (in order) -> conclusions and dose."""
-    verdict = "IVIG indicated" if consultation.ivig_indicated else "IVIG not indicated on the facts given"
-    graph = _graph("consultation", f"Consultation: {verdict}")
+    graph = _graph("consultation", f"Consultation: IVIG {VERDICTS[consultation.verdict.value].headline}")
     inputs: dict[str, Any] = {}
     for firing in consultation.trace:
         for fact in firing.matched:
@@ -198,7 +204,7 @@ def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = Non
         graph.node("dose", "\\l".join(lines) + "\\l", **STYLE["dose"])
         for rule_id in dose.rules:
             graph.edge(f"rule__{rule_id}", "dose", style="dashed", arrowhead="vee")
-    elif consultation.dose_note and consultation.ivig_indicated:
+    elif consultation.dose_note and "ivig_advised" in consultation.derived:
         graph.node("dose", wrap(consultation.dose_note, 40), **STYLE["not_reached"])
     if why_not is not None:
         present = {f"fact__{name}" for name in inputs} | {f"derived__{name}" for name in derived_nodes}

@@ -20,6 +20,10 @@ from .report import consultation_to_dict
 from .yamlio import YamlProblem, read_yaml
 
 
+SUMMARY_KEYS = ("verdict", "ivig_indicated", "early_initiation", "cautions", "combination", "warnings")
+"""The summary fields a case may pin, compared exactly."""
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -72,7 +76,7 @@ def run_case(kb: KnowledgeBase, case: Case) -> CaseResult:
     result = CaseResult(case, fired=consultation.fired, report=report)
     expect = case.expect
     actual_ids = sorted(c["id"] for c in report["conclusions"])
-    for key in ("ivig_indicated", "early_initiation", "cautions", "combination"):
+    for key in SUMMARY_KEYS:
         if key in expect and expect[key] != report["summary"][key]:
             result.failures.append((key, expect[key], report["summary"][key]))
     if "conclusions" in expect and sorted(expect["conclusions"]) != actual_ids:
@@ -111,8 +115,7 @@ def case_from_consultation(kb: KnowledgeBase, consultation: Any, description: st
     import yaml
     report = consultation_to_dict(kb, consultation)
     dose = report["dose"]
-    expect: dict[str, Any] = {key: report["summary"][key]
-                              for key in ("ivig_indicated", "early_initiation", "cautions", "combination")}
+    expect: dict[str, Any] = {key: report["summary"][key] for key in SUMMARY_KEYS}
     expect["conclusions"] = sorted(c["id"] for c in report["conclusions"])
     expect["dose"] = None if dose is None else {
         key: dose[key] for key in ("weight_basis", "dosing_weight_kg", "course_total_g", "per_day_g",

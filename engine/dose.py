@@ -10,7 +10,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from collections.abc import Collection, Mapping
 
-from .model import Dose, KnowledgeBase, Regimen
+from .model import Dose, KnowledgeBase, Preference, Regimen
+
+WEIGHT_FACTS = ("sex", "height_cm")
+"""What the ideal-body-weight formula needs (dosing.ideal_body_weight tests the same two)."""
 
 
 def round_to(value: float, step: float) -> float:
@@ -23,32 +26,26 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, Any]
-                 ) -> tuple[Dose | None, str | None]:
-    """The dose for this patient, or None and the reason there is none."""
+def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, Any]) -> Dose | None:
+    """The dose for this patient, or None when no dosing rule with a weight basis fired."""
     blocks: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for rule_id in fired:
         block = kb.rule(rule_id).dose
         if block is None:
             continue
-        for key in ("regimen", "weight_basis", "actual_weight_if_lower"):
+        for key in ("regimen", "weight_basis", "actual_weight_if_lower", "prefer_g_per_kg"):
             if key in block:
                 name = block["regimen"] if key == "regimen" else key
                 blocks[name] = (rule_id, block)
-    if "standard" not in blocks:
-        return None, "No dose: no dosing rule applies (IVIG is not indicated on the facts given)."
-    if "weight_basis" not in blocks:
-        absent = [name for name in ("sex", "height_cm") if name not in facts]
-        return None, (f"No dose: {' and '.join(absent) or 'sex and height_cm'} not given; the dosing "
-                      "weight is the ideal body weight, which needs sex and height.")
+    if "standard" not in blocks or "weight_basis" not in blocks:
+        return None
     basis_rule, basis = blocks["weight_basis"]
     height_in = facts["height_cm"] / basis["cm_per_inch"]
     base = basis["base_kg"][facts["sex"]]
     ideal_raw = base + basis["kg_per_inch"] * (height_in - basis["base_height_in"])
     ideal = round_to(ideal_raw, basis["round_weight_kg"])
     if ideal <= 0:
-        return None, (f"No dose: the ideal-body-weight formula gives no positive weight at "
-                      f"{_fmt(facts['height_cm'])} cm.")
+        return None
     arithmetic = [
         f"height {_fmt(facts['height_cm'])} cm / {_fmt(basis['cm_per_inch'])} = {height_in:.2f} in",
         f"ideal body weight (Devine, {facts['sex']}) = {_fmt(base)} + {_fmt(basis['kg_per_inch'])} x "
@@ -102,9 +99,37 @@ def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, 
             f"alternative course = {_fmt(per_kg)} g/kg x {_fmt(weight)} kg = "
             f"{_fmt(alternative.course_total_g[0])} g in {fewest}-{most} daily doses = "
             f"{_fmt(alternative.per_day_g[0])}-{_fmt(alternative.per_day_g[1])} g/day")
+    preferred = Preference("standard", "the document's typical regimen [1]")
+    if "prefer_g_per_kg" in blocks:
+        prefer_rule, prefer = blocks["prefer_g_per_kg"]
+        rules.append(prefer_rule)
+        per_kg, spread_days = prefer["prefer_g_per_kg"], prefer["prefer_daily_doses"]
+        lower = Regimen("lower_end", prefer_rule, (per_kg, per_kg), (grams(per_kg),) * 2,
+                        (grams(per_kg, days),) * 2, (days, days), regimen.interval, regimen.duration_months)
+        top = regimen.g_per_kg[1]
+        spread = Regimen("spread", prefer_rule, (top, top), (grams(top),) * 2, (grams(top, spread_days),) * 2,
+                         (spread_days, spread_days), regimen.interval, regimen.duration_months)
+        preferred = Preference("cautious", kb.rule(prefer_rule).conclude.statement,  # type: ignore[union-attr]
+                               prefer_rule, lower, spread)
+        arithmetic.append(f"cautious: {_fmt(per_kg)} g/kg x {_fmt(weight)} kg = {_fmt(lower.course_total_g[0])} g "
+                          f"over {days} days ({_fmt(lower.per_day_g[0])} g/day), or {_fmt(top)} g/kg = "
+                          f"{_fmt(spread.course_total_g[0])} g over {spread_days} days "
+                          f"({_fmt(spread.per_day_g[0])} g/day)")
+    warnings = []
+    bmi = None
+    if actual is not None:
+        bmi = round(actual / (facts["height_cm"] / 100) ** 2, 1)
+        low_bmi, high_bmi = basis.get("plausible_bmi", (0, float("inf")))
+        if not low_bmi <= bmi <= high_bmi:
+            warnings.append(("dose.bmi_implausible", f"BMI {_fmt(bmi)} kg/m2 (from {_fmt(actual)} kg and {_fmt(facts['height_cm'])} cm) "
+                            f"is outside {_fmt(low_bmi)}-{_fmt(high_bmi)}: check weight and height before dosing "
+                            "[local policy]."))
+    given = facts.get("ivig_courses_given")
+    next_course = int(given) + 1 if given is not None else None
     rounding = (f"dosing weight to {_fmt(basis['round_weight_kg'])} kg; grams to the nearest "
                 f"{_fmt(step)} g, halves up, each computed from the dosing weight (local policy, "
                 f"{basis_rule})")
     return Dose(weight_basis=weight_basis, dosing_weight_kg=weight, ideal_body_weight_kg=ideal,
                 arithmetic=tuple(arithmetic), rounding=rounding, standard=regimen,
-                alternative=alternative, rules=tuple(rules)), None
+                alternative=alternative, rules=tuple(rules), preferred=preferred, bmi=bmi,
+                next_course=next_course, warnings=tuple(warnings))

@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 
 from . import conditions as cond
 from .conditions import Truth
-from .consult import candidate_values, consult
+from .consult import consult
+from .missing import candidate_values
 from .errors import InputError
 from .loader import suggest
 from .model import Conclusion, Consultation, KnowledgeBase, MatchedFact, Quote, Rule

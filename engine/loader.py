@@ -38,6 +38,11 @@ def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def schema_kinds() -> list[str]:
+    """The conclusion kinds the published schema allows (a test holds them to model.KINDS)."""
+    return list(_schema()["$defs"]["rule"]["properties"]["conclude"]["properties"]["kind"]["enum"])
+
+
 def schema_problems(document: Any, definition: str, file: str) -> list[Problem]:
     """Check one parsed YAML document against a definition of the schema."""
     schema = dict(_schema())
@@ -224,9 +229,11 @@ def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any]]) -> list[Rule]:
                 derive=tuple(raw.get("derive", ())),
                 conclude=ConclusionSpec(conclude["kind"], normalize_space(conclude["statement"]),
                                         conclude.get("therapy_class"),
-                                        bool(conclude.get("outside_scope", False))) if conclude else None,
+                                        bool(conclude.get("outside_scope", False)),
+                                        conclude.get("strength")) if conclude else None,
                 dose=dict(raw["dose"]) if "dose" in raw else None,
-                excludes=Exclusion(excludes["rule"], normalize_space(excludes["resolution"])) if excludes else None,
+                excludes=Exclusion(tuple(excludes["rules"]), normalize_space(excludes["resolution"]))
+                if excludes else None,
                 priority=int(raw.get("priority", 0))))
     return rules
 
@@ -268,10 +275,13 @@ def _check_rules(reader: _Reader, rules: list[Rule], facts: dict[str, FactSpec],
             problem("'therapy_class' belongs to conclusions of kind 'combination'")
         if rule.conclude and rule.conclude.outside_scope and rule.conclude.kind != "scope":
             problem("'outside_scope' belongs to conclusions of kind 'scope'")
+        if rule.conclude and rule.conclude.strength and rule.conclude.kind != "indication":
+            problem("'strength' belongs to conclusions of kind 'indication' (a route to IVIG)")
     for rule in rules:
-        if rule.excludes and rule.excludes.rule not in seen:
-            reader.problem(rule.file, rule.line, 1, f"excludes unknown rule '{rule.excludes.rule}'", rule.id,
-                           _did_you_mean(rule.excludes.rule, seen))
+        for excluded in rule.excludes.rules if rule.excludes else ():
+            if excluded not in seen:
+                reader.problem(rule.file, rule.line, 1, f"excludes unknown rule '{excluded}'", rule.id,
+                               _did_you_mean(excluded, seen))
     produced = {name for rule in rules for name in rule.derive}
     used = {t.fact for rule in rules for t in cond.tests(rule.when) if t.fact in derived}
     for name, spec in derived.items():

@@ -13,9 +13,48 @@ from collections.abc import Mapping
 
 from .conditions import NUMBER_PLACES, Condition
 
-KINDS = ("scope", "indication", "early_initiation", "caution", "dosing",
-         "combination", "side_effects", "monitoring")
-"""Conclusion kinds, in the order a clinician reads them."""
+@dataclass(frozen=True)
+class Kind:
+    """A kind of conclusion: how it is titled, and how it looks in a graph."""
+
+    name: str
+    title: str
+    style: str  # a diagrams STYLE key: conclusion, caution, hard_stop, scope, warning
+
+
+KINDS = (
+    Kind("contraindication", "HARD STOPS", "hard_stop"),
+    Kind("scope", "SCOPE", "scope"),
+    Kind("indication", "INDICATION", "conclusion"),
+    Kind("evidence", "EVIDENCE REPORTED, NOT AN INDICATION", "conclusion"),
+    Kind("warning", "CHECK THESE FACTS", "warning"),
+    Kind("caution", "CAUTIONS", "caution"),
+    Kind("early_initiation", "EARLY INITIATION", "conclusion"),
+    Kind("dosing", "DOSE", "conclusion"),
+    Kind("combination", "COMBINATION THERAPY", "conclusion"),
+    Kind("side_effects", "SIDE EFFECTS AND PREVENTION", "conclusion"),
+    Kind("monitoring", "MONITORING", "conclusion"),
+)
+"""Every conclusion kind, in the order a clinician reads them: the one list of kinds."""
+KIND = {kind.name: kind for kind in KINDS}
+KIND_ORDER = {kind.name: index for index, kind in enumerate(KINDS)}
+
+
+@dataclass(frozen=True)
+class Strength:
+    """How strongly a route to IVIG is put, in the source's own words, and the verdict it gives."""
+
+    name: str
+    words: str
+    verdict: str
+
+
+STRENGTHS = {s.name: s for s in (
+    Strength("recommended", "is recommended", "indicated"),
+    Strength("shown_effective", "has been shown to be effective", "indicated"),
+    Strength("can_be_tried", "can be tried", "may_be_considered"),
+    Strength("reported", "has been reported", "may_be_considered"),
+)}
 
 
 @dataclass(frozen=True)
@@ -74,13 +113,14 @@ class ConclusionSpec:
     statement: str
     therapy_class: str | None = None
     outside_scope: bool = False  # the document does not cover this patient: no advice
+    strength: str | None = None  # on an indication route: a key of STRENGTHS
 
 
 @dataclass(frozen=True)
 class Exclusion:
-    """This rule overrides another for the same patient, for the reason given."""
+    """This rule overrides others for the same patient, for the reason given."""
 
-    rule: str
+    rules: tuple[str, ...]
     resolution: str
 
 
@@ -135,6 +175,20 @@ class KnowledgeBase:
     def conclusion_rules(self) -> list[Rule]:
         return [rule for rule in self.rules if rule.conclude]
 
+    @cached_property
+    def routes(self) -> tuple[Rule, ...]:
+        """Indication rules that carry a strength: the routes to IVIG the verdict weighs."""
+        return tuple(rule for rule in self.rules if rule.conclude and rule.conclude.strength)
+
+    @cached_property
+    def producers(self) -> dict[str, tuple[str, ...]]:
+        """For each derived fact, the rules that derive it, in rule order."""
+        found: dict[str, list[str]] = {}
+        for rule in self.rules:
+            for name in rule.derive:
+                found.setdefault(name, []).append(rule.id)
+        return {name: tuple(ids) for name, ids in found.items()}
+
 
 # ---------------------------------------------------------------- consultation
 @dataclass(frozen=True)
@@ -166,6 +220,7 @@ class Conclusion:
     rests_on_facts: tuple[str, ...]
     therapy_class: str | None = None
     outside_scope: bool = False
+    strength: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +236,17 @@ class Regimen:
 
 
 @dataclass(frozen=True)
+class Preference:
+    """Which regimen to prefer for this patient, and why."""
+
+    regimen: str  # "standard" or "cautious"
+    because: str
+    rule: str | None = None
+    lower_end: Regimen | None = None  # cautious: the lower end of the standard regimen
+    spread: Regimen | None = None     # cautious: 2 g/kg over the most daily doses
+
+
+@dataclass(frozen=True)
 class Dose:
     weight_basis: str
     dosing_weight_kg: float
@@ -190,6 +256,10 @@ class Dose:
     standard: Regimen
     alternative: Regimen | None
     rules: tuple[str, ...]
+    preferred: Preference
+    bmi: float | None = None
+    next_course: int | None = None  # counted from ivig_courses_given
+    warnings: tuple[tuple[str, str], ...] = ()  # (id, text): plausibility of weight and height
 
 
 @dataclass(frozen=True)
@@ -201,6 +271,28 @@ class MissingFact:
     could_change: tuple[str, ...]
     could_change_dose: bool
     decisive_kind: str
+    verdicts: tuple[str, ...] = ()  # the verdicts an answer could lead to, other than today's
+    concern: str = "other"  # hard_stop | verdict | caution | dose | other: why it is asked, safety first
+
+    @property
+    def could_change_verdict(self) -> bool:
+        return bool(self.verdicts)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one answer to "IVIG for this patient?", computed once (engine/verdict.py)."""
+
+    value: str  # a key of verdict.VERDICTS
+    strength: str | None  # the strongest route's words, when a route holds
+    rules: tuple[str, ...]  # the rules that decided it
+    open_facts: tuple[str, ...] = ()  # unknown facts whose answer could give IVIG a route (see missing.py)
+
+    @property
+    def ivig_indicated(self) -> bool | None:
+        """Three-valued: True (indicated or may be considered), False, or None (not decidable here)."""
+        from .verdict import VERDICTS
+        return VERDICTS[self.value].ivig_indicated
 
 
 @dataclass(frozen=True)
@@ -214,10 +306,12 @@ class Consultation:
     dose_note: str | None
     missing: tuple[MissingFact, ...]
     trace: tuple[Firing, ...]
+    verdict: Verdict
+    warnings: tuple[tuple[str, str], ...] = ()  # (id, text): warning conclusions and dose checks
 
     @property
-    def ivig_indicated(self) -> bool:
-        return "ivig_indicated" in self.derived
+    def ivig_indicated(self) -> bool | None:
+        return self.verdict.ivig_indicated
 
     def by_kind(self, kind: str) -> list[Conclusion]:
         return [c for c in self.conclusions if c.kind == kind]

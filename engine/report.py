@@ -18,8 +18,9 @@ def _regimen(regimen: Regimen | None) -> dict[str, Any] | None:
 
 
 def caution_facts(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
-    """Sorted names of the input facts behind caution conclusions."""
-    return sorted({fact for c in consultation.by_kind("caution") for fact in c.rests_on_facts})
+    """Sorted names of the given input facts behind caution conclusions (not those asked for)."""
+    return sorted({fact for c in consultation.by_kind("caution") for fact in c.rests_on_facts
+                   if fact in consultation.patient})
 
 
 def combination_classes(consultation: Consultation) -> list[str]:
@@ -27,19 +28,28 @@ def combination_classes(consultation: Consultation) -> list[str]:
 
 
 def summary(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
+    verdict = consultation.verdict
     return {
+        "verdict": verdict.value,
         "ivig_indicated": consultation.ivig_indicated,
+        "strength": verdict.strength,
+        "verdict_rules": list(verdict.rules),
+        "undetermined_by": list(verdict.open_facts),
+        "hard_stops": [c.id for c in consultation.by_kind("contraindication")],
         "early_initiation": bool(consultation.by_kind("early_initiation")),
         "cautions": caution_facts(kb, consultation),
+        "caution_rules": [{"rule": c.id, "from": "document" if c.sources else "product labels (local policy)"}
+                          for c in consultation.by_kind("caution")],
         "combination": combination_classes(consultation),
         "out_of_scope": [c.id for c in consultation.by_kind("scope") if c.outside_scope],
+        "warnings": [wid for wid, _ in consultation.warnings],
         "cross_checked": True,  # consult() raises EngineError when the two evaluators disagree
     }
 
 
 def source_entries(kb: KnowledgeBase, quotes: Any) -> list[dict[str, Any]]:
-    return [{"ref": q.ref, "label": kb.references[q.ref].label,
-             "evidence": kb.references[q.ref].evidence, "quote": q.quote} for q in quotes]
+    return [{"ref": q.ref, "label": kb.references[q.ref].label, "evidence": kb.references[q.ref].evidence,
+             "confidence": kb.references[q.ref].confidence, "quote": q.quote} for q in quotes]
 
 
 def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
@@ -61,6 +71,12 @@ def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[
             "rounding": dose.rounding,
             "arithmetic": list(dose.arithmetic),
             "rules": list(dose.rules),
+            "preferred": {"regimen": dose.preferred.regimen, "because": dose.preferred.because,
+                          "rule": dose.preferred.rule, "lower_end": _regimen(dose.preferred.lower_end),
+                          "spread": _regimen(dose.preferred.spread)},
+            "bmi": dose.bmi,
+            "next_course": dose.next_course,
+            "warnings": [{"id": wid, "text": text} for wid, text in dose.warnings],
         }
     return {
         "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
@@ -71,13 +87,16 @@ def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[
              "sources": source_entries(kb, c.sources),
              "local_policy": c.local_policy,
              "therapy_class": c.therapy_class,
+             "strength": c.strength,
              "rests_on": {"rules": list(c.rests_on_rules), "facts": list(c.rests_on_facts)}}
             for c in consultation.conclusions],
         "resolutions": [{"rule": winner, "overrides": loser, "resolution": why}
                         for winner, loser, why in consultation.resolutions],
+        "warnings": [{"id": wid, "text": text} for wid, text in consultation.warnings],
         "dose": dose_data,
         "dose_note": consultation.dose_note,
-        "missing": [{"fact": m.fact, "question": m.question, "could_change": list(m.could_change),
+        "missing": [{"fact": m.fact, "question": m.question, "concern": m.concern,
+                     "could_change_verdict": m.could_change_verdict, "could_change": list(m.could_change),
                      "could_change_dose": m.could_change_dose, "most_decisive": m.decisive_kind}
                     for m in consultation.missing],
         "trace": [{"order": f.order, "rule": f.rule, "file": kb.rule(f.rule).file,

@@ -49,9 +49,15 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
     data = json.loads(result.output)
     assert set(data) >= {"knowledge_base", "patient", "summary", "conclusions", "dose", "missing", "trace"}
     assert set(data["knowledge_base"]) == {"name", "version", "sha256"} and len(data["knowledge_base"]["sha256"]) == 64
-    assert data["summary"] == {"ivig_indicated": True, "early_initiation": True, "cautions": ["thrombotic_risk"],
-                               "combination": ["biologic_dmard", "corticosteroids", "synthetic_dmard"],
-                               "out_of_scope": [], "cross_checked": True}
+    assert data["summary"] == {
+        "verdict": "indicated", "ivig_indicated": True, "strength": "is recommended",
+        "verdict_rules": ["indication.dysphagia_or_respiratory_involvement",
+                          "indication.anti_hmgcr_necrotizing_myopathy"],
+        "undetermined_by": [], "hard_stops": [], "early_initiation": True, "cautions": ["thrombotic_risk"],
+        "caution_rules": [{"rule": "caution.thrombotic_risk", "from": "document"},
+                          {"rule": "caution.thrombotic_infusion_rate", "from": "product labels (local policy)"}],
+        "combination": ["biologic_dmard", "corticosteroids", "synthetic_dmard"],
+        "out_of_scope": [], "warnings": [], "cross_checked": True}
     assert data["patient"]["diagnosis"] == "necrotizing_myopathy"  # the alias IMNM, normalized
     kinds = {c["kind"] for c in data["conclusions"]}
     assert kinds == {"indication", "early_initiation", "combination", "caution", "dosing", "side_effects",
@@ -105,15 +111,17 @@ def test_patient_from_standard_input_in_json(runner: CliRunner) -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["patient"] == {"age_years": 70, "diagnosis": "inclusion_body_myositis"}
-    assert "indication.inclusion_body_myositis" in [c["id"] for c in data["conclusions"]]
+    assert "evidence.inclusion_body_myositis" in [c["id"] for c in data["conclusions"]]
+    assert data["summary"]["verdict"] == "undetermined" and data["summary"]["ivig_indicated"] is None
 
 
 def test_unknown_is_not_false_in_the_text(runner: CliRunner) -> None:
     output = runner.invoke(cli, ["consult", str(KB_DIR / "cases" / "pm_severe_sparse.yaml")]).output
-    assert "CAUTIONS: none found on the facts given - NOT GIVEN: age_years, renal_insufficiency, iga_deficiency, thrombotic_risk" in output
+    assert "CAUTIONS: none found on the facts given - NOT GIVEN: renal_insufficiency, thrombotic_risk,\n    iga_deficiency" in output
+    assert "HARD STOPS: none known - NOT GIVEN: anti_iga_antibodies, prior_immunoglobulin_anaphylaxis" in output
     assert "No dose: sex and height_cm not given" in output
     assert "Age was not given" in output
-    assert "- corticosteroid_contraindicated: Are corticosteroids contraindicated?" in output
+    assert "  - Are corticosteroids contraindicated? (corticosteroid_contraindicated; could change other advice)" in output
 
 
 def test_facts_lists_the_vocabulary(runner: CliRunner) -> None:
@@ -145,7 +153,7 @@ BAD_INPUTS = [
     ("weight_kg: heavy\n", "fact 'weight_kg': \"heavy\" is not a number"),
     ("autoantibodies: anti_hmgcr\n", "fact 'autoantibodies': \"anti_hmgcr\" is not a list"),
     ("autoantibodies: [anti_xyz]\n", "fact 'autoantibodies': 'anti_xyz' is not allowed"),
-    ("ivig_indicated: true\n", "'ivig_indicated' is concluded by the rules and cannot be given"),
+    ("ivig_advised: true\n", "'ivig_advised' is concluded by the rules and cannot be given"),
     ("diagnosis: [DM\n", "malformed YAML"),
     ("dysphagia: true\ndysphagia: false\n", "duplicate key 'dysphagia' (first given at line 1)"),
     ("- DM\n", "a patient is a mapping of fact names to values"),

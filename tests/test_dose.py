@@ -69,7 +69,14 @@ def test_no_dose_when_not_indicated(kb: KnowledgeBase) -> None:
     consultation = consult(kb, normalize(kb, {"diagnosis": "DM", "severity": "mild", "sex": "male",
                                              "height_cm": 180}))
     assert consultation.dose is None
-    assert "not indicated" in (consultation.dose_note or "")
+    assert consultation.dose_note == "No dose until the verdict is decided: answer the questions under MISSING."
+    known = {"diagnosis": "DM", "severity": "mild", "rapidly_progressive": False, "dysphagia": False,
+             "respiratory_involvement": False, "intolerant_to_standard_therapy": False,
+             "corticosteroid_contraindicated": False, "refractory": False, "flare": False,
+             "autoantibodies": [], "sex": "male", "height_cm": 180}
+    consultation = consult(kb, normalize(kb, known))
+    assert consultation.verdict.value == "not_indicated"
+    assert consultation.dose_note == "No dose: IVIG is not indicated on the facts given."
 
 
 def test_dose_numbers_come_from_the_rules(kb_copy) -> None:

@@ -69,8 +69,9 @@ def test_engine_and_direct_evaluator_agree_on_every_patient(kb: KnowledgeBase) -
 
 
 def test_conflicting_conclusions_never_appear_together(kb: KnowledgeBase) -> None:
-    exclusions = [(rule.id, rule.excludes.rule) for rule in kb.rules if rule.excludes]
-    assert exclusions == [("combination.without_corticosteroids", "combination.corticosteroids")]
+    exclusions = [(rule.id, loser) for rule in kb.rules if rule.excludes for loser in rule.excludes.rules]
+    assert ("combination.without_corticosteroids", "combination.corticosteroids") in exclusions
+    assert ("combination.standard_therapy_not_tolerated", "combination.synthetic_dmard") in exclusions
 
     @settings(max_examples=200, deadline=None)
     @given(patients(kb))
@@ -97,7 +98,7 @@ def test_derived_facts_chain_forward(kb: KnowledgeBase) -> None:
     finding = order.index("finding.severe_or_rapidly_progressive")
     indication = order.index("indication.severe_or_rapidly_progressive")
     assert finding < indication
-    assert trace[indication].asserted == ("ivig_indicated",)
+    assert trace[indication].asserted == ("indication_met",)
     assert order.index("dosing.standard_regimen") > indication
     matched = {m.name: (m.value, m.origin) for m in trace[indication].matched}
     assert matched["severe_or_rapidly_progressive"] == (True, "derived")
@@ -112,13 +113,15 @@ def test_unknown_fact_is_asserted_as_unknown_not_false(kb: KnowledgeBase) -> Non
 
 
 def test_a_negated_test_never_holds_on_an_unknown_fact(kb: KnowledgeBase) -> None:
-    # combination.corticosteroids needs corticosteroid_contraindicated known to be false
+    # combination.without_corticosteroids needs the contraindication known; unknown asks to check
     facts = normalize(kb, {"diagnosis": "DM", "dysphagia": True, "age_years": 50})
     fired = set(consult(kb, facts).fired)
-    assert "combination.corticosteroids" not in fired
     assert "combination.without_corticosteroids" not in fired
+    assert {"combination.corticosteroids", "combination.corticosteroid_contraindication_unknown"} <= fired
     facts["corticosteroid_contraindicated"] = False
-    assert "combination.corticosteroids" in set(consult(kb, facts).fired)
+    fired = set(consult(kb, facts).fired)
+    assert "combination.corticosteroids" in fired
+    assert "combination.corticosteroid_contraindication_unknown" not in fired
 
 
 def test_sessions_are_deleted_so_many_patients_fit(kb: KnowledgeBase) -> None:

@@ -34,10 +34,14 @@ def test_how_goes_down_to_the_input_facts(kb: KnowledgeBase) -> None:
     while node.children:
         node = node.children[-1]
         path.append(node.rule)
-    assert path == ["side_effects.common", "indication.severe_or_rapidly_progressive",
-                    "finding.severe_or_rapidly_progressive"]
-    assert [(m.name, m.value, m.origin) for m in node.matched] == [("severity", "severe", "input")]
-    assert how(kb, consult(kb, facts), "ivig_indicated").rule == "indication.severe_or_rapidly_progressive"
+    assert path == ["side_effects.common", "finding.ivig_advised", "finding.no_known_hard_stop"]
+    assert [(m.name, m.value, m.origin) for m in node.matched] == [
+        ("anti_iga_antibodies", None, "input"), ("prior_immunoglobulin_anaphylaxis", None, "input")]
+    route = how(kb, consult(kb, facts), "indication_met")
+    assert route is not None and route.rule == "indication.severe_or_rapidly_progressive"
+    assert [child.rule for child in route.children] == ["finding.covered_diagnosis", "finding.adult_or_age_unknown",
+                                                        "finding.severe_or_rapidly_progressive"]
+    assert [(m.name, m.value) for m in route.children[-1].matched] == [("severity", "severe")]
 
 
 def test_why_not_judges_each_condition(kb: KnowledgeBase) -> None:
@@ -57,7 +61,7 @@ def test_why_not_judges_each_condition(kb: KnowledgeBase) -> None:
 
 @pytest.mark.parametrize("target", ["indication.refractory_or_flaring_pm_dm", "caution.renal_risk_age",
                                     "early_initiation.within_early_window", "combination.without_corticosteroids",
-                                    "dosing.actual_weight_if_lower", "ivig_indicated"])
+                                    "dosing.actual_weight_if_lower", "indication_met"])
 def test_each_minimal_change_really_reaches_the_target(kb: KnowledgeBase, target: str) -> None:
     facts = normalize(kb, {"diagnosis": "DM", "severity": "mild", "age_years": 40, "sex": "female",
                            "height_cm": 160, "weight_kg": 70})
@@ -88,7 +92,7 @@ def test_explain_of_a_conclusion_not_reached_answers_why_not(runner: CliRunner) 
     result = runner.invoke(cli, ["explain", MILD, "side_effects.common"])
     assert result.exit_code == 0
     assert result.output.startswith("WHY NOT side_effects.common: the conclusion was NOT reached")
-    assert "x ivig_indicated = true (value: false)" in result.output
+    assert "x ivig_advised = true (value: false)" in result.output
 
 
 def test_why_not_json(runner: CliRunner) -> None:
@@ -123,9 +127,10 @@ def test_what_if_in_the_cli(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["consult", MILD, "--what-if", "respiratory_involvement=true"])
     assert result.exit_code == 0
     assert "WHAT IF respiratory_involvement=true" in result.output
-    assert "IVIG indicated: no -> yes" in result.output
+    assert "Verdict: not_indicated -> indicated" in result.output
     data = json.loads(runner.invoke(cli, ["consult", MILD, "--what-if", "flare=true", "--format", "json"]).output)
     assert data["what_if"]["ivig_indicated"] == [False, True]
+    assert data["what_if"]["verdict"] == ["not_indicated", "indicated"]
     gained = {d["conclusion"] for d in data["what_if"]["differences"] if d["change"] == "gained"}
     assert "indication.refractory_or_flaring_pm_dm" in gained
 
@@ -149,16 +154,19 @@ def test_consult_how_option(runner: CliRunner) -> None:
 def test_ask_scripted_session(runner: CliRunner, tmp_path: Path) -> None:
     patient = tmp_path / "p.yaml"
     patient.write_text("diagnosis: DM\nage_years: 50\n")
-    # refractory: why, a wrong answer, then true; the rest skipped
-    answers = "why\nmaybe\ntrue\n" + "skip\n" * 30
+    # the two hard stops and the antibodies skipped; flare: why, a wrong answer, then true; the rest skipped
+    answers = "skip\nskip\nskip\nwhy\nmaybe\ntrue\n" + "skip\n" * 30
     result = runner.invoke(cli, ["consult", str(patient), "--ask", "--format", "json"], input=answers)
     assert result.exit_code == 0, result.output
-    assert "refractory matters because these conclusions depend on it:" in result.stderr
-    assert "fact 'refractory': \"maybe\" is not true or false; allowed: true, false" in result.stderr
+    assert "flare matters because these conclusions depend on it:" in result.stderr
+    assert "fact 'flare': \"maybe\" is not true or false; allowed: true, false" in result.stderr
     data = json.loads(result.stdout)
-    assert data["patient"]["refractory"] is True and data["summary"]["ivig_indicated"] is True
-    asked = [line.split(" [")[0] for line in result.stderr.split(": ") if line.endswith("why; skip]")]
-    assert asked[0] == "Is the disease refractory to standard therapy?"
+    assert data["patient"]["flare"] is True and data["summary"]["verdict"] == "indicated"
+    questions = ["Were antibodies against IgA found?",
+                 "Has the patient ever had anaphylaxis or a severe systemic reaction to human immunoglobulin?",
+                 "Which myositis-specific autoantibodies were found?", "Is the disease flaring?"]
+    positions = [result.stderr.index(question + " [") for question in questions]
+    assert positions == sorted(positions) and result.stderr.startswith(questions[0])
 
 
 def test_ask_stops_when_nothing_could_change_the_advice(runner: CliRunner) -> None:
@@ -166,11 +174,11 @@ def test_ask_stops_when_nothing_could_change_the_advice(runner: CliRunner) -> No
     result = runner.invoke(cli, ["consult", "-", "--ask"], input=json.dumps(patient))
     # standard input held the patient, so no answer can be read: it asks once, then stops
     assert result.exit_code == 0
-    assert "Does the patient have thrombotic risk factors?" in result.stderr
+    assert "Were antibodies against IgA found?" in result.stderr  # safety first, even out of scope
 
 
 def test_consult_without_patient_asks_from_scratch(runner: CliRunner) -> None:
-    answers = "IMNM\n55\n[anti_hmgcr]\n" + "skip\n" * 40
+    answers = "skip\nskip\nIMNM\n55\n[anti_hmgcr]\n" + "skip\n" * 40
     result = runner.invoke(cli, ["consult", "--format", "json"], input=answers)
     data = json.loads(result.stdout)
     assert data["patient"]["diagnosis"] == "necrotizing_myopathy"

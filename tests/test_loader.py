@@ -50,15 +50,15 @@ def test_quote_must_be_verbatim(kb_copy: Path) -> None:
 
 
 def test_negation_over_a_derived_fact_is_refused(kb_copy: Path) -> None:
-    edit(kb_copy / "rules" / "side_effects.yaml", "    when:\n      ivig_indicated: true\n",
-         "    when:\n      not: {ivig_indicated: true}\n")
+    edit(kb_copy / "rules" / "side_effects.yaml", "    when:\n      ivig_advised: true\n",
+         "    when:\n      not: {ivig_advised: true}\n")
     [problem] = problems_of(kb_copy)
-    assert "negation over the derived fact 'ivig_indicated' cannot be evaluated soundly" in problem
+    assert "negation over the derived fact 'ivig_advised' cannot be evaluated soundly" in problem
 
 
 def test_cycle_between_derived_facts(kb_copy: Path) -> None:
     edit(kb_copy / "rules" / "indication.yaml", "        - severity: severe\n",
-         "        - severity: severe\n        - ivig_indicated: true\n")
+         "        - severity: severe\n        - indication_met: true\n")
     found = problems_of(kb_copy)
     assert any("derived facts form a cycle" in p for p in found)
 

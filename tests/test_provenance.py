@@ -22,15 +22,20 @@ def test_rules_without_a_quote_are_local_policy(kb: KnowledgeBase) -> None:
     unquoted = sorted(rule.id for rule in kb.rules if not rule.provenance.sources)
     assert all(kb.rule(rule_id).provenance.local_policy for rule_id in unquoted)
     assert unquoted == ["caution.iga_antibodies", "caution.renal_product_choice", "caution.renal_risk_age",
-                        "caution.thrombotic_infusion_rate", "dosing.actual_weight_if_lower",
-                        "early_initiation.within_early_window", "monitoring.core_set_measures",
-                        "monitoring.renal_function", "scope.diagnosis_not_discussed"]
+                        "caution.thrombotic_infusion_rate", "combination.ibm_no_immunosuppression",
+                        "combination.stop_statins", "contraindication.anti_iga_antibodies",
+                        "contraindication.prior_immunoglobulin_anaphylaxis", "dosing.actual_weight_if_lower",
+                        "early_initiation.within_early_window", "finding.no_known_hard_stop",
+                        "monitoring.core_set_measures", "monitoring.renal_function", "scope.diagnosis_not_discussed",
+                        "warning.adult_weight_under_30_kg", "warning.flare_at_diagnosis",
+                        "warning.height_below_devine_range", "warning.mild_but_rapidly_progressive"]
 
 
 def test_local_policy_is_marked_in_the_text_output(kb: KnowledgeBase) -> None:
-    output = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "dm_refractory_steroid_contraindicated.yaml")]).output
+    output = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "dm_refractory_steroid_contraindicated.yaml"),
+                                      "--detail"]).output
     for line in ("Check serum creatinine before each course and after it. [local policy]",
-                 "Dosing weight: 60 kg - actual body weight, below the ideal body weight [local policy]"):
+                 "Dosing weight 60 kg (actual body weight, below the ideal body weight [local policy])"):
         assert line in output
 
 

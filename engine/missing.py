@@ -1,0 +1,127 @@
+"""What is missing: unknown facts whose answer could change the advice, safety questions first.
+
+Each unknown fact is tried at every value worth trying, alone and with each
+unknown fact it shares a rule with, through the direct evaluator (fast, and the
+same rules); what changes - the verdict, a hard stop, a caution, the dose, other
+advice - decides how early it is asked.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from collections.abc import Iterable, Mapping
+
+from . import conditions as cond
+from .dose import compute_dose
+from .model import KIND_ORDER, STRENGTHS, Dose, KnowledgeBase, MissingFact
+from .reasoning import evaluate_rules, input_dependencies
+from .verdict import decide
+
+CONCERNS = ("hard_stop", "verdict", "caution", "dose", "other")
+"""Why a missing fact is asked, in the order it is asked: safety before a second reason."""
+_OPEN_VERDICTS = ("undetermined", "not_indicated", "may_be_considered")  # a route could still improve these
+
+
+def candidate_values(kb: KnowledgeBase, name: str) -> list[Any]:
+    """Values worth trying for an unknown fact: every category, and both sides of each threshold."""
+    spec = kb.facts[name]
+    if spec.type == "bool":
+        return [True, False]
+    if spec.type == "enum":
+        return list(spec.values)
+    if spec.type == "list":
+        return [[]] + [[value] for value in spec.values]
+    low, high = spec.range or (0, 0)
+    points = {low, high}
+    for rule in kb.rules:
+        for test in cond.tests(rule.when):
+            if test.fact == name and test.op in cond.COMPARISONS:
+                points.update({test.value - 1, test.value, test.value + 1})
+    return sorted(cond.exact_number(p) for p in points if low <= p <= high)
+
+
+def _outcome(kb: KnowledgeBase, facts: Mapping[str, Any]) -> tuple[frozenset[str], Dose | None, str]:
+    evaluation = evaluate_rules(kb, facts)
+    fired = evaluation.fired
+    conclusions = frozenset(r for r in fired if kb.rule(r).conclude)
+    dose = compute_dose(kb, fired, facts)
+    # the course number is a count, not a change of dose
+    return conclusions, dose and replace(dose, next_course=None), decide(kb, evaluation).value
+
+
+def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
+                 names: Iterable[str] | None = None) -> list[MissingFact]:
+    """Unknown facts that, given one value or another, would change the advice; safety first."""
+    base_conclusions, base_dose, base_verdict = _outcome(kb, facts)
+    wanted = [name for name in (names if names is not None else kb.facts) if name not in facts]
+    unknown = [name for name in kb.facts if name not in facts]
+    changed: dict[str, set[str]] = {name: set() for name in unknown}
+    dose_changes = dict.fromkeys(unknown, False)
+    verdicts: dict[str, set[str]] = {name: set() for name in unknown}
+
+    single: dict[tuple[str, str], tuple[frozenset[str], Dose | None, str]] = {}
+
+    def alone(name: str, value: Any) -> tuple[frozenset[str], Dose | None, str]:
+        key = (name, repr(value))
+        if key not in single:
+            single[key] = _outcome(kb, {**facts, name: value})
+        return single[key]
+
+    def credit(name: str, before: tuple[frozenset[str], Dose | None, str],
+               after: tuple[frozenset[str], Dose | None, str]) -> None:
+        changed[name] |= after[0] ^ before[0]
+        dose_changes[name] = dose_changes[name] or after[1] != before[1]
+        if after[2] != before[2]:
+            verdicts[name].add(after[2])
+
+    base = (base_conclusions, base_dose, base_verdict)
+    for name in unknown:
+        for value in candidate_values(kb, name):
+            credit(name, base, alone(name, value))
+    for first, second in _shared_rule_pairs(kb, unknown):
+        for one in candidate_values(kb, first):
+            for other in candidate_values(kb, second):
+                both = _outcome(kb, {**facts, first: one, second: other})
+                credit(second, alone(first, one), both)  # what answering `second` adds to `first`
+                credit(first, alone(second, other), both)
+    # Rules that need several answers at once: still open when unknowns may become known.
+    possible = evaluate_rules(kb, facts, open_world=True)
+    settled = frozenset(name for name, truth in evaluate_rules(kb, facts).derived.items() if truth)
+    depends = input_dependencies(kb, settled)
+    routes = {rule.id for rule in kb.routes}
+    for rule in kb.rules:
+        if rule.conclude and possible.rules[rule.id] is None and rule.id not in base_conclusions:
+            for name in depends[rule.id] & set(unknown):
+                changed[name].add(rule.id)
+                if rule.dose is not None:
+                    dose_changes[name] = True
+                if rule.id in routes and base_verdict in _OPEN_VERDICTS:
+                    verdicts[name].add(STRENGTHS[rule.conclude.strength or ""].verdict)
+
+    missing = []
+    for name in wanted:
+        if not changed[name] and not dose_changes[name] and not verdicts[name]:
+            continue
+        kinds = {kb.rule(r).conclude.kind for r in changed[name]}  # type: ignore[union-attr]
+        if dose_changes[name]:
+            kinds.add("dosing")
+        concern = ("hard_stop" if "contraindicated" in verdicts[name] or "contraindication" in kinds
+                   else "verdict" if verdicts[name] else "caution" if "caution" in kinds
+                   else "dose" if dose_changes[name] else "other")
+        missing.append(MissingFact(name, kb.facts[name].question, tuple(sorted(changed[name])),
+                                   dose_changes[name], min(kinds, key=KIND_ORDER.__getitem__),
+                                   tuple(sorted(verdicts[name] - {base_verdict})), concern))
+    missing.sort(key=lambda m: (CONCERNS.index(m.concern), KIND_ORDER[m.decisive_kind],
+                                -len(m.could_change), m.fact))
+    return missing
+
+
+def _shared_rule_pairs(kb: KnowledgeBase, unknown: list[str]) -> list[tuple[str, str]]:
+    """Pairs of unknown facts that one rule tests together under `all`."""
+    pairs: set[tuple[str, str]] = set()
+    wanted = set(unknown)
+    for rule in kb.rules:
+        for conjunct in cond.to_dnf(rule.when):
+            names = sorted({lit.test.fact for lit in conjunct} & wanted)
+            pairs.update((a, b) for i, a in enumerate(names) for b in names[i + 1:])
+    return sorted(pairs)

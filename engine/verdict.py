@@ -1,0 +1,63 @@
+"""The verdict: the one answer to "IVIG for this patient?", decided here and nowhere else.
+
+It is read off the three-valued evaluation of the rules, so that "unknown" stays
+unknown: a route to IVIG that an unknown fact could still open makes the verdict
+`undetermined`, never `not_indicated`. The text headline, JSON, graphs, `explain`
+and `kb test` all read `Consultation.verdict`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from .model import STRENGTHS, KnowledgeBase, Verdict
+from .reasoning import Evaluation
+
+
+@dataclass(frozen=True)
+class VerdictSpec:
+    name: str
+    headline: str
+    ivig_indicated: bool | None  # the three-valued shadow in JSON's summary
+    no_dose: str  # why there is no dose, when this verdict gives none
+
+
+VERDICTS = {v.name: v for v in (
+    VerdictSpec("contraindicated", "CONTRAINDICATED", False,
+                "No dose: IVIG is contraindicated for this patient (hard stop)."),
+    VerdictSpec("out_of_scope", "OUT OF SCOPE - the source document does not cover this patient", None,
+                "No dose: the source document does not cover this patient."),
+    VerdictSpec("indicated", "INDICATED", True, "No dose: IVIG is not advised on the facts given."),
+    VerdictSpec("may_be_considered", "MAY BE CONSIDERED", True,
+                "No dose: IVIG is not advised on the facts given."),
+    VerdictSpec("undetermined", "UNDETERMINED - facts that could make it indicated are unknown", None,
+                "No dose until the verdict is decided: answer the questions under MISSING."),
+    VerdictSpec("not_indicated", "NOT INDICATED on the facts given - every route to an indication fails",
+                False, "No dose: IVIG is not indicated on the facts given."),
+)}
+"""Every verdict, in the order they are decided: the first that applies wins."""
+
+
+def decide(kb: KnowledgeBase, evaluation: Evaluation) -> Verdict:
+    """A hard stop, then scope, then the strongest route that holds, then whether any is still open."""
+    fired = set(evaluation.fired)
+
+    def fired_of(kind: str, only_outside_scope: bool = False) -> tuple[str, ...]:
+        return tuple(rule.id for rule in kb.rules if rule.id in fired and rule.conclude
+                     and rule.conclude.kind == kind and (rule.conclude.outside_scope or not only_outside_scope))
+
+    if stops := fired_of("contraindication"):
+        return Verdict("contraindicated", None, stops)
+    if outside := fired_of("scope", only_outside_scope=True):
+        return Verdict("out_of_scope", None, outside)
+    held = [rule for rule in kb.routes if rule.id in fired]
+    if held:
+        order = list(STRENGTHS)
+        strongest = min((rule.conclude.strength for rule in held  # type: ignore[union-attr]
+                         if rule.conclude and rule.conclude.strength), key=order.index)
+        value = STRENGTHS[strongest].verdict
+        deciding = tuple(rule.id for rule in held
+                         if rule.conclude and STRENGTHS[rule.conclude.strength or ""].verdict == value)
+        return Verdict(value, STRENGTHS[strongest].words, deciding)
+    still_open = tuple(rule.id for rule in kb.routes if evaluation.rules[rule.id] is None)
+    if still_open:
+        return Verdict("undetermined", None, still_open)  # which facts could open them: engine/missing.py
+    return Verdict("not_indicated", None, ())
