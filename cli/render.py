@@ -150,13 +150,18 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
     out += ["", "MISSING - not given, could change this advice (safety first)"]
     if not consultation.missing:
         out.append("  - none")
-    for missing in consultation.missing:
+    shown = consultation.missing if detail else [m for m in consultation.missing if m.concern != "other"]
+    for missing in shown:
         if detail:
             changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
             text = f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}"
         else:
             text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
         out += _wrap(text, "    ", "  - ")
+    if len(shown) < len(consultation.missing):
+        others = [m.fact for m in consultation.missing if m not in shown]
+        out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
+                     "    ", "  ")
     out.append("")
     if detail:
         out += ["SOURCES"] + source_lines(kb, consultation.conclusions)

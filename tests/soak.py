@@ -36,16 +36,20 @@ def rss_kb() -> int:
 
 
 def patients(kb: KnowledgeBase, count: int, seed: int) -> Any:
-    """Generated patients, with every tenth one's numbers pushed to tiny or threshold values."""
+    """Generated patients, made 1,000 at a time (so the cohort itself does not fill memory),
+    with every tenth one's numbers pushed to tiny or threshold values."""
     edges = (0.0000001, 1e-09, 6, 6.004, 6.005, 17.999, 18, 65, 65.001, 152.4, 0.01)
-    for index, facts in enumerate(generate(kb, count, seed=seed)):
-        if index % 10 == 0:
-            for name in facts:
-                spec = kb.facts[name]
-                if spec.type == "number" and spec.range:
-                    value = edges[index // 10 % len(edges)]
-                    facts[name] = min(max(value, spec.range[0]), spec.range[1])
-        yield normalize(kb, facts)
+    index = 0
+    for chunk in range(0, count, 1000):
+        for facts in generate(kb, min(1000, count - chunk), seed=seed * 1_000_003 + chunk):
+            if index % 10 == 0:
+                for name in facts:
+                    spec = kb.facts[name]
+                    if spec.type == "number" and spec.range:
+                        value = edges[index // 10 % len(edges)]
+                        facts[name] = min(max(value, spec.range[0]), spec.range[1])
+            index += 1
+            yield normalize(kb, facts)
 
 
 def worker(count: int, seed: int) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def test_unknown_is_not_false_in_the_text(runner: CliRunner) -> None:
     assert "HARD STOPS: none known - NOT GIVEN: anti_iga_antibodies, prior_immunoglobulin_anaphylaxis" in output
     assert "No dose: sex and height_cm not given" in output
     assert "Age was not given" in output
-    assert "  - Are corticosteroids contraindicated? (corticosteroid_contraindicated; could change other advice)" in output
+    assert "  - How old is the patient (years)? (age_years; could change the verdict)" in output
 
 
 def test_facts_lists_the_vocabulary(runner: CliRunner) -> None:

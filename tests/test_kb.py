@@ -119,7 +119,7 @@ def test_diff_lists_changed_advice_and_the_rule_behind_it(runner: CliRunner, kb_
 def test_diff_against_a_git_revision(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["kb", "diff", "HEAD", str(KB_DIR), "--population", "20"])
     assert result.exit_code == 0, result.output
-    assert result.output == ("0 of 28 patients changed: 0 conclusions gained, 0 lost, 0 doses changed; "
+    assert result.output == (f"0 of {len(CASES) + 20} patients changed: 0 conclusions gained, 0 lost, 0 doses changed; "
                              "rules 0 added, 0 removed, 0 changed\n")
 
 

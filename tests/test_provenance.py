@@ -52,3 +52,34 @@ def test_the_source_document_is_covered(kb: KnowledgeBase) -> None:
                      "flare-up", "contraindication for corticosteroid"):
         assert fragment in quoted, fragment
     assert "immunomodulatory" in kb.background
+
+
+def test_evidence_labels_say_what_each_source_is_and_how_sure_its_identification_is() -> None:
+    text = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml")]).output
+    assert "[1] guideline text as summarised by the source document; guideline not identified" in text
+    assert "guideline recommendation" not in text
+    detail = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml"),
+                                      "--detail"]).output
+    assert "[1: guideline text as summarised by the source document; guideline not identified]" in detail
+    assert "myoivig is decision support for clinicians, not a substitute for clinical judgement" in text
+    assert "check every dose against the IVIG product's label" in " ".join(text.split())
+
+
+def test_the_verdict_carries_the_strength_of_its_source() -> None:
+    steroid = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "dm_steroid_contraindication_only.yaml")])
+    assert steroid.output.startswith('IVIG: MAY BE CONSIDERED - the source says IVIG "can be tried"')
+    early = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml")])
+    assert early.output.startswith('IVIG: INDICATED - the source says IVIG "is recommended"')
+
+
+def test_the_clinician_view_puts_verdict_cautions_and_dose_on_one_screen() -> None:
+    text = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "pm_elderly_renal_thrombotic_iga.yaml")]).output
+    lines = text.splitlines()
+    assert len(lines) <= 45
+    assert lines[0] == 'IVIG: INDICATED - the source says IVIG "is recommended"'
+    first_screen = "\n".join(lines[:25])
+    assert "!! CAUTIONS (age_years, iga_deficiency, renal_insufficiency, thrombotic_risk)" in first_screen
+    assert "Preferred (cautions apply): 1 g/kg = 71 g over 2 days (35 g/day), or 2 g/kg = 141 g over 5 days" in first_screen
+    missing = text[text.index("MISSING"):]
+    assert missing.splitlines()[1].startswith("  - Were antibodies against IgA found?")
+    assert "caution." not in missing and "indication." not in missing  # no rule ids without --detail
