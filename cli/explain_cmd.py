@@ -9,18 +9,23 @@ import click
 
 from .engine import InputError, KnowledgeBase, consult
 from .engine.explain import how, why_not
+from .engine.verdict import VERDICTS
 from .render import render_how, render_why_not
 
 
 def explanation(kb: KnowledgeBase, facts: dict[str, Any], target: str, force_why_not: bool
                 ) -> tuple[str, dict[str, Any]]:
     """Text and data for `explain`: the derivation if reached (unless why-not is asked), else why not."""
+    consultation = consult(kb, facts)
+    verdict = consultation.verdict.value
+    footer = f"Verdict for this patient: {verdict} ({VERDICTS[verdict].headline})\n"
     if not force_why_not:
-        derivation = how(kb, consult(kb, facts), target)
+        derivation = how(kb, consultation, target)
         if derivation is not None:
-            return render_how(kb, derivation, target), {"target": target, "how": asdict(derivation)}
+            return (render_how(kb, derivation, target) + footer,
+                    {"target": target, "verdict": verdict, "how": asdict(derivation)})
     answer = why_not(kb, facts, target)
-    return render_why_not(kb, answer), {"target": target, "why_not": asdict(answer)}
+    return render_why_not(kb, answer) + footer, {"target": target, "verdict": verdict, "why_not": asdict(answer)}
 
 
 @click.command("explain")

@@ -109,6 +109,8 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
         out += _item(kb, conclusion, "XX", detail)
     if verdict.value == "undetermined" and verdict.open_facts:
         out += _wrap(f"Could become indicated with: {', '.join(verdict.open_facts)} (see MISSING)", "    ", "  ")
+    if verdict.value in ("contraindicated", "out_of_scope") and consultation.by_kind("indication"):
+        out.append("  Routes to IVIG that hold, but give no advice while the above stands:")
     for kind in ("scope", "indication", "evidence"):
         for conclusion in consultation.by_kind(kind):
             out += _item(kb, conclusion, "?" if kind == "scope" else "-", detail)

@@ -183,3 +183,11 @@ def test_consult_without_patient_asks_from_scratch(runner: CliRunner) -> None:
     data = json.loads(result.stdout)
     assert data["patient"]["diagnosis"] == "necrotizing_myopathy"
     assert data["summary"]["early_initiation"] is True
+
+
+def test_explain_names_the_verdict(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", MILD, "side_effects.common"])
+    assert result.output.endswith("Verdict for this patient: not_indicated (NOT INDICATED on the facts given - "
+                                  "every route to an indication fails)\n")
+    data = json.loads(runner.invoke(cli, ["explain", EARLY, "indication_met", "--format", "json"]).output)
+    assert data["verdict"] == "indicated" and data["how"]["rule"] == "indication.dysphagia_or_respiratory_involvement"
