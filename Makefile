@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test bench soak graphs clean dot
+.PHONY: demo test bench soak fuzz graphs clean dot
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python tests/soak.py --patients 100000
 	$(BIN)/python tests/soak.py --patients 20000 --processes 2
+
+# The loader fuzz of the suite with a budget fifty times larger (about ten minutes).
+fuzz: $(STAMP)
+	MYOIVIG_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest -q tests/test_fuzz_loader.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache

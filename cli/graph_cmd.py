@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from .diagrams import FORMATS, case_graph, kb_graph, write_graph
+from .diagrams import FORMATS, case_graph, graph_format, kb_graph, render_graph
+from .output import write_outputs
 from .engine import consult
 
 OUTPUT = click.option("-o", "--output", "output", required=True,
@@ -28,8 +29,8 @@ def graph() -> None:
 def graph_kb(output: Path, fmt: str | None, kb_dir: Path | None) -> None:
     """Draw every rule: input facts -> rules -> derived facts -> conclusions, by concern."""
     from .main import load_kb
-    written = write_graph(kb_graph(load_kb(kb_dir)), output, fmt)
-    click.echo(f"knowledge-base graph written to {written}")
+    write_outputs([(output, render_graph(kb_graph(load_kb(kb_dir)), graph_format(output, fmt)))])
+    click.echo(f"knowledge-base graph written to {output}")
 
 
 @graph.command("case")
@@ -49,8 +50,8 @@ def graph_case(patient: str, output: Path, fmt: str | None, why_not_id: str | No
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)
     answer = why_not(kb, facts, why_not_id) if why_not_id else None
-    written = write_graph(case_graph(kb, consult(kb, facts), answer), output, fmt)
-    click.echo(f"decision graph written to {written}")
+    write_outputs([(output, render_graph(case_graph(kb, consult(kb, facts), answer), graph_format(output, fmt)))])
+    click.echo(f"decision graph written to {output}")
 
 
 COMMANDS: list[click.Command] = [graph]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .engine import KnowledgeBaseError, check_knowledge_base, normalize
-from .engine.cases import case_paths, load_case, run_case
+from .engine.cases import case_paths, check_cases, load_case, run_case
 from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
@@ -26,6 +26,8 @@ def kb() -> None:
 def validate(kb_dir: Path | None) -> None:
     """Check the rule files: schema, then meaning. Errors and warnings, each with file:line:column."""
     model, problems = check_knowledge_base(kb_dir)
+    if model is not None:
+        problems += check_cases(model)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     if errors:

@@ -13,6 +13,7 @@ import click
 from . import __version__
 from .engine import (InputError, KnowledgeBase, MyoivigError, consult, consultation_to_dict,
                      load_knowledge_base, normalize, parse_assignment, read_patient)
+from .output import write_outputs
 from .render import render_consultation
 
 
@@ -46,13 +47,6 @@ def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[
         facts.pop(name, None)
         facts.update(update)
     return facts
-
-
-def save_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}", field=str(path)) from None
 
 
 def emit_json(data: Any) -> None:
@@ -107,12 +101,15 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
         raise InputError(f"'{how_id}' was not concluded for this patient; ask "
                          f"`myoivig explain PATIENT --why-not {how_id}`", field="--how")
     comparison = compare(kb, facts, changes) if changes else None
+    outputs: list[tuple[Path, bytes]] = []
     if graph_file is not None:
-        from .diagrams import case_graph, write_graph
-        write_graph(case_graph(kb, consultation), graph_file)
+        from .diagrams import case_graph, graph_format, render_graph
+        outputs.append((graph_file, render_graph(case_graph(kb, consultation), graph_format(graph_file))))
     if case_file is not None:
         from .engine.cases import case_from_consultation
-        save_text(case_file, case_from_consultation(kb, consultation, f"Saved from a consultation on {patient or 'answers'}."))
+        description = f"Saved from a consultation on {patient or 'answers'}."
+        outputs.append((case_file, case_from_consultation(kb, consultation, description).encode("utf-8")))
+    write_outputs(outputs)  # every file or none, before any advice is printed
     if fmt == "json":
         data = consultation_to_dict(kb, consultation)
         if derivation is not None:

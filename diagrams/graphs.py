@@ -1,7 +1,6 @@
-"""Graph builders and the one writer that turns them into files."""
+"""Graph builders: the knowledge base, and one consultation's derivation, as graphviz.Digraph objects."""
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,9 @@ import graphviz
 
 from ..engine import conditions as cond
 from ..engine.conditions import show_value
-from ..engine.errors import InputError
 from ..engine.model import KIND, Consultation, KnowledgeBase, Rule
 from ..engine.verdict import VERDICTS
 
-FORMATS = ("dot", "gv", "svg", "png", "pdf")
 FONT = "Helvetica"
 
 # Meaning by shape and line; the greys only help on screen.
@@ -242,25 +239,3 @@ def _why_not(kb: KnowledgeBase, graph: graphviz.Digraph, answer: Any, target_nod
             graph.edge(source, node, **EDGE_CANDIDATE)
         for need in check.needs:
             _why_not(kb, graph, need, node, patient, present)
-
-
-def write_graph(graph: graphviz.Digraph, path: Path | str, fmt: str | None = None) -> Path:
-    """Write DOT source, or render with the `dot` program for svg, png and pdf."""
-    path = Path(path)
-    fmt = (fmt or path.suffix.lstrip(".") or "").lower()
-    if fmt not in FORMATS:
-        raise InputError(f"cannot write a graph as '{fmt or path.name}'", field="-o/--format",
-                         allowed=", ".join(FORMATS))
-    if fmt in ("dot", "gv"):
-        path.write_text(graph.source, encoding="utf-8")
-        return path
-    if shutil.which("dot") is None:
-        raise InputError(f"rendering {fmt} needs the graphviz `dot` program, which is not installed: "
-                         "install it with `apt-get install graphviz` (or write a .dot file)", field="-o/--format")
-    try:
-        path.write_bytes(graph.pipe(format=fmt))
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
-        raise InputError(f"graphviz could not render {fmt}: {exc}", field="-o/--format") from None
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}", field="-o") from None
-    return path

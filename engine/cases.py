@@ -17,7 +17,7 @@ from .loader import schema_problems
 from .model import KnowledgeBase
 from .patient import normalize
 from .report import consultation_to_dict
-from .yamlio import YamlProblem, read_yaml
+from .yamlio import YamlProblem, position, read_yaml
 
 
 SUMMARY_KEYS = ("verdict", "ivig_indicated", "early_initiation", "cautions", "combination", "warnings")
@@ -63,6 +63,31 @@ def load_case(path: Path) -> Case:
         raise KnowledgeBaseError(problems)
     return Case(path.stem, file, str(document.get("description", "")).strip(),
                 dict(document["patient"]), dict(document["expect"]))
+
+
+def check_cases(kb: KnowledgeBase) -> list[Problem]:
+    """Every problem of the knowledge base's case files: form, and each patient fact against the vocabulary."""
+    problems: list[Problem] = []
+    for path in case_paths(kb):
+        try:
+            load_case(path)
+        except KnowledgeBaseError as exc:
+            problems.extend(exc.problems)
+            continue
+        document = read_yaml(path)
+        for name, value in document["patient"].items():
+            try:
+                normalize(kb, {name: value})
+            except InputError as exc:
+                line, column = position(document, ["patient", name])
+                problems.append(Problem(str(path), line, column, f"patient: {exc}", None,
+                                        "cases use the facts of vocabulary.yaml"))
+        unknown = [rule_id for key in ("conclusions", "absent") for rule_id in document["expect"].get(key, [])
+                   if rule_id not in {rule.id for rule in kb.rules}]
+        for rule_id in unknown:
+            line, column = position(document, ["expect"])
+            problems.append(Problem(str(path), line, column, f"expect names unknown rule '{rule_id}'"))
+    return problems
 
 
 def run_case(kb: KnowledgeBase, case: Case) -> CaseResult:

@@ -32,6 +32,17 @@ class InputError(MyoivigError):
         if allowed:
             text += f"; allowed: {allowed}"
         super().__init__(text)
+        self.problems: list[InputError] = [self]
+
+    @classmethod
+    def of(cls, problems: Sequence[InputError]) -> InputError:
+        """One error for several problems, each on its own line (a single one stays as it is)."""
+        if len(problems) == 1:
+            return problems[0]
+        error = cls(f"{len(problems)} problems:\n  " + "\n  ".join(str(p) for p in problems),
+                    field=problems[0].field)
+        error.problems = list(problems)
+        return error
 
 
 @dataclass(frozen=True)

@@ -7,52 +7,48 @@ nothing is coerced silently.
 from __future__ import annotations
 
 import json
+import reprlib
+import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 from collections.abc import Mapping
-
-import yaml
 
 from .errors import InputError
 from .conditions import exact_number
 from .loader import suggest
 from .model import FactSpec, KnowledgeBase
-from .yamlio import YamlProblem, parse_yaml
+from .yamlio import YamlProblem, decode, parse_yaml, read_limited
 
 Facts = dict[str, Any]
 
 
-def read_patient(source: str | Path, stdin: TextIO | None = None) -> dict[str, Any]:
+def read_patient(source: str | Path, stdin: BinaryIO | None = None) -> dict[str, Any]:
     """Read a patient from a YAML or JSON file, or from standard input for "-".
 
     A case file (a mapping with `patient:` and `expect:`) is read as its patient.
+    An empty file is refused: advice with every fact unknown is not what anyone asked for.
     """
     name = "standard input" if str(source) == "-" else str(source)
     try:
         if str(source) == "-":
-            if stdin is None:
-                import sys
-                stdin = sys.stdin
-            text = stdin.read()
+            data = read_limited(stdin if stdin is not None else sys.stdin.buffer, "patient")
         else:
-            text = Path(source).read_text(encoding="utf-8")
+            with Path(source).open("rb") as stream:
+                data = read_limited(stream, "patient")
+        document = parse_yaml(decode(data, "patient"))  # JSON is YAML, so one parser reads both
     except OSError as exc:
         raise InputError(f"cannot read the patient file {name}: {exc.strerror or exc}",
                          field="PATIENT") from None
-    except UnicodeDecodeError:
-        raise InputError(f"the patient file {name} is not UTF-8 text", field="PATIENT") from None
-    try:
-        data = parse_yaml(text)  # JSON is YAML, so one parser reads both
     except YamlProblem as exc:
         raise InputError(f"{name}:{exc.line}:{exc.column}: {exc.message}", field="PATIENT") from None
-    if data is None:
-        data = {}
-    if isinstance(data, Mapping) and isinstance(data.get("patient"), Mapping) and "expect" in data:
-        data = data["patient"]
-    if not isinstance(data, Mapping):
+    if document is None or document == {}:
+        raise InputError(f"{name} holds no facts: give at least one (see `myoivig facts`)", field="PATIENT")
+    if isinstance(document, Mapping) and isinstance(document.get("patient"), Mapping) and "expect" in document:
+        document = document["patient"]
+    if not isinstance(document, Mapping):
         raise InputError(f"{name}: a patient is a mapping of fact names to values",
                          field="PATIENT")
-    return dict(data)
+    return dict(document)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -62,27 +58,42 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not sep or not name:
         raise InputError(f"'{text}' is not of the form name=value", field="--set")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+        parsed = parse_yaml(value) if value.strip() else None
+    except YamlProblem:
         parsed = value
     return name, parsed
 
 
+BOOLEANS = {"true": True, "yes": True, "y": True, "false": False, "no": False, "n": False}
+"""The spellings a yes/no fact accepts, in any case, from a file, --set, --ask or JSON alike."""
+
+
 def normalize(kb: KnowledgeBase, raw: Mapping[str, Any]) -> Facts:
-    """Check every given fact against the vocabulary; return only known, exact values."""
+    """Check every given fact against the vocabulary; return only known, exact values.
+
+    Every problem is collected, so a patient file with five mistakes gets five messages.
+    """
     facts: Facts = {}
+    problems: list[InputError] = []
     for name, value in raw.items():
         name = str(name)
         spec = kb.facts.get(name)
         if spec is None:
             hint = suggest(name, kb.facts)
             if name in kb.derived:
-                raise InputError(f"'{name}' is concluded by the rules and cannot be given", field=name)
-            raise InputError(f"unknown fact '{name}'", field=name, suggestion=hint,
-                             allowed=None if hint else "see `myoivig facts`")
+                problems.append(InputError(f"'{name}' is concluded by the rules and cannot be given", field=name))
+            else:
+                problems.append(InputError(f"unknown fact '{_clip(name)}'", field=name, suggestion=hint,
+                                           allowed=None if hint else "see `myoivig facts`"))
+            continue
         if value is None:
             continue  # explicitly unknown
-        facts[name] = normalize_value(spec, value)
+        try:
+            facts[name] = normalize_value(spec, value)
+        except InputError as exc:
+            problems.append(exc)
+    if problems:
+        raise InputError.of(problems)
     return facts
 
 
@@ -93,12 +104,16 @@ def normalize_value(spec: FactSpec, value: Any) -> Any:
                           allowed=spec.allowed(), suggestion=suggestion)
 
     if spec.type == "bool":
+        if isinstance(value, str) and value.strip().lower() in BOOLEANS:
+            return BOOLEANS[value.strip().lower()]
         if not isinstance(value, bool):
             raise refuse(f"{_show(value)} is not true or false")
         return value
     if spec.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        number = _number(value)
+        if number is None:
             raise refuse(f"{_show(value)} is not a number")
+        value = number
         low, high = spec.range or (float("-inf"), float("inf"))
         if not low <= value <= high:
             raise refuse(f"{value:g} {spec.unit or ''} is implausible".replace("  ", " "))
@@ -123,5 +138,30 @@ def _enum(spec: FactSpec, value: Any, refuse: Any) -> str:
     raise refuse(f"'{value}' is not allowed", suggest(folded, list(spec.values) + list(spec.aliases)))
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 40, 40
+
+
 def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (str, list, dict)) else repr(value)
+    """A rejected value, bounded in length and depth: the message never echoes a huge input."""
+    if isinstance(value, str):
+        return json.dumps(_clip(value))
+    return _SHORT.repr(value)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _number(value: Any) -> float | None:
+    """A number, or a string that writes one (`70`, `70.5`, `7e1`); never a boolean, NaN or infinity."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if len(value) <= 40 else None
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
+        return value
+    return None

@@ -1,10 +1,16 @@
-"""YAML loading that keeps line numbers and refuses duplicate keys.
+"""YAML loading that keeps line numbers and refuses what could hurt or mislead.
 
 PyYAML silently keeps the last of two equal keys and forgets where things were;
-a knowledge engineer needs both to be told exactly what to fix.
+a knowledge engineer needs both to be told exactly what to fix. It also expands
+anchors and aliases without limit (a 394-byte "alias bomb" took 345 MB), recurses
+once per nesting level (100,000 levels is a RecursionError), and reads `yes`, `on`
+and `off` as booleans (YAML 1.1). Here anchors and aliases are refused, nesting is
+limited, files are size-checked before parsing, and only true/false are booleans
+(the YAML 1.2 core schema): other spellings reach the vocabulary's own checks.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +43,38 @@ class YamlProblem(Exception):
         self.column = column
 
 
+MAX_DEPTH = 50
+"""Nesting deeper than this is refused (the knowledge base needs about 10)."""
+MAX_BYTES = {"patient": 1_000_000, "knowledge base": 2_000_000}
+"""The largest patient file and knowledge-base file read, in bytes."""
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader with YAML 1.2 booleans, no anchors or aliases, and limited nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            raise YamlProblem("anchors and aliases (&name, *name) are not accepted; write the values out",
+                              mark.line + 1, mark.column + 1)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise YamlProblem(f"nested more than {MAX_DEPTH} levels deep", mark.line + 1, mark.column + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
@@ -73,6 +109,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def parse_yaml(text: str) -> Any:
     """Parse YAML text; raise YamlProblem with a position on any defect."""
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise YamlProblem("a NUL byte: this is not a text file", line, nul - (text.rfind("\n", 0, nul) + 1) + 1)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except YamlProblem:
@@ -85,9 +125,28 @@ def parse_yaml(text: str) -> Any:
         raise YamlProblem(f"malformed YAML: {exc}", 1, 1) from None
 
 
-def read_yaml(path: Path) -> Any:
+def decode(data: bytes, what: str) -> str:
+    """UTF-8 text within the size limit for `what` (a key of MAX_BYTES), or YamlProblem."""
+    limit = MAX_BYTES[what]
+    if len(data) > limit:
+        raise YamlProblem(f"larger than {limit:,} bytes, the most a {what} file may be", 1, 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlProblem("not UTF-8 text", line, column) from None
+
+
+def read_limited(stream: Any, what: str) -> bytes:
+    """At most one byte more than the limit, so that a huge input is refused without reading it all."""
+    return stream.read(MAX_BYTES[what] + 1)
+
+
+def read_yaml(path: Path, what: str = "knowledge base") -> Any:
     """Read and parse one YAML file (OSError and YamlProblem are the caller's to map)."""
-    return parse_yaml(path.read_text(encoding="utf-8"))
+    with path.open("rb") as stream:
+        return parse_yaml(decode(read_limited(stream, what), what))
 
 
 def position(document: Any, path: list[Any]) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from myoivig.diagrams import case_graph, kb_graph, write_graph
+from myoivig.diagrams import case_graph, graph_format, kb_graph, render_graph
 from myoivig.engine import InputError, KnowledgeBase, consult, normalize
 from myoivig.engine.explain import why_not
 from myoivig.engine.patient import read_patient
@@ -84,10 +84,9 @@ def test_case_graph_marks_cautions_and_the_dose(kb: KnowledgeBase) -> None:
 
 def test_dot_file_needs_no_dot_program(kb: KnowledgeBase, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
-    written = write_graph(kb_graph(kb), tmp_path / "kb.dot")
-    assert written.read_text().startswith("digraph knowledge_base {")
+    assert render_graph(kb_graph(kb), graph_format(tmp_path / "kb.dot")).startswith(b"digraph knowledge_base {")
     with pytest.raises(InputError) as caught:
-        write_graph(kb_graph(kb), tmp_path / "kb.svg")
+        render_graph(kb_graph(kb), graph_format(tmp_path / "kb.svg"))
     assert "needs the graphviz `dot` program" in str(caught.value)
     assert "apt-get install graphviz" in str(caught.value)
     assert not (tmp_path / "kb.svg").exists()

@@ -1,0 +1,43 @@
+"""Writing the files a command produces: all of them or none, never a part of one.
+
+Each file is first written to a temporary file in its own folder, then every one is
+renamed over its target (a rename within a folder is atomic): a killed process
+leaves the old file or the new one, a failed write leaves no output of the command
+and the old files untouched, and every write error is a message (exit 2).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from collections.abc import Sequence
+
+from .engine import InputError
+
+
+def write_outputs(outputs: Sequence[tuple[Path, bytes]]) -> None:
+    """Write every (path, content) pair, or none of them."""
+    staged: list[tuple[Path, str]] = []
+    devices = [(path, data) for path, data in outputs if path.exists() and not path.is_file()]
+    device_paths = {path for path, _ in devices}
+    current = Path()
+    try:
+        for current, data in outputs:
+            if current in device_paths:
+                continue
+            handle, temporary = tempfile.mkstemp(prefix=f".{current.name}.", suffix=".part",
+                                                 dir=current.parent)
+            staged.append((current, temporary))
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+        for current, data in devices:  # a device or a pipe (/dev/stdout, /dev/full) cannot be renamed over
+            with current.open("wb") as stream:
+                stream.write(data)
+        for current, temporary in staged:
+            os.replace(temporary, current)
+    except OSError as exc:
+        for _, temporary in staged:
+            Path(temporary).unlink(missing_ok=True)
+        raise InputError(f"cannot write {current}: {exc.strerror or exc}", field=str(current)) from None

@@ -1,0 +1,176 @@
+"""Input that cannot hurt it: every bad input is a message naming what is wrong, exit 2 (or 3 for a
+knowledge base), no traceback, nothing on standard output - and it ends quickly in little memory."""
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from myoivig.main import cli
+
+from .conftest import KB_DIR
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)
+) + "current_therapies: *i\n"
+
+
+def consult_file(tmp_path: Path, content: str | bytes, *args: str) -> object:
+    path = tmp_path / "patient.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return CliRunner().invoke(cli, ["consult", str(path), *args])
+
+
+def refused(result: object, message: str, code: int = 2) -> None:
+    assert (result.exit_code, result.stdout) == (code, ""), result.output  # type: ignore[attr-defined]
+    assert message in result.stderr, result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
+
+
+def run_bounded(args: list[str], stdin: bytes = b"") -> tuple[subprocess.CompletedProcess[bytes], float, int]:
+    """Run the CLI in a child process; return it, its wall time and the child's peak memory in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "myoivig", *args], input=stdin, capture_output=True,
+                            timeout=60, check=False)
+    elapsed = time.perf_counter() - start
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) // 1024
+    return result, elapsed, peak
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    assert path.stat().st_size < 600
+    result, elapsed, peak = run_bounded(["consult", str(path)])
+    assert result.returncode == 2 and result.stdout == b""
+    assert b"anchors and aliases (&name, *name) are not accepted" in result.stderr
+    assert len(result.stderr) < 500 and b"Traceback" not in result.stderr
+    assert elapsed < 10 and peak < 200  # the import alone is most of both; the bomb took 345 MB before
+
+
+def test_deep_nesting_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("severity: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    result, elapsed, _ = run_bounded(["consult", str(path)])
+    assert result.returncode == 2 and result.stdout == b""
+    assert b"nested more than 50 levels deep" in result.stderr and b"Traceback" not in result.stderr
+    assert elapsed < 10
+
+
+@pytest.mark.parametrize("content", [b"x: [" + b"1, " * 600_000 + b"]\n", b"# " + b"c" * 2_000_000 + b"\n"],
+                         ids=["long list", "long comment"])
+def test_an_oversized_patient_file_is_refused_before_parsing(tmp_path: Path, content: bytes) -> None:
+    start = time.perf_counter()
+    refused(consult_file(tmp_path, content), "larger than 1,000,000 bytes, the most a patient file may be")
+    assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n", "{}\n", "---\n"], ids=["empty", "comment", "{}", "---"])
+def test_a_patient_with_no_facts_is_refused(tmp_path: Path, content: str) -> None:
+    refused(consult_file(tmp_path, content), "holds no facts: give at least one")
+
+
+def test_empty_standard_input_and_dev_null_are_refused() -> None:
+    refused(CliRunner().invoke(cli, ["consult", "-"], input=""), "standard input holds no facts")
+    refused(CliRunner().invoke(cli, ["consult", "/dev/null"]), "/dev/null holds no facts")
+
+
+@pytest.mark.parametrize("spelling,value", [("yes", True), ('"yes"', True), ("Y", True), ("true", True),
+                                            ("no", False), ('"FALSE"', False), ("n", False)])
+def test_one_set_of_boolean_spellings(spelling: str, value: bool) -> None:
+    for args, stdin in ((["consult", "-", "--format", "json"], f"diagnosis: DM\ndysphagia: {spelling}\n"),
+                        (["consult", "-", "--format", "json", "--set", f"dysphagia={spelling}"], "diagnosis: DM\n")):
+        result = CliRunner().invoke(cli, args, input=stdin)
+        assert result.exit_code == 0, result.output
+        assert f'"dysphagia": {str(value).lower()}' in result.stdout
+
+
+@pytest.mark.parametrize("spelling", ["on", "off", "1", "0", '"maybe"'])
+def test_other_boolean_spellings_are_refused(tmp_path: Path, spelling: str) -> None:
+    refused(consult_file(tmp_path, f"dysphagia: {spelling}\n"), "is not true or false; allowed: true, false")
+
+
+@pytest.mark.parametrize("spelling,value", [("7e1", 70), ("1.0e2", 100), ('"70"', 70), ("70.004", 70.0)])
+def test_numbers_in_every_spelling(tmp_path: Path, spelling: str, value: float) -> None:
+    result = consult_file(tmp_path, f"diagnosis: DM\nweight_kg: {spelling}\n", "--format", "json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert f'"weight_kg": {value}' in result.stdout  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("spelling", ["nan", ".inf", '"heavy"', "true"])
+def test_non_numbers_are_refused(tmp_path: Path, spelling: str) -> None:
+    refused(consult_file(tmp_path, f"weight_kg: {spelling}\n"), "is not a number")
+
+
+def test_non_utf8_standard_input() -> None:
+    refused(CliRunner().invoke(cli, ["consult", "-"], input=b"diagnosis: DM\n\xff\xfe\n"),
+            "standard input:2:1: not UTF-8 text")
+
+
+def test_a_nul_byte_is_reported_where_it_is(tmp_path: Path) -> None:
+    refused(consult_file(tmp_path, b"diagnosis: DM\ndysphagia: tr\x00ue\n"), "patient.yaml:2:14: a NUL byte")
+
+
+def test_every_mistake_is_reported_in_one_run(tmp_path: Path) -> None:
+    result = consult_file(tmp_path, "age: 58\ndiagnosis: dermatomyosits\ndysphagia: sometimes\n"
+                                    "height_cm: 1650\nweigth_kg: 70\n")
+    refused(result, "5 problems:")
+    for message in ("unknown fact 'age'", "(did you mean 'dermatomyositis'?)",
+                    "fact 'dysphagia': \"sometimes\" is not true or false",
+                    "fact 'height_cm': 1650 cm is implausible", "unknown fact 'weigth_kg' (did you mean 'weight_kg'?)"):
+        assert message in result.stderr  # type: ignore[attr-defined]
+
+
+def test_a_rejected_value_is_echoed_bounded(tmp_path: Path) -> None:
+    result = consult_file(tmp_path, "dysphagia: [" + ", ".join(["[a, b, [c, d, [e]]]"] * 5000) + "]\n")
+    refused(result, "is not true or false")
+    assert len(result.stderr) < 400  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- broken knowledge bases
+def kb_validate(kb_dir: Path) -> object:
+    return CliRunner().invoke(cli, ["kb", "validate", str(kb_dir)])
+
+
+def test_a_non_utf8_rule_file_is_exit_3_with_its_line(kb_copy: Path) -> None:
+    rules = kb_copy / "rules" / "side_effects.yaml"
+    rules.write_bytes(rules.read_bytes().replace(b"Common side effects", b"Common side \xe9ffects", 1))
+    refused(kb_validate(kb_copy), "knowledge_base/rules/side_effects.yaml:4:24: error: not UTF-8 text", code=3)
+    assert "not UTF-8 text" in kb_validate(kb_copy).stderr  # type: ignore[attr-defined]
+
+
+def test_a_deeply_nested_rule_file_is_exit_3(kb_copy: Path) -> None:
+    (kb_copy / "rules" / "deep.yaml").write_text("rules:\n  - when: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    refused(kb_validate(kb_copy), "knowledge_base/rules/deep.yaml:2:", code=3)
+    assert "nested more than 50 levels deep" in kb_validate(kb_copy).stderr  # type: ignore[attr-defined]
+
+
+def test_anchors_in_a_rule_file_are_exit_3(kb_copy: Path) -> None:
+    rules = kb_copy / "rules" / "side_effects.yaml"
+    rules.write_text(rules.read_text().replace("    title: Common side effects", "    title: &t Common side effects", 1))
+    refused(kb_validate(kb_copy), "anchors and aliases", code=3)
+
+
+def test_an_oversized_rule_file_is_exit_3(kb_copy: Path) -> None:
+    (kb_copy / "rules" / "huge.yaml").write_text("# " + "x" * 2_100_000 + "\nrules: []\n")
+    refused(kb_validate(kb_copy), "larger than 2,000,000 bytes", code=3)
+
+
+def test_kb_validate_checks_the_case_files(kb_copy: Path) -> None:
+    case = kb_copy / "cases" / "other_diagnosis.yaml"
+    case.write_text(case.read_text().replace("diagnosis: other", "diagnosis: sarcoid_myopathy", 1))
+    result = kb_validate(kb_copy)
+    refused(result, "knowledge_base/cases/other_diagnosis.yaml:", code=3)
+    assert "patient: fact 'diagnosis': 'sarcoid_myopathy' is not allowed" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_the_shipped_knowledge_base_and_cases_validate() -> None:
+    result = kb_validate(KB_DIR)
+    assert result.exit_code == 0 and result.stderr == ""  # type: ignore[attr-defined]
