@@ -10,6 +10,7 @@ import click
 from .engine import InputError, KnowledgeBase, consult
 from .engine.explain import how, why_not
 from .engine.verdict import VERDICTS
+from .options import audit_option, emit_json, format_option, kb_option, load_kb, patient_facts, record, set_option
 from .render import render_how, render_why_not
 
 
@@ -33,24 +34,24 @@ def explanation(kb: KnowledgeBase, facts: dict[str, Any], target: str, force_why
 @click.argument("conclusion_id", required=False)
 @click.option("--why-not", "why_not_id", metavar="CONCLUSION_ID",
               help="Why this conclusion (or derived fact) was not reached, and what would reach it.")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Add or override a fact.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Knowledge-base folder to use instead of the shipped one.")
+@set_option
+@format_option()
+@audit_option
+@kb_option
 def explain(patient: str, conclusion_id: str | None, why_not_id: str | None,
-            assignments: tuple[str, ...], fmt: str, kb_dir: Path | None) -> None:
+            assignments: tuple[str, ...], fmt: str, audit_log: Path | None, kb_dir: Path | None) -> None:
     """Explain CONCLUSION_ID for PATIENT: its derivation down to the input facts, with quotes.
 
     A conclusion that was not reached is explained as with --why-not: every rule that
     could have reached it, each condition held (+), failed (x) or unknown (?), and the
     fewest facts that would make it fire.
     """
-    from .main import emit_json, load_kb, patient_facts
     if (conclusion_id is None) == (why_not_id is None):
         raise InputError("give either CONCLUSION_ID or --why-not CONCLUSION_ID", field="CONCLUSION_ID")
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)
     text, data = explanation(kb, facts, why_not_id or conclusion_id or "", why_not_id is not None)
+    record(audit_log, kb, consult(kb, facts), "explain")
     if fmt == "json":
         emit_json(data)
     else:

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from .diagrams import FORMATS, case_graph, graph_format, kb_graph, render_graph
+from .options import audit_option, kb_option, load_kb, patient_facts, record, set_option
 from .output import write_outputs
 from .engine import consult
 
@@ -24,11 +25,9 @@ def graph() -> None:
 @graph.command("kb")
 @OUTPUT
 @FORMAT
-@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Knowledge-base folder to use instead of the shipped one.")
+@kb_option
 def graph_kb(output: Path, fmt: str | None, kb_dir: Path | None) -> None:
     """Draw every rule: input facts -> rules -> derived facts -> conclusions, by concern."""
-    from .main import load_kb
     write_outputs([(output, render_graph(kb_graph(load_kb(kb_dir)), graph_format(output, fmt)))])
     click.echo(f"knowledge-base graph written to {output}")
 
@@ -39,18 +38,19 @@ def graph_kb(output: Path, fmt: str | None, kb_dir: Path | None) -> None:
 @FORMAT
 @click.option("--why-not", "why_not_id", metavar="CONCLUSION_ID",
               help="Add, greyed, the rules that could have reached this conclusion.")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="Add or override a fact.")
-@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Knowledge-base folder to use instead of the shipped one.")
+@set_option
+@audit_option
+@kb_option
 def graph_case(patient: str, output: Path, fmt: str | None, why_not_id: str | None,
-               assignments: tuple[str, ...], kb_dir: Path | None) -> None:
+               assignments: tuple[str, ...], audit_log: Path | None, kb_dir: Path | None) -> None:
     """Draw the derivation behind PATIENT's advice: facts, rules fired in order, conclusions, dose."""
     from .engine.explain import why_not
-    from .main import load_kb, patient_facts
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)
     answer = why_not(kb, facts, why_not_id) if why_not_id else None
-    write_outputs([(output, render_graph(case_graph(kb, consult(kb, facts), answer), graph_format(output, fmt)))])
+    consultation = consult(kb, facts)
+    write_outputs([(output, render_graph(case_graph(kb, consultation, answer), graph_format(output, fmt)))])
+    record(audit_log, kb, consultation, "graph case")
     click.echo(f"decision graph written to {output}")
 
 

@@ -12,6 +12,7 @@ from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
 from .engine.population import generate
+from .options import kb_option, load_kb
 
 KB_ARGUMENT = click.argument("kb_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 
@@ -41,11 +42,9 @@ def validate(kb_dir: Path | None) -> None:
 
 @kb.command("test")
 @click.argument("cases", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Knowledge-base folder to use instead of the shipped one.")
+@kb_option
 def test(cases: tuple[Path, ...], kb_dir: Path | None) -> None:
     """Run case files (default: the knowledge base's cases/) and show each failure as expected vs actual."""
-    from .main import load_kb
     from .render import trace_lines
     from .engine import consult
     model = load_kb(kb_dir)
@@ -72,11 +71,9 @@ def test(cases: tuple[Path, ...], kb_dir: Path | None) -> None:
 @kb.command("coverage")
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
               help="Exit 1 when fewer rules than this are both fired and blocked by the cases.")
-@click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Knowledge-base folder to use instead of the shipped one.")
+@kb_option
 def coverage(fail_under: float | None, kb_dir: Path | None) -> None:
     """Which rules each case fires; rules never fired or never blocked; tests never seen both ways."""
-    from .main import load_kb
     model = load_kb(kb_dir)
     patients = [(path.stem, normalize(model, load_case(path).patient)) for path in case_paths(model)]
     report = measure_coverage(model, patients)

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import click
 
 from . import __version__
-from .engine import (InputError, KnowledgeBase, MyoivigError, consult, consultation_to_dict,
-                     load_knowledge_base, normalize, parse_assignment, read_patient)
+from .engine import InputError, KnowledgeBase, MyoivigError, consult, consultation_to_dict
+from .options import (audit_option, emit_json, format_option, kb_option, load_kb, normalize_changes,
+                      patient_facts, record, set_option)
 from .output import write_outputs
 from .render import render_consultation
 
@@ -28,31 +29,6 @@ class MyoivigGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-KB_OPTION = click.option(
-    "--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Knowledge-base folder to use instead of the shipped one.")
-
-
-def load_kb(kb_dir: Path | None) -> KnowledgeBase:
-    return load_knowledge_base(kb_dir)  # type: ignore[return-value]
-
-
-def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str]) -> dict[str, Any]:
-    """The patient file's facts with every `--set name=value` applied, normalized."""
-    raw = read_patient(patient) if patient is not None else {}
-    facts = normalize(kb, raw)
-    for text in assignments:
-        name, value = parse_assignment(text)
-        update = normalize(kb, {name: value})
-        facts.pop(name, None)
-        facts.update(update)
-    return facts
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
 @click.group(cls=MyoivigGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="myoivig")
 def cli() -> None:
@@ -65,9 +41,8 @@ def cli() -> None:
 
 @cli.command("consult")
 @click.argument("patient", required=False)
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
-              help="Add or override a fact (repeatable), e.g. --set dysphagia=true.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@set_option
+@format_option()
 @click.option("--detail", "-v", "detail", is_flag=True,
               help="Add quotes, evidence labels, dose arithmetic, rule ids and resolved conflicts.")
 @click.option("--trace", is_flag=True, help="Add the rule trace (text format; JSON always has it).")
@@ -79,10 +54,11 @@ def cli() -> None:
               help="Also draw the decision graph (format from the extension: dot, svg, png, pdf).")
 @click.option("--save-case", "case_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save this patient and its advice as a case file (for `myoivig kb test`).")
-@KB_OPTION
+@audit_option
+@kb_option
 def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, detail: bool, trace: bool,
                 how_id: str | None, what_if: tuple[str, ...], ask: bool, graph_file: Path | None,
-                case_file: Path | None, kb_dir: Path | None) -> None:
+                case_file: Path | None, audit_log: Path | None, kb_dir: Path | None) -> None:
     """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin).
 
     Without PATIENT, or with --ask, it asks for the facts that could change the advice.
@@ -110,6 +86,7 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
         description = f"Saved from a consultation on {patient or 'answers'}."
         outputs.append((case_file, case_from_consultation(kb, consultation, description).encode("utf-8")))
     write_outputs(outputs)  # every file or none, before any advice is printed
+    record(audit_log, kb, consultation, "consult")
     if fmt == "json":
         data = consultation_to_dict(kb, consultation)
         if derivation is not None:
@@ -126,16 +103,6 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     click.echo(text, nl=False)
 
 
-def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tuple[str, Any]]:
-    """`--what-if` values, checked like any fact (null makes a fact unknown)."""
-    changes = []
-    for text in assignments:
-        name, value = parse_assignment(text)
-        normalized = normalize(kb, {name: value})  # refuses unknown names and bad values
-        changes.append((name, normalized.get(name)))  # None: make the fact unknown
-    return changes
-
-
 def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
     return {"changes": dict(comparison.changes),
             "verdict": [comparison.before.verdict.value, comparison.after.verdict.value],
@@ -145,8 +112,8 @@ def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@KB_OPTION
+@format_option()
+@kb_option
 def facts(fmt: str, kb_dir: Path | None) -> None:
     """List the facts a patient can have: type, allowed values, meaning, question."""
     kb = load_kb(kb_dir)
@@ -167,8 +134,8 @@ def facts(fmt: str, kb_dir: Path | None) -> None:
 
 def _register() -> None:
     """Each command module owns its commands; main only lists the modules."""
-    from . import explain_cmd, graph_cmd, kb_cmd
-    for module in (explain_cmd, graph_cmd, kb_cmd):
+    from . import audit_cmd, explain_cmd, graph_cmd, kb_cmd
+    for module in (explain_cmd, graph_cmd, kb_cmd, audit_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -271,6 +271,8 @@ def _check_rules(reader: _Reader, rules: list[Rule], facts: dict[str, FactSpec],
                         f"\"{quote.quote[:60]}...\"", hint="copy the sentence from source_document.txt")
         if rule.dose is not None and (rule.conclude is None or rule.conclude.kind != "dosing"):
             problem("only a rule concluding kind 'dosing' may carry a 'dose' block")
+        if rule.dose is not None and "base_kg" in rule.dose:
+            _check_weight_facts(rule, facts, problem)
         if rule.conclude and rule.conclude.therapy_class and rule.conclude.kind != "combination":
             problem("'therapy_class' belongs to conclusions of kind 'combination'")
         if rule.conclude and rule.conclude.outside_scope and rule.conclude.kind != "scope":
@@ -293,6 +295,20 @@ def _check_rules(reader: _Reader, rules: list[Rule], facts: dict[str, FactSpec],
             reader.problem(vocabulary_file, spec.line, 3,
                            f"derived fact '{name}' is declared but neither derived nor used",
                            severity="warning", hint="remove it from vocabulary.yaml")
+
+
+def _check_weight_facts(rule: Rule, facts: dict[str, FactSpec], problem: Any) -> None:
+    """The dose arithmetic reads sex, height_cm and weight_kg: they must be there, of the right type,
+    and the weight formula must have a base weight for every value of sex."""
+    sex = facts.get("sex")
+    if sex is None or sex.type != "enum":
+        problem("the ideal-body-weight dose block needs an enum fact 'sex' in vocabulary.yaml")
+    elif set(sex.values) != set(rule.dose["base_kg"]):  # type: ignore[index]
+        problem(f"base_kg gives weights for {', '.join(sorted(rule.dose['base_kg']))}, but 'sex' takes "  # type: ignore[index]
+                f"{', '.join(sex.values)}", hint="give one base weight per value of sex")
+    for name in ("height_cm", "weight_kg"):
+        if name not in facts or facts[name].type != "number":
+            problem(f"the ideal-body-weight dose block needs a number fact '{name}' in vocabulary.yaml")
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

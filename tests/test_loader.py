@@ -108,3 +108,10 @@ def test_an_inverted_range_is_refused(kb_copy: Path) -> None:
     assert problems_of(kb_copy) == [
         f"knowledge_base/vocabulary.yaml:{line}:5: error: the range of 'weight_kg' is inverted: "
         "350 is above 2 - write [lowest, highest]"]
+
+
+def test_the_weight_formula_must_cover_every_sex(kb_copy: Path) -> None:
+    """Found by the loader fuzz: a misspelt value of sex made the dose arithmetic crash."""
+    edit(kb_copy / "vocabulary.yaml", "values: [female, male]", "values: [emale, male]")
+    [problem] = problems_of(kb_copy)
+    assert "error [dosing.ideal_body_weight]: base_kg gives weights for female, male, but 'sex' takes emale, male" in problem

@@ -1,0 +1,70 @@
+"""What every command shares: one spelling of each option, and the helpers that read their values.
+
+Commands import from here; main only lists the commands, so there is no import cycle.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable, Sequence
+
+import click
+
+from . import __version__
+from .engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
+from .engine.audit import append_record, audit_record
+from .engine.model import Consultation
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+kb_option: Decorator = click.option(
+    "--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Knowledge-base folder to use instead of the shipped one.")
+set_option: Decorator = click.option(
+    "--set", "assignments", multiple=True, metavar="NAME=VALUE",
+    help="Add or override a fact (repeatable), e.g. --set dysphagia=true.")
+audit_option: Decorator = click.option(
+    "--audit-log", "audit_log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Append one JSON line for this consultation to FILE (see `myoivig replay`).")
+
+
+def format_option(choices: Sequence[str] = ("text", "json"), default: str | None = "text") -> Decorator:
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=default,
+                        show_default=default is not None, help="Output format.")
+
+
+def load_kb(kb_dir: Path | None) -> KnowledgeBase:
+    return load_knowledge_base(kb_dir)  # type: ignore[return-value]
+
+
+def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str]) -> dict[str, Any]:
+    """The patient file's facts with every `--set name=value` applied, normalized."""
+    raw = read_patient(patient) if patient is not None else {}
+    facts = normalize(kb, raw)
+    for text in assignments:
+        name, value = parse_assignment(text)
+        update = normalize(kb, {name: value})
+        facts.pop(name, None)
+        facts.update(update)
+    return facts
+
+
+def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tuple[str, Any]]:
+    """`--what-if` values, checked like any fact (null makes a fact unknown)."""
+    changes = []
+    for text in assignments:
+        name, value = parse_assignment(text)
+        normalized = normalize(kb, {name: value})  # refuses unknown names and bad values
+        changes.append((name, normalized.get(name)))  # None: make the fact unknown
+    return changes
+
+
+def record(audit_log: Path | None, kb: KnowledgeBase, consultation: Consultation, command: str) -> None:
+    """Append the consultation to the audit log, when one is asked for."""
+    if audit_log is not None:
+        append_record(audit_log, audit_record(kb, consultation, __version__, command))
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))

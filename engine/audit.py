@@ -1,0 +1,140 @@
+"""The audit trail: one JSON line per consultation, and replaying past lines against today's rules.
+
+A clinic keeps what it was advised, with the knowledge base that advised it, and
+can show what an update of the knowledge base would have changed for its past
+patients (`myoivig replay`).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from collections.abc import Iterator, Mapping
+
+from .consult import consult
+from .errors import InputError
+from .model import Consultation, KnowledgeBase
+from .patient import normalize
+
+FORMAT = 1
+"""The version of the record's layout (README: audit log)."""
+
+
+def audit_record(kb: KnowledgeBase, consultation: Consultation, program_version: str, command: str,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """What one consultation is remembered by: who advised what, on which facts, with which rules."""
+    dose = consultation.dose
+    return {
+        "format": FORMAT,
+        "time": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+        "program": {"name": "myoivig", "version": program_version, "command": command},
+        "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
+        "patient": dict(sorted(consultation.patient.items())),
+        "verdict": consultation.verdict.value,
+        "conclusions": sorted(c.id for c in consultation.conclusions),
+        "dose": None if dose is None else {"dosing_weight_kg": dose.dosing_weight_kg,
+                                           "course_total_g": list(dose.standard.course_total_g),
+                                           "per_day_g": list(dose.standard.per_day_g),
+                                           "preferred": dose.preferred.regimen},
+        "cross_checked": True,  # consult() refuses to advise when the evaluators disagree
+    }
+
+
+def _cut_unfinished_line(handle: int) -> None:
+    """Drop a last line without its newline: a writer killed mid-write left it (callers hold the lock)."""
+    end = os.lseek(handle, 0, os.SEEK_END)
+    position = end
+    while position > 0:
+        start = max(0, position - 65536)
+        chunk = os.pread(handle, position - start, start)
+        if position == end and chunk.endswith(b"\n"):
+            return
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(handle, start + newline + 1)
+            return
+        position = start
+    if end:
+        os.ftruncate(handle, 0)
+
+
+def append_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Append one whole line under an exclusive lock, so concurrent writers never interleave.
+
+    A process killed in the middle of a long write can leave part of a line (the kernel may
+    stop a write between pages); the next writer, holding the lock, cuts it off before
+    appending, and `replay` ignores an unfinished last line.
+    """
+    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot open the audit log {path}: {exc.strerror or exc}", field="audit log") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _cut_unfinished_line(handle)
+        written = os.write(handle, line)
+        if written != len(line):
+            raise OSError(0, f"only {written} of {len(line)} bytes written")
+    except OSError as exc:
+        raise InputError(f"cannot write the audit log {path}: {exc.strerror or exc}", field="audit log") from None
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One past record judged against today's knowledge base."""
+
+    line: int
+    status: str  # unchanged | changed | unreadable
+    recorded_with: str | None = None  # "name version (sha256 prefix)"
+    verdict: tuple[str, str] | None = None  # (then, now) when it changed
+    gained: tuple[str, ...] = ()  # conclusion (rule) ids
+    lost: tuple[str, ...] = ()
+    dose: tuple[Any, Any] | None = None  # (then, now) when it changed
+    reason: str | None = None  # why a record is unreadable
+
+
+def replay(kb: KnowledgeBase, lines: Iterator[str]) -> Iterator[Replayed]:
+    """Each record of an audit log, consulted again with `kb` and compared with what was advised."""
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+            then_kb = record["knowledge_base"]
+            recorded_with = f"{then_kb['name']} {then_kb['version']} ({then_kb['sha256'][:12]})"
+            patient, verdict, conclusions = record["patient"], record["verdict"], record["conclusions"]
+        except (ValueError, KeyError, TypeError) as exc:
+            yield Replayed(number, "unreadable", reason=f"not an audit record ({type(exc).__name__}: {exc})"[:200])
+            continue
+        try:
+            now = consult(kb, normalize(kb, patient))
+        except InputError as exc:
+            yield Replayed(number, "unreadable", recorded_with,
+                           reason=f"the patient no longer fits the vocabulary: {exc}"[:300])
+            continue
+        now_ids = {c.id for c in now.conclusions}
+        now_dose = audit_record(kb, now, "", "")["dose"]
+        changes = {
+            "verdict": (verdict, now.verdict.value) if verdict != now.verdict.value else None,
+            "gained": tuple(sorted(now_ids - set(conclusions))),
+            "lost": tuple(sorted(set(conclusions) - now_ids)),
+            "dose": (record.get("dose"), now_dose) if record.get("dose") != now_dose else None,
+        }
+        changed = any(changes.values())
+        yield Replayed(number, "changed" if changed else "unchanged", recorded_with, **changes)  # type: ignore[arg-type]
+
+
+def read_log(path: Path) -> list[str]:
+    """The log's whole lines; an unfinished last line (its writer was killed) is not a record."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+    except OSError as exc:
+        raise InputError(f"cannot read the audit log {path}: {exc.strerror or exc}", field="audit log") from None
