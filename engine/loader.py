@@ -53,11 +53,25 @@ def schema_problems(document: Any, definition: str, file: str) -> list[Problem]:
         best = jsonschema.exceptions.best_match([error])
         path = list(best.absolute_path)
         line, column = position(document, path)
+        node = _at(document, path)
+        keys = getattr(node, "key_positions", {})
+        if isinstance(best.instance, str) and best.instance in keys:
+            line, column = keys[best.instance]  # a bad key: point at the key itself
         where = "/".join(map(str, path)) or "(top level)"
         problems.append(Problem(file, line, column, f"{where}: {best.message}",
                                 rule=_rule_id_at(document, path),
                                 hint="see engine/schema/knowledge_base.schema.json"))
     return problems
+
+
+def _at(document: Any, path: list[Any]) -> Any:
+    node = document
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
 
 
 def _rule_id_at(document: Any, path: list[Any]) -> str | None:

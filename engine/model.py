@@ -57,6 +57,11 @@ STRENGTHS = {s.name: s for s in (
 )}
 
 
+BOOLEANS = {"true": True, "yes": True, "y": True, "false": False, "no": False, "n": False}
+"""The spellings a yes/no fact accepts, in any case, from a file, --set, --ask or JSON alike."""
+NUMBER_SPELLINGS = "70, 70.5, 7e1 or \"70\""
+
+
 @dataclass(frozen=True)
 class FactSpec:
     """One input fact of the vocabulary."""
@@ -74,11 +79,11 @@ class FactSpec:
     def allowed(self) -> str:
         """What a clinician may answer, in words."""
         if self.type == "bool":
-            return "true, false"
+            return "true, false (or yes/no, y/n, in any case)"
         if self.type == "number":
             low, high = self.range or (None, None)
             return (f"a number from {low:g} to {high:g} {self.unit or ''}".rstrip()
-                    + f", read to {NUMBER_PLACES} decimal places")
+                    + f", read to {NUMBER_PLACES} decimal places (written {NUMBER_SPELLINGS})")
         if self.type == "list":
             return "a list of: " + ", ".join(self.values)
         return ", ".join(self.values)

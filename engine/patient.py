@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from .errors import InputError
 from .conditions import exact_number
 from .loader import suggest
-from .model import FactSpec, KnowledgeBase
+from .model import BOOLEANS, FactSpec, KnowledgeBase
 from .yamlio import YamlProblem, decode, parse_yaml, read_limited
 
 Facts = dict[str, Any]
@@ -62,10 +62,6 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except YamlProblem:
         parsed = value
     return name, parsed
-
-
-BOOLEANS = {"true": True, "yes": True, "y": True, "false": False, "no": False, "n": False}
-"""The spellings a yes/no fact accepts, in any case, from a file, --set, --ask or JSON alike."""
 
 
 def normalize(kb: KnowledgeBase, raw: Mapping[str, Any]) -> Facts:

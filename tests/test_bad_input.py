@@ -98,7 +98,7 @@ def test_one_set_of_boolean_spellings(spelling: str, value: bool) -> None:
 
 @pytest.mark.parametrize("spelling", ["on", "off", "1", "0", '"maybe"'])
 def test_other_boolean_spellings_are_refused(tmp_path: Path, spelling: str) -> None:
-    refused(consult_file(tmp_path, f"dysphagia: {spelling}\n"), "is not true or false; allowed: true, false")
+    refused(consult_file(tmp_path, f"dysphagia: {spelling}\n"), "is not true or false; allowed: true, false (or yes/no, y/n, in any case)")
 
 
 @pytest.mark.parametrize("spelling,value", [("7e1", 70), ("1.0e2", 100), ('"70"', 70), ("70.004", 70.0)])

@@ -145,7 +145,7 @@ def test_python_dash_m_runs_the_cli() -> None:
 # ---------------------------------------------------------------- bad input
 BAD_INPUTS = [
     ("diagnossis: DM\n", "unknown fact 'diagnossis' (did you mean 'diagnosis'?)"),
-    ("dysphagia: sometimes\n", "fact 'dysphagia': \"sometimes\" is not true or false; allowed: true, false"),
+    ("dysphagia: sometimes\n", "fact 'dysphagia': \"sometimes\" is not true or false; allowed: true, false (or yes/no, y/n, in any case)"),
     ("severity: worst\n", "fact 'severity': 'worst' is not allowed; allowed: mild, moderate, severe"),
     ("diagnosis: dermatomyosits\n", "(did you mean 'dermatomyositis'?)"),
     ("height_cm: 1750\n", "fact 'height_cm': 1750 cm is implausible; allowed: a number from 50 to 250 cm"),

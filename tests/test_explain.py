@@ -159,7 +159,7 @@ def test_ask_scripted_session(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["consult", str(patient), "--ask", "--format", "json"], input=answers)
     assert result.exit_code == 0, result.output
     assert "flare matters because these conclusions depend on it:" in result.stderr
-    assert "fact 'flare': \"maybe\" is not true or false; allowed: true, false" in result.stderr
+    assert "fact 'flare': \"maybe\" is not true or false; allowed: true, false (or yes/no, y/n, in any case)" in result.stderr
     data = json.loads(result.stdout)
     assert data["patient"]["flare"] is True and data["summary"]["verdict"] == "indicated"
     questions = ["Were antibodies against IgA found?",

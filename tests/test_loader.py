@@ -115,3 +115,11 @@ def test_the_weight_formula_must_cover_every_sex(kb_copy: Path) -> None:
     edit(kb_copy / "vocabulary.yaml", "values: [female, male]", "values: [emale, male]")
     [problem] = problems_of(kb_copy)
     assert "error [dosing.ideal_body_weight]: base_kg gives weights for female, male, but 'sex' takes emale, male" in problem
+
+
+def test_a_reference_that_is_not_a_number_is_refused(kb_copy: Path) -> None:
+    sources = kb_copy / "sources.yaml"
+    edit(sources, '  "6":\n', '  "x1":\n')
+    line = line_of(sources, '  "x1":')
+    found = problems_of(kb_copy)
+    assert f"knowledge_base/sources.yaml:{line}:3: error: references: 'x1' does not match '^[1-9][0-9]*$'" in found[0]
