@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test bench soak fuzz graphs clean dot
+.PHONY: demo test lint typecheck bench soak fuzz graphs clean dot
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,8 +24,18 @@ demo: $(STAMP) dot
 	@mkdir -p out
 	$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg
 
-test: $(STAMP) dot
+test: lint typecheck dot
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine cli diagrams tests bench
+
+# mypy reads the package as installed (a plain, non-editable copy), so every import between
+# modules is followed and checked; the source folders alone would hide them behind Any.
+typecheck: $(STAMP)
+	rm -rf build/typecheck
+	$(BIN)/pip install --quiet --no-deps --no-compile --target build/typecheck . 2>&1 | grep -v "^WARNING: Location" || true
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../setup.cfg -p myoivig
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
@@ -40,4 +50,4 @@ fuzz: $(STAMP)
 	MYOIVIG_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest -q tests/test_fuzz_loader.py
 
 clean:
-	rm -rf $(VENV) out build *.egg-info .pytest_cache
+	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache

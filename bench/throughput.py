@@ -7,8 +7,8 @@ means something on a shared, noisy machine; absolute numbers do not. Run with
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from myoivig.engine import load_knowledge_base
 from myoivig.engine.backend import DurableEngine

@@ -6,9 +6,9 @@ from pathlib import Path
 import click
 
 from .diagrams import FORMATS, case_graph, graph_format, kb_graph, render_graph
+from .engine import consult
 from .options import audit_option, kb_option, load_kb, patient_facts, record, set_option
 from .output import write_outputs
-from .engine import consult
 
 OUTPUT = click.option("-o", "--output", "output", required=True,
                       type=click.Path(dir_okay=False, path_type=Path),

@@ -45,8 +45,8 @@ def validate(kb_dir: Path | None) -> None:
 @kb_option
 def test(cases: tuple[Path, ...], kb_dir: Path | None) -> None:
     """Run case files (default: the knowledge base's cases/) and show each failure as expected vs actual."""
-    from .render import trace_lines
     from .engine import consult
+    from .render import trace_lines
     model = load_kb(kb_dir)
     paths = list(cases) or case_paths(model)
     failed = 0

@@ -1,19 +1,27 @@
 """The `myoivig` command: parse arguments, call the library, format, set the exit code."""
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import click
 
 from . import __version__
 from .engine import InputError, KnowledgeBase, MyoivigError, consult, consultation_to_dict
-from .options import (audit_option, emit_json, format_option, kb_option, load_kb, normalize_changes,
-                      patient_facts, record, set_option)
+from .options import (
+    audit_option,
+    emit_json,
+    format_option,
+    kb_option,
+    load_kb,
+    normalize_changes,
+    patient_facts,
+    record,
+    set_option,
+)
 from .output import write_outputs
 from .render import render_consultation
 
@@ -64,7 +72,8 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     Without PATIENT, or with --ask, it asks for the facts that could change the advice.
     """
     from .ask import ask_missing
-    from .engine.explain import how, what_if as compare
+    from .engine.explain import how
+    from .engine.explain import what_if as compare
     from .render import render_how, render_what_if
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)

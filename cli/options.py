@@ -5,9 +5,9 @@ Commands import from here; main only lists the commands, so there is no import c
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
 
 import click
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any
 from collections.abc import Iterable
+from typing import Any
 
 from .engine.conditions import show_value
 from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote
@@ -137,8 +137,8 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
         if not items:
             continue
         classes = combination_classes(consultation) if kind == "combination" else []
-        shown = ", ".join(name.replace("_dmard", " DMARD") for name in classes)
-        out.append(KIND[kind].title + (f" - consider with: {shown}" if classes else ""))
+        named = ", ".join(name.replace("_dmard", " DMARD") for name in classes)
+        out.append(KIND[kind].title + (f" - consider with: {named}" if classes else ""))
         if not detail and kind in ("side_effects", "monitoring"):
             out[-1] += f": {len(items)} point(s), shown with --detail"
             continue

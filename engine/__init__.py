@@ -3,9 +3,9 @@
 Knows nothing of click or graphviz; the CLI and the diagrams read what it returns.
 """
 from .consult import consult
-from .missing import find_missing
 from .errors import EngineError, InputError, KnowledgeBaseError, MyoivigError, Problem
 from .loader import check_knowledge_base, default_kb_path, load_knowledge_base
+from .missing import find_missing
 from .model import Consultation, KnowledgeBase
 from .patient import normalize, parse_assignment, read_patient
 from .report import consultation_to_dict

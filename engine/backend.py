@@ -23,9 +23,9 @@ import copy
 import itertools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Mapping
 
 import durable_rules_engine
 from durable import engine as durable
@@ -220,7 +220,7 @@ class DurableEngine:
             self._runs.pop(sid, None)
             try:
                 self._host.delete_state(self.ruleset, sid)
-            except Exception:  # noqa: S110 - a session that never started has no state
+            except Exception:
                 pass
         if state.error is not None:
             raise EngineError(f"a rule action failed: {state.error!r}") from state.error

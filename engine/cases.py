@@ -6,10 +6,10 @@ conclusions that must not appear; `dose` compares the keys it gives.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 from .consult import consult
 from .errors import InputError, KnowledgeBaseError, Problem
@@ -18,7 +18,6 @@ from .model import KnowledgeBase
 from .patient import normalize
 from .report import consultation_to_dict
 from .yamlio import YamlProblem, position, read_yaml
-
 
 SUMMARY_KEYS = ("verdict", "ivig_indicated", "early_initiation", "cautions", "combination", "warnings")
 """The summary fields a case may pin, compared exactly."""

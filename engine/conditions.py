@@ -6,13 +6,13 @@ answers why-not and what-if questions and serves as the oracle in tests.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Union
-from collections.abc import Iterator, Mapping
+from typing import Any
 
 # Three truth values: True, False and None for "cannot be judged: a fact is unknown".
-Truth = Union[bool, None]
+Truth = bool | None
 
 OPERATORS = ("equals", "in", "lt", "lte", "gt", "gte", "contains", "known")
 
@@ -68,7 +68,7 @@ class Not:
     line: int = 0
 
 
-Condition = Union[Test, All, Any_, Not]
+Condition = Test | All | Any_ | Not
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """One consultation: run the rules, cross-check them, then assemble verdict, conclusions, dose and what is missing."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
-from collections.abc import Iterable, Mapping
 
 from . import conditions as cond
 from .backend import engine_for
@@ -13,6 +13,7 @@ from .missing import find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
 from .reasoning import Evaluation, evaluate_rules
 from .verdict import VERDICTS, decide
+
 
 # A missing fact that could flip an indication matters more than one that adds a note.
 def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:

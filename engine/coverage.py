@@ -1,8 +1,8 @@
 """Rule and condition coverage of a case suite: what the cases exercise, and what they never do."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from . import conditions as cond
 from .model import KnowledgeBase

@@ -1,14 +1,14 @@
 """What a knowledge-base change does to past advice: rule edits and the patients they touch."""
 from __future__ import annotations
 
+import io
 import subprocess
 import tarfile
-import io
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
 
 from . import conditions as cond
 from .consult import consult

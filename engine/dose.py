@@ -6,9 +6,9 @@ knowledge engineer can read and change it.
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from collections.abc import Collection, Mapping
 
 from .model import Dose, KnowledgeBase, Preference, Regimen
 
@@ -121,7 +121,8 @@ def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, 
         bmi = round(actual / (facts["height_cm"] / 100) ** 2, 1)
         low_bmi, high_bmi = basis.get("plausible_bmi", (0, float("inf")))
         if not low_bmi <= bmi <= high_bmi:
-            warnings.append(("dose.bmi_implausible", f"BMI {_fmt(bmi)} kg/m2 (from {_fmt(actual)} kg and {_fmt(facts['height_cm'])} cm) "
+            warnings.append(("dose.bmi_implausible",
+                             f"BMI {_fmt(bmi)} kg/m2 (from {_fmt(actual)} kg and {_fmt(facts['height_cm'])} cm) "
                             f"is outside {_fmt(low_bmi)}-{_fmt(high_bmi)}: check weight and height before dosing "
                             "[local policy]."))
     given = facts.get("ivig_courses_given")

@@ -6,8 +6,8 @@ failures.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class MyoivigError(Exception):

@@ -8,16 +8,16 @@ compares. Nothing here is written per rule.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterator, Mapping
 
 from . import conditions as cond
 from .conditions import Truth
 from .consult import consult
-from .missing import candidate_values
 from .errors import InputError
 from .loader import suggest
+from .missing import candidate_values
 from .model import Conclusion, Consultation, KnowledgeBase, MatchedFact, Quote, Rule
 from .reasoning import evaluate_rules, input_dependencies
 
@@ -142,7 +142,7 @@ def minimal_changes(kb: KnowledgeBase, facts: Mapping[str, Any], rule: Rule
         for names in itertools.combinations(relevant, size):
             options = [[v for v in candidate_values(kb, n) if v != facts.get(n)] for n in names]
             for values in itertools.product(*options):
-                change = dict(zip(names, values))
+                change = dict(zip(names, values, strict=True))
                 if evaluate_rules(kb, {**facts, **change}).rules[rule.id] is True:
                     found.append(change)
                     break  # one value set per group of facts is enough to show the way

@@ -10,17 +10,16 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable
 
 import jsonschema
 
 from . import conditions as cond
 from .errors import KnowledgeBaseError, Problem
-from .model import (ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance,
-                    Quote, Reference, Rule)
+from .model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance, Quote, Reference, Rule
 from .validate import lint_rules
 from .yamlio import YamlProblem, position, read_yaml
 
@@ -258,7 +257,8 @@ def _check_rules(reader: _Reader, rules: list[Rule], facts: dict[str, FactSpec],
     seen: dict[str, Rule] = {}
     known_names = list(facts) + list(derived)
     for rule in rules:
-        def problem(message: str, line: int = rule.line, column: int = 1, hint: str | None = None) -> None:
+        def problem(message: str, line: int = rule.line, column: int = 1, hint: str | None = None,
+                    rule: Rule = rule) -> None:
             reader.problem(rule.file, line, column, message, rule.id, hint)
 
         if rule.id in seen:

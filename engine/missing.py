@@ -7,9 +7,9 @@ advice - decides how early it is asked.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
-from collections.abc import Iterable, Mapping
 
 from . import conditions as cond
 from .dose import compute_dose

@@ -5,13 +5,14 @@ rule file is checked once and every later stage can trust what it reads.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 from .conditions import NUMBER_PLACES, Condition
+
 
 @dataclass(frozen=True)
 class Kind:

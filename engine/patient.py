@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import reprlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
-from collections.abc import Mapping
 
-from .errors import InputError
 from .conditions import exact_number
+from .errors import InputError
 from .loader import suggest
 from .model import BOOLEANS, FactSpec, KnowledgeBase
 from .yamlio import YamlProblem, decode, parse_yaml, read_limited

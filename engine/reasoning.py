@@ -7,9 +7,9 @@ tests hold the backend to.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
 
 from . import conditions as cond
 from .conditions import Truth

@@ -8,6 +8,7 @@ and `kb test` all read `Consultation.verdict`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from .model import STRENGTHS, KnowledgeBase, Verdict
 from .reasoning import Evaluation
 

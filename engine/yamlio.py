@@ -114,7 +114,7 @@ def parse_yaml(text: str) -> Any:
         line = text.count("\n", 0, nul) + 1
         raise YamlProblem("a NUL byte: this is not a text file", line, nul - (text.rfind("\n", 0, nul) + 1) + 1)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except YamlProblem:
         raise
     except yaml.MarkedYAMLError as exc:

@@ -16,7 +16,7 @@ from myoivig.engine.patient import read_patient
 from myoivig.main import cli
 
 from .conftest import KB_DIR, ROOT
-from .test_cli import golden
+from .test_cli import golden, mask
 
 EARLY = KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml"
 MILD = KB_DIR / "cases" / "dm_mild_no_indication.yaml"
@@ -28,9 +28,21 @@ def consultation_of(kb: KnowledgeBase, path: Path):
     return facts, consult(kb, facts)
 
 
+def structure(source: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """The nodes and edges of DOT source, without labels, tooltips or the lines rules stand on."""
+    nodes = set(re.findall(r'^\t+"?([\w.]+)"? \[', source, re.M))
+    edges = set(re.findall(r'^\t+"?([\w.]+)"? -> "?([\w.]+)"?', source, re.M))
+    return nodes, edges
+
+
 def test_committed_overview_matches_the_rule_files(kb: KnowledgeBase) -> None:
-    """Regenerate with: myoivig graph kb -o diagrams/knowledge_base.gv (and .svg for the README)."""
-    assert (ROOT / "diagrams" / "knowledge_base.gv").read_text() == kb_graph(kb).source
+    """A rule, fact or condition added or removed must be redrawn; a new title or a comment need not.
+
+    Regenerate with: myoivig graph kb -o diagrams/knowledge_base.gv (and .svg for the README).
+    """
+    committed = structure((ROOT / "diagrams" / "knowledge_base.gv").read_text())
+    assert committed == structure(kb_graph(kb).source)
+    assert len(committed[0]) > len(kb.rules) and len(committed[1]) > len(kb.rules)
 
 
 def test_kb_graph_draws_every_rule_fact_and_conclusion(kb: KnowledgeBase) -> None:
@@ -60,13 +72,13 @@ def test_negated_conditions_are_drawn_differently(kb_copy: Path) -> None:
 def test_case_graph_is_exactly_the_reviewed_source(kb: KnowledgeBase) -> None:
     _, consultation = consultation_of(kb, EARLY)
     source = case_graph(kb, consultation).source
-    assert source == golden("graph_case_imnm_anti_hmgcr_early.gv", source)
+    assert mask(source) == golden("graph_case_imnm_anti_hmgcr_early.gv", source)
 
 
 def test_case_graph_with_why_not_is_exactly_the_reviewed_source(kb: KnowledgeBase) -> None:
     facts, consultation = consultation_of(kb, MILD)
     source = case_graph(kb, consultation, why_not(kb, facts, "indication.severe_or_rapidly_progressive")).source
-    assert source == golden("graph_case_why_not.gv", source)
+    assert mask(source) == golden("graph_case_why_not.gv", source)
     assert 'fact__severity [label="severity = mild"' in source  # the failed fact, with its value
     assert 'x severity = severe' in source and '+ covered_diagnosis = true' in source
 

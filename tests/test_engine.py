@@ -11,11 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from myoivig.engine import EngineError, KnowledgeBase, consult, load_knowledge_base, normalize
-from myoivig.engine import backend
+from myoivig.engine import EngineError, KnowledgeBase, backend, consult, load_knowledge_base, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.backend import DurableEngine, working_memory
-from myoivig.engine.backend import engine_for
+from myoivig.engine.backend import DurableEngine, engine_for, working_memory
 from myoivig.engine.model import FactSpec
 from myoivig.engine.population import generate
 from myoivig.engine.reasoning import evaluate_rules
@@ -218,7 +216,7 @@ def test_a_disagreement_between_the_evaluators_gives_no_advice(kb: KnowledgeBase
 
     monkeypatch.setattr(DurableEngine, "run", faulty)
     facts = normalize(kb, {"diagnosis": "DM", "renal_insufficiency": True})
-    with pytest.raises(EngineError, match="fired only by the engine: none; only by the direct "
+    with pytest.raises(EngineError, match=r"fired only by the engine: none; only by the direct "
                                           "evaluator: caution.renal_insufficiency"):
         consult(kb, facts)
 

@@ -12,7 +12,7 @@ from myoivig.engine.explain import how, what_if, why_not
 from myoivig.main import cli
 
 from .conftest import KB_DIR
-from .test_cli import golden
+from .test_cli import golden, mask
 
 CASES_DIR = KB_DIR / "cases"
 MILD = str(CASES_DIR / "dm_mild_no_indication.yaml")
@@ -22,7 +22,7 @@ EARLY = str(CASES_DIR / "imnm_anti_hmgcr_early.yaml")
 def test_how_is_exactly_the_reviewed_derivation(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["explain", EARLY, "dosing.actual_weight_if_lower"])
     assert result.exit_code == 0
-    assert result.output == golden("explain_how_actual_weight.txt", result.output)
+    assert mask(result.output) == golden("explain_how_actual_weight.txt", result.output)
 
 
 def test_how_goes_down_to_the_input_facts(kb: KnowledgeBase) -> None:

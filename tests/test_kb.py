@@ -6,8 +6,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from myoivig.engine import check_knowledge_base
-from myoivig.engine import load_knowledge_base
+from myoivig.engine import check_knowledge_base, load_knowledge_base
 from myoivig.main import cli
 
 from .conftest import CASES, KB_DIR
