@@ -100,10 +100,14 @@ def coverage(fail_under: float | None, kb_dir: Path | None) -> None:
               help="How many generated patients to compare, besides the cases.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the generated population.")
 def diff(old: str, new: str, population: int, seed: int) -> None:
-    """Advice that changes between OLD and NEW (knowledge-base folders or git revisions)."""
-    with temporary_workdir() as workdir:
+    """Advice that changes between OLD and NEW (knowledge-base folders or git revisions).
+
+    The patients are the case files of both sides (NEW's where both have one) and a seeded
+    generated population."""
+    with temporary_workdir() as workdir:  # a git revision is unpacked here: read its cases before it goes
         old_kb, new_kb = load_side(old, Path(workdir) / "old"), load_side(new, Path(workdir) / "new")
-    patients = [(f"case {path.stem}", load_case(path).patient) for path in case_paths(new_kb)]
+        cases = {path.stem: load_case(path).patient for kb in (old_kb, new_kb) for path in case_paths(kb)}
+    patients = [(f"case {name}", patient) for name, patient in sorted(cases.items())]
     patients += [(f"generated #{index + 1}", facts) for index, facts in enumerate(generate(new_kb, population, seed))]
     report = diff_kbs(old_kb, new_kb, patients)
     for rule_id, edit in report.edits.items():
