@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from myoivig.main import cli
 
 from .conftest import KB_DIR
+from .test_loader import line_of
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
@@ -145,8 +146,9 @@ def kb_validate(kb_dir: Path) -> object:
 
 def test_a_non_utf8_rule_file_is_exit_3_with_its_line(kb_copy: Path) -> None:
     rules = kb_copy / "rules" / "side_effects.yaml"
-    rules.write_bytes(rules.read_bytes().replace(b"Common side effects", b"Common side \xe9ffects", 1))
-    refused(kb_validate(kb_copy), "knowledge_base/rules/side_effects.yaml:4:24: error: not UTF-8 text", code=3)
+    line = line_of(rules, "      statement: Watch for headache, fever, nausea and infusion reactions.")
+    rules.write_bytes(rules.read_bytes().replace(b"Watch for headache", b"Watch for h\xe9adache", 1))
+    refused(kb_validate(kb_copy), f"knowledge_base/rules/side_effects.yaml:{line}:29: error: not UTF-8 text", code=3)
     assert "not UTF-8 text" in kb_validate(kb_copy).stderr  # type: ignore[attr-defined]
 
 

@@ -28,6 +28,11 @@ def consultation_of(kb: KnowledgeBase, path: Path):
     return facts, consult(kb, facts)
 
 
+def titles_masked(source: str) -> str:
+    """A case graph's source with rule titles (and lines) masked: the golden is keyed by rule id."""
+    return re.sub(r'(\t"rule__[\w.]+" \[label="[^"\\]*)\\n.*\\n(\[[^"]*")', r"\1\\n<title>\\n\2", mask(source))
+
+
 def structure(source: str) -> tuple[set[str], set[tuple[str, str]]]:
     """The nodes and edges of DOT source, without labels, tooltips or the lines rules stand on."""
     nodes = set(re.findall(r'^\t+"?([\w.]+)"? \[', source, re.M))
@@ -72,13 +77,13 @@ def test_negated_conditions_are_drawn_differently(kb_copy: Path) -> None:
 def test_case_graph_is_exactly_the_reviewed_source(kb: KnowledgeBase) -> None:
     _, consultation = consultation_of(kb, EARLY)
     source = case_graph(kb, consultation).source
-    assert mask(source) == golden("graph_case_imnm_anti_hmgcr_early.gv", source)
+    assert titles_masked(source) == golden("graph_case_imnm_anti_hmgcr_early.gv", titles_masked(source))
 
 
 def test_case_graph_with_why_not_is_exactly_the_reviewed_source(kb: KnowledgeBase) -> None:
     facts, consultation = consultation_of(kb, MILD)
     source = case_graph(kb, consultation, why_not(kb, facts, "indication.severe_or_rapidly_progressive")).source
-    assert mask(source) == golden("graph_case_why_not.gv", source)
+    assert titles_masked(source) == golden("graph_case_why_not.gv", titles_masked(source))
     assert 'fact__severity [label="severity = mild"' in source  # the failed fact, with its value
     assert 'x severity = severe' in source and '+ covered_diagnosis = true' in source
 

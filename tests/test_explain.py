@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ EARLY = str(CASES_DIR / "imnm_anti_hmgcr_early.yaml")
 def test_how_is_exactly_the_reviewed_derivation(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["explain", EARLY, "dosing.actual_weight_if_lower"])
     assert result.exit_code == 0
-    assert mask(result.output) == golden("explain_how_actual_weight.txt", result.output)
+    masked = re.sub(r"(\d+\. [\w.]+) - .* \(((?:knowledge_base/)?rules/)", r"\1 - <title> (\2", mask(result.output))
+    assert masked == golden("explain_how_actual_weight.txt", masked)
 
 
 def test_how_goes_down_to_the_input_facts(kb: KnowledgeBase) -> None:

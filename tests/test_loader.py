@@ -36,7 +36,8 @@ def test_unknown_fact_with_did_you_mean(kb_copy: Path) -> None:
 
 def test_duplicate_yaml_key_is_an_error(kb_copy: Path) -> None:
     rules = kb_copy / "rules" / "side_effects.yaml"
-    edit(rules, "    title: Common side effects\n", "    title: Common side effects\n    title: Again\n")
+    edit(rules, "\n    when:\n      ivig_advised: true\n    conclude:\n      kind: side_effects\n      statement: Watch",
+         "\n    title: Again\n    when:\n      ivig_advised: true\n    conclude:\n      kind: side_effects\n      statement: Watch")
     line = line_of(rules, "    title: Again")
     assert problems_of(kb_copy) == [
         f"knowledge_base/rules/side_effects.yaml:{line}:5: error: duplicate key 'title' (first given at line {line - 1})"]
@@ -45,7 +46,8 @@ def test_duplicate_yaml_key_is_an_error(kb_copy: Path) -> None:
 def test_quote_must_be_verbatim(kb_copy: Path) -> None:
     edit(kb_copy / "rules" / "side_effects.yaml", "including headache, fever", "including headaches, fever")
     [problem] = problems_of(kb_copy)
-    assert problem.startswith("knowledge_base/rules/side_effects.yaml:3:1: error [side_effects.common]: "
+    line = line_of(kb_copy / "rules" / "side_effects.yaml", "  - id: side_effects.common")
+    assert problem.startswith(f"knowledge_base/rules/side_effects.yaml:{line}:1: error [side_effects.common]: "
                               "the quote for [1] is not in the source document word for word")
 
 
@@ -79,8 +81,9 @@ def test_malformed_yaml(kb_copy: Path) -> None:
 
 
 def test_duplicate_rule_id(kb_copy: Path) -> None:
+    line = line_of(kb_copy / "rules" / "side_effects.yaml", "  - id: side_effects.common")
     edit(kb_copy / "rules" / "side_effects.yaml", "  - id: side_effects.prevention", "  - id: side_effects.common")
-    assert any("duplicate rule id (first defined at knowledge_base/rules/side_effects.yaml:3)" in p
+    assert any(f"duplicate rule id (first defined at knowledge_base/rules/side_effects.yaml:{line})" in p
                for p in problems_of(kb_copy))
 
 
