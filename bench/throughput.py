@@ -12,7 +12,7 @@ from typing import Any
 
 from myoivig.engine import load_knowledge_base
 from myoivig.engine.backend import DurableEngine
-from myoivig.engine.consult import consult
+from myoivig.engine.consultation import consult
 from myoivig.engine.model import KnowledgeBase
 from myoivig.engine.population import generate
 from myoivig.engine.reasoning import evaluate_rules

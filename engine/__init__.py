@@ -2,7 +2,7 @@
 
 Knows nothing of click or graphviz; the CLI and the diagrams read what it returns.
 """
-from .consult import consult
+from .consultation import consult
 from .errors import EngineError, InputError, KnowledgeBaseError, MyoivigError, Problem
 from .loader import check_knowledge_base, default_kb_path, load_knowledge_base
 from .missing import find_missing

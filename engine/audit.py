@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .consult import consult
+from .consultation import consult
 from .errors import InputError
 from .model import Consultation, KnowledgeBase
 from .patient import normalize

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .consult import consult
+from .consultation import consult
 from .errors import InputError, KnowledgeBaseError, Problem
 from .loader import schema_problems
 from .model import KnowledgeBase

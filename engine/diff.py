@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import conditions as cond
-from .consult import consult
+from .consultation import consult
 from .errors import InputError
 from .loader import load_knowledge_base
 from .model import KnowledgeBase, Rule
@@ -32,7 +32,7 @@ def resolve(spec: str, workdir: Path) -> Path:
                                  capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         raise InputError(f"'{spec}' is neither a knowledge-base folder nor a git revision with a "
-                         "knowledge_base/ folder", field="OLD/NEW") from None
+                         "knowledge_base/ folder", field="revision") from None
     target = workdir / spec.replace("/", "_")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import conditions as cond
 from .conditions import Truth
-from .consult import consult
+from .consultation import consult
 from .errors import InputError
 from .loader import suggest
 from .missing import candidate_values
@@ -50,7 +50,7 @@ def targets(kb: KnowledgeBase) -> list[str]:
 def check_target(kb: KnowledgeBase, target: str) -> None:
     if target not in targets(kb):
         raise InputError(f"'{target}' is neither a conclusion nor a derived fact of the knowledge base",
-                         field="CONCLUSION_ID", suggestion=suggest(target, targets(kb)),
+                         field="conclusion", suggestion=suggest(target, targets(kb)),
                          allowed=None if suggest(target, targets(kb)) else "see `consult --format json`")
 
 

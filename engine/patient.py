@@ -38,16 +38,16 @@ def read_patient(source: str | Path, stdin: BinaryIO | None = None) -> dict[str,
         document = parse_yaml(decode(data, "patient"))  # JSON is YAML, so one parser reads both
     except OSError as exc:
         raise InputError(f"cannot read the patient file {name}: {exc.strerror or exc}",
-                         field="PATIENT") from None
+                         field="patient file") from None
     except YamlProblem as exc:
-        raise InputError(f"{name}:{exc.line}:{exc.column}: {exc.message}", field="PATIENT") from None
+        raise InputError(f"{name}:{exc.line}:{exc.column}: {exc.message}", field="patient file") from None
     if document is None or document == {}:
-        raise InputError(f"{name} holds no facts: give at least one (see `myoivig facts`)", field="PATIENT")
+        raise InputError(f"{name} holds no facts: give at least one (see `myoivig facts`)", field="patient file")
     if isinstance(document, Mapping) and isinstance(document.get("patient"), Mapping) and "expect" in document:
         document = document["patient"]
     if not isinstance(document, Mapping):
         raise InputError(f"{name}: a patient is a mapping of fact names to values",
-                         field="PATIENT")
+                         field="patient file")
     return dict(document)
 
 
@@ -56,7 +56,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     name, sep, value = text.partition("=")
     name = name.strip()
     if not sep or not name:
-        raise InputError(f"'{text}' is not of the form name=value", field="--set")
+        raise InputError(f"'{text}' is not of the form name=value", field="assignment")
     try:
         parsed = parse_yaml(value) if value.strip() else None
     except YamlProblem:
