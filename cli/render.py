@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .engine.conditions import show_value
-from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote
+from .engine.explain import MARKS
+from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, cited
 from .engine.report import caution_facts, combination_classes
 from .engine.verdict import VERDICTS
 
@@ -30,7 +31,7 @@ def reference_tag(kb: KnowledgeBase, ref: str) -> str:
 
 def cite(kb: KnowledgeBase, conclusion: Conclusion, detail: bool = True) -> str:
     """`[1: guideline text ...; guideline not identified]` with --detail, `[1]` otherwise; `[local policy]`."""
-    refs = list(dict.fromkeys(q.ref for q in conclusion.sources))
+    refs = cited(conclusion.sources)
     tags = [f"[{ref}: {reference_tag(kb, ref)}]" for ref in refs] if detail else (
         [f"[{', '.join(refs)}]"] if refs else [])
     if conclusion.local_policy:
@@ -244,7 +245,6 @@ def render_how(kb: KnowledgeBase, derivation: Any, target: str) -> str:
     return "\n".join(out) + "\n"
 
 
-_MARK = {"held": "+", "failed": "x", "unknown": "?"}
 
 
 def render_why_not(kb: KnowledgeBase, answer: Any, depth: int = 0) -> str:
@@ -259,7 +259,7 @@ def render_why_not(kb: KnowledgeBase, answer: Any, depth: int = 0) -> str:
             value = "" if condition.status == "unknown" and condition.value is None \
                 else f" (value: {show_value(condition.value)})"
             group = " [any of]" if condition.group == "any" else ""
-            out.append(f"{pad}    {_MARK[condition.status]} {condition.description}{group}{value}")
+            out.append(f"{pad}    {MARKS[condition.status]} {condition.description}{group}{value}")
         for change in check.minimal_changes:
             text = ", ".join(f"{name}={show_value(value)}" for name, value in change.items())
             out.append(f"{pad}    would fire with: {text}")

@@ -10,7 +10,8 @@ import graphviz
 
 from ..engine import conditions as cond
 from ..engine.conditions import show_value
-from ..engine.model import KIND, Consultation, KnowledgeBase, Rule
+from ..engine.explain import MARKS
+from ..engine.model import KIND, Consultation, KnowledgeBase, Rule, cited
 from ..engine.verdict import VERDICTS
 
 FONT = "Helvetica"
@@ -62,7 +63,7 @@ def _graph(name: str, title: str) -> graphviz.Digraph:
 
 
 def _cite(kb: KnowledgeBase, rule: Rule) -> str:
-    tags = [f"[{ref}]" for ref in dict.fromkeys(q.ref for q in rule.provenance.sources)]
+    tags = [f"[{ref}]" for ref in cited(rule.provenance.sources)]
     if rule.provenance.local_policy:
         tags.append("[local policy]")
     return " ".join(tags)
@@ -212,7 +213,6 @@ def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = Non
 def _why_not(kb: KnowledgeBase, graph: graphviz.Digraph, answer: Any, target_node: str | None,
              patient: Any, present: set[str]) -> None:
     """Grey, dashed: the rules that could have reached the target, with failed (x) and unknown (?) tests."""
-    marks = {"held": "+", "failed": "x", "unknown": "?"}
     if target_node is None:
         prefix = "derived" if answer.kind == "derived fact" else "conclusion"
         target_node = f"{prefix}__{answer.target}"
@@ -221,7 +221,7 @@ def _why_not(kb: KnowledgeBase, graph: graphviz.Digraph, answer: Any, target_nod
     for check in answer.candidates:
         if check.fired:
             continue
-        lines = [f"why not: {check.rule}"] + [f"{marks[c.status]} {c.description}" for c in check.conditions]
+        lines = [f"why not: {check.rule}"] + [f"{MARKS[c.status]} {c.description}" for c in check.conditions]
         node = f"whynot__{check.rule}"
         graph.node(node, "\\l".join(lines) + "\\l", **STYLE["candidate"])
         graph.edge(node, target_node, **EDGE_CANDIDATE)

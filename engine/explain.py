@@ -104,6 +104,8 @@ class WhyNot:
 
 
 _STATUS = {True: "held", False: "failed", None: "unknown"}
+MARKS = {"held": "+", "failed": "x", "unknown": "?"}
+"""How a condition's status is marked wherever it is shown (text and graphs)."""
 
 
 def _leaves(condition: cond.Condition, negated: bool = False, group: str = "all"

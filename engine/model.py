@@ -105,6 +105,11 @@ class Quote:
     quote: str
 
 
+def cited(sources: tuple[Quote, ...]) -> list[str]:
+    """The reference numbers quoted, in order, once each: what every citation tag is made from."""
+    return list(dict.fromkeys(quote.ref for quote in sources))
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a rule comes from: quotes of the document, local policy, or both."""

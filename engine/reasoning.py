@@ -65,10 +65,7 @@ def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
     A derived fact in `settled` is already true and stays true (no rule negates one),
     so what it was derived from no longer matters.
     """
-    producers: dict[str, list[str]] = {}
-    for rule in kb.rules:
-        for name in rule.derive:
-            producers.setdefault(name, []).append(rule.id)
+    producers = kb.producers
     deps: dict[str, frozenset[str]] = {}
     for rule in kb.rules:  # dependency order: producers are done first
         found: set[str] = set()
@@ -76,7 +73,7 @@ def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
             if test.fact in kb.facts:
                 found.add(test.fact)
             if test.fact not in settled:
-                for producer in producers.get(test.fact, []):
+                for producer in producers.get(test.fact, ()):
                     found |= deps[producer]
         deps[rule.id] = frozenset(found)
     return deps
@@ -84,15 +81,12 @@ def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
 
 def upstream_rules(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
     """For each rule, itself and every rule whose derived facts it (transitively) rests on."""
-    producers: dict[str, list[str]] = {}
-    for rule in kb.rules:
-        for name in rule.derive:
-            producers.setdefault(name, []).append(rule.id)
+    producers = kb.producers
     upstream: dict[str, frozenset[str]] = {}
     for rule in kb.rules:  # dependency order
         found = {rule.id}
         for test in cond.tests(rule.when):
-            for producer in producers.get(test.fact, []):
+            for producer in producers.get(test.fact, ()):
                 found |= upstream[producer]
         upstream[rule.id] = frozenset(found)
     return upstream

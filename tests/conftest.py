@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from myoivig.engine import KnowledgeBase, load_knowledge_base
-from myoivig.engine.cases import case_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_DIR = ROOT / "knowledge_base"
@@ -31,7 +30,3 @@ def kb_copy(tmp_path: Path) -> Path:
     target = tmp_path / "knowledge_base"
     shutil.copytree(KB_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     return target
-
-
-def test_shipped_cases_are_found(kb: KnowledgeBase) -> None:
-    assert [p.name for p in case_paths(kb)] == [p.name for p in CASES]

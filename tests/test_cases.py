@@ -41,3 +41,8 @@ def test_a_failing_expectation_is_reported_as_expected_versus_actual(kb: Knowled
     what = [failure[0] for failure in result.failures]
     assert "ivig_indicated" in what
     assert ("absent side_effects.common" in what) == ("side_effects.common" in case.expect["conclusions"])
+
+
+def test_shipped_cases_are_found(kb: KnowledgeBase) -> None:
+    from myoivig.engine.cases import case_paths
+    assert [p.name for p in case_paths(kb)] == [p.name for p in CASES] and len(CASES) >= 20
