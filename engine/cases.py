@@ -13,7 +13,7 @@ from typing import Any
 
 from .consultation import consult
 from .errors import InputError, KnowledgeBaseError, Problem
-from .loader import schema_problems
+from .form import schema_problems
 from .model import KnowledgeBase
 from .patient import normalize
 from .report import consultation_to_dict

@@ -16,10 +16,10 @@ from . import conditions as cond
 from .conditions import Truth
 from .consultation import consult
 from .errors import InputError
-from .loader import suggest
 from .missing import candidate_values
 from .model import Conclusion, Consultation, KnowledgeBase, MatchedFact, Quote, Rule
 from .reasoning import evaluate_rules, input_dependencies
+from .suggestions import suggest
 
 MAX_CHANGED_FACTS = 3
 MAX_SUGGESTIONS = 6

@@ -15,8 +15,8 @@ from typing import Any, BinaryIO
 
 from .conditions import exact_number
 from .errors import InputError
-from .loader import suggest
 from .model import BOOLEANS, FactSpec, KnowledgeBase
+from .suggestions import suggest
 from .yamlio import YamlProblem, decode, parse_yaml, read_limited
 
 Facts = dict[str, Any]

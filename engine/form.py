@@ -1,0 +1,66 @@
+"""The form of knowledge-base files: the published JSON Schema, and problems located for an editor."""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import Problem
+from .yamlio import position
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "knowledge_base.schema.json"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The published schema of knowledge-base files, read once."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def schema_kinds() -> list[str]:
+    """The conclusion kinds the published schema allows (a test holds them to model.KINDS)."""
+    return list(schema()["$defs"]["rule"]["properties"]["conclude"]["properties"]["kind"]["enum"])
+
+
+def schema_problems(document: Any, definition: str, file: str) -> list[Problem]:
+    """Check one parsed YAML document against a definition of the schema."""
+    root = dict(schema())
+    root["$ref"] = f"#/$defs/{definition}"
+    validator = jsonschema.Draft202012Validator(root)
+    problems = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        best = jsonschema.exceptions.best_match([error])
+        path = list(best.absolute_path)
+        line, column = position(document, path)
+        node = _at(document, path)
+        keys = getattr(node, "key_positions", {})
+        if isinstance(best.instance, str) and best.instance in keys:
+            line, column = keys[best.instance]  # a bad key: point at the key itself
+        where = "/".join(map(str, path)) or "(top level)"
+        problems.append(Problem(file, line, column, f"{where}: {best.message}",
+                                rule=_rule_id_at(document, path),
+                                hint="see engine/schema/knowledge_base.schema.json"))
+    return problems
+
+
+def _at(document: Any, path: list[Any]) -> Any:
+    node = document
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _rule_id_at(document: Any, path: list[Any]) -> str | None:
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+        try:
+            rule_id = document["rules"][path[1]].get("id")
+            return rule_id if isinstance(rule_id, str) else None
+        except (KeyError, IndexError, AttributeError, TypeError):
+            return None
+    return None
