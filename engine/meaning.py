@@ -27,8 +27,8 @@ def check_vocabulary(reader: Findings, facts: dict[str, FactSpec], doc: Any, fil
 
 
 def check_rules(reader: Findings, rules: list[Rule], facts: dict[str, FactSpec],
-                 derived: dict[str, DerivedSpec], references: dict[str, Reference], document: str,
-                 vocabulary_file: str) -> None:
+                derived: dict[str, DerivedSpec], references: dict[str, Reference], document: str,
+                vocabulary_file: str) -> None:
     seen: dict[str, Rule] = {}
     known_names = list(facts) + list(derived)
     for rule in rules:
@@ -101,7 +101,7 @@ def check_weight_facts(rule: Rule, facts: dict[str, FactSpec], problem: Any) -> 
 
 
 def check_test(test: cond.Test, facts: dict[str, FactSpec], derived: dict[str, DerivedSpec],
-                known_names: list[str], problem: Any) -> None:
+               known_names: list[str], problem: Any) -> None:
     def bad(message: str, hint: str | None = None) -> None:
         problem(message, test.line, test.column, hint)
 
