@@ -49,5 +49,12 @@ soak: $(STAMP)
 fuzz: $(STAMP)
 	MYOIVIG_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest -q tests/test_fuzz_loader.py
 
+# The committed drawings: the knowledge base (README) and the modules (docs/architecture.md).
+graphs: $(STAMP) dot
+	$(BIN)/myoivig graph kb -o diagrams/knowledge_base.gv
+	$(BIN)/myoivig graph kb -o diagrams/knowledge_base.svg
+	$(BIN)/python -m myoivig.diagrams.architecture docs/architecture.gv
+	$(BIN)/python -m myoivig.diagrams.architecture docs/architecture.svg
+
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -291,6 +291,30 @@ class MissingFact:
 
 
 @dataclass(frozen=True)
+class VerdictSpec:
+    name: str
+    headline: str
+    ivig_indicated: bool | None  # the three-valued shadow in JSON's summary
+    no_dose: str  # why there is no dose, when this verdict gives none
+
+
+VERDICTS = {v.name: v for v in (
+    VerdictSpec("contraindicated", "CONTRAINDICATED", False,
+                "No dose: IVIG is contraindicated for this patient (hard stop)."),
+    VerdictSpec("out_of_scope", "OUT OF SCOPE - the source document does not cover this patient", None,
+                "No dose: the source document does not cover this patient."),
+    VerdictSpec("indicated", "INDICATED", True, "No dose: IVIG is not advised on the facts given."),
+    VerdictSpec("may_be_considered", "MAY BE CONSIDERED", True,
+                "No dose: IVIG is not advised on the facts given."),
+    VerdictSpec("undetermined", "UNDETERMINED - facts that could make it indicated are unknown", None,
+                "No dose until the verdict is decided: answer the questions under MISSING."),
+    VerdictSpec("not_indicated", "NOT INDICATED on the facts given - every route to an indication fails",
+                False, "No dose: IVIG is not indicated on the facts given."),
+)}
+"""Every verdict, in the order they are decided: the first that applies wins."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The one answer to "IVIG for this patient?", computed once (engine/verdict.py)."""
 
@@ -302,7 +326,6 @@ class Verdict:
     @property
     def ivig_indicated(self) -> bool | None:
         """Three-valued: True (indicated or may be considered), False, or None (not decidable here)."""
-        from .verdict import VERDICTS
         return VERDICTS[self.value].ivig_indicated
 
 
