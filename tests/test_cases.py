@@ -46,3 +46,32 @@ def test_a_failing_expectation_is_reported_as_expected_versus_actual(kb: Knowled
 def test_shipped_cases_are_found(kb: KnowledgeBase) -> None:
     from myoivig.engine.cases import case_paths
     assert [p.name for p in case_paths(kb)] == [p.name for p in CASES] and len(CASES) >= 20
+
+
+ELDERLY = "pm_elderly_renal_thrombotic_iga"
+WRONG = [
+    ("verdict", "not_indicated", "verdict"),
+    ("ivig_indicated", None, "ivig_indicated"),
+    ("early_initiation", True, "early_initiation"),
+    ("cautions", ["age_years"], "cautions"),
+    ("combination", [], "combination"),
+    ("warnings", ["warning.height_below_devine_range"], "warnings"),
+    ("conclusions", ["side_effects.common"], "conclusions"),
+    ("absent", ["side_effects.common"], "absent side_effects.common"),
+    ("missing", ["weight_kg"], "missing"),
+    ("dose", None, "dose"),
+    ("dose", {"dosing_weight_kg": 70.4}, "dose.dosing_weight_kg"),
+    ("dose", {"course_total_g": [70, 141]}, "dose.course_total_g"),
+]
+
+
+@pytest.mark.parametrize("key,value,what", WRONG, ids=[f"{k}={v}" for k, v, _ in WRONG])
+def test_kb_test_fails_on_each_kind_of_wrong_expectation(kb: KnowledgeBase, key: str, value: object,
+                                                          what: str) -> None:
+    case = load_case(next(path for path in CASES if path.stem == ELDERLY))
+    assert run_case(kb, case).failures == []
+    wrong = type(case)(case.name, case.file, case.description, case.patient, {**case.expect, key: value})
+    failures = run_case(kb, wrong).failures
+    assert [failure[0] for failure in failures] == [what]
+    expected = "absent" if key == "absent" else next(iter(value.values())) if isinstance(value, dict) else value
+    assert failures[0][1] == expected

@@ -193,3 +193,19 @@ def test_explain_names_the_verdict(runner: CliRunner) -> None:
                                   "every route to an indication fails)\n")
     data = json.loads(runner.invoke(cli, ["explain", EARLY, "indication_met", "--format", "json"]).output)
     assert data["verdict"] == "indicated" and data["how"]["rule"] == "indication.dysphagia_or_respiratory_involvement"
+
+
+def test_what_if_names_what_is_lost_and_what_changes(kb: KnowledgeBase) -> None:
+    facts = normalize(kb, {"diagnosis": "PM", "flare": True, "renal_insufficiency": True, "age_years": 70,
+                           "sex": "male", "height_cm": 175})
+    lost = {(d.change, d.conclusion): d for d in what_if(kb, facts, {"flare": False}).differences}
+    flaring = lost[("lost", "indication.refractory_or_flaring_pm_dm")]
+    assert flaring.before.startswith("IVIG has been shown to be effective") and flaring.after is None
+    assert flaring.because_of == ("flare",)
+    older = what_if(kb, facts, {"age_years": 80})
+    changed = {(d.change, d.conclusion): d for d in older.differences}
+    renal = changed[("changed", "caution.renal_risk_age")]  # still concluded, on another age
+    assert (renal.before, renal.after) == ({"age_years": 70}, {"age_years": 80})
+    assert renal.because_of == ("age_years",)
+    assert not any(change == "gained" or change == "lost" for change, _ in changed)
+    assert older.before.verdict.value == older.after.verdict.value == "indicated"
