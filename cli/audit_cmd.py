@@ -10,7 +10,7 @@ from .engine.audit import read_log, replay
 from .options import emit_json, format_option, kb_option, load_kb
 
 
-@click.command("replay")
+@click.command("replay", short_help="Past consultations against today's knowledge base.")
 @click.argument("audit_log", type=click.Path(dir_okay=False, path_type=Path))
 @format_option()
 @kb_option

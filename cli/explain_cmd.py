@@ -29,7 +29,7 @@ def explanation(kb: KnowledgeBase, facts: dict[str, Any], target: str, force_why
     return render_why_not(kb, answer) + footer, {"target": target, "verdict": verdict, "why_not": asdict(answer)}
 
 
-@click.command("explain")
+@click.command("explain", short_help="How a conclusion was reached, or why not.")
 @click.argument("patient")
 @click.argument("conclusion_id", required=False)
 @click.option("--why-not", "why_not_id", metavar="CONCLUSION_ID",

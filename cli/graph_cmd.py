@@ -8,16 +8,16 @@ import click
 from .diagrams import FORMATS, case_graph, graph_format, kb_graph, render_graph
 from .engine import consult
 from .options import audit_option, kb_option, load_kb, patient_facts, record, set_option
-from .output import write_outputs
+from .output import STDOUT, write_outputs
 
 OUTPUT = click.option("-o", "--output", "output", required=True,
                       type=click.Path(dir_okay=False, path_type=Path),
-                      help="File to write; its extension picks the format (dot, svg, png, pdf).")
+                      help="File to write; its extension picks the format (dot, svg, png, pdf); - writes DOT to standard output.")
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                       help="Format, when the extension does not say.")
 
 
-@click.group("graph")
+@click.group("graph", short_help="Decision graphs: the knowledge base, or one patient.")
 def graph() -> None:
     """Decision graphs (svg, png and pdf need graphviz's `dot` program; .dot never does)."""
 
@@ -29,7 +29,8 @@ def graph() -> None:
 def graph_kb(output: Path, fmt: str | None, kb_dir: Path | None) -> None:
     """Draw every rule: input facts -> rules -> derived facts -> conclusions, by concern."""
     write_outputs([(output, render_graph(kb_graph(load_kb(kb_dir)), graph_format(output, fmt)))])
-    click.echo(f"knowledge-base graph written to {output}")
+    if output != STDOUT:
+        click.echo(f"knowledge-base graph written to {output}", err=True)
 
 
 @graph.command("case")
@@ -51,7 +52,8 @@ def graph_case(patient: str, output: Path, fmt: str | None, why_not_id: str | No
     consultation = consult(kb, facts)
     write_outputs([(output, render_graph(case_graph(kb, consultation, answer), graph_format(output, fmt)))])
     record(audit_log, kb, consultation, "graph case")
-    click.echo(f"decision graph written to {output}")
+    if output != STDOUT:
+        click.echo(f"decision graph written to {output}", err=True)
 
 
 COMMANDS: list[click.Command] = [graph]

@@ -14,16 +14,15 @@ from .engine.diff import load_side, temporary_workdir
 from .engine.population import generate
 from .options import kb_option, load_kb
 
-KB_ARGUMENT = click.argument("kb_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 
 
-@click.group("kb")
+@click.group("kb", short_help="Validate, test, cover and diff the knowledge base.")
 def kb() -> None:
     """Check and test the knowledge base (exit 3: invalid knowledge base; exit 1: a check failed)."""
 
 
 @kb.command("validate")
-@KB_ARGUMENT
+@kb_option
 def validate(kb_dir: Path | None) -> None:
     """Check the rule files: schema, then meaning. Errors and warnings, each with file:line:column."""
     model, problems = check_knowledge_base(kb_dir)

@@ -37,8 +37,17 @@ class MyoivigGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+def show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    kb = load_kb(None)
+    click.echo(f"myoivig {__version__}, knowledge base {kb.name} {kb.version} (sha256 {kb.sha256})")
+    ctx.exit()
+
+
 @click.group(cls=MyoivigGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="myoivig")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version,
+              help="Show the program's version and the shipped knowledge base's name, version and sha256.")
 def cli() -> None:
     """myoivig - should this myositis patient get IVIG, how, and with what care?
 
@@ -47,7 +56,7 @@ def cli() -> None:
     """
 
 
-@cli.command("consult")
+@cli.command("consult", short_help="Advice on IVIG for one patient.")
 @click.argument("patient", required=False)
 @set_option
 @format_option()
@@ -120,7 +129,7 @@ def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
             "after": consultation_to_dict(kb, comparison.after)}
 
 
-@cli.command()
+@cli.command(short_help="The facts a patient can have.")
 @format_option()
 @kb_option
 def facts(fmt: str, kb_dir: Path | None) -> None:

@@ -19,7 +19,7 @@ from .engine.model import Consultation
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 kb_option: Decorator = click.option(
-    "--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--kb", "kb_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
     help="Knowledge-base folder to use instead of the shipped one.")
 set_option: Decorator = click.option(
     "--set", "assignments", multiple=True, metavar="NAME=VALUE",

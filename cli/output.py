@@ -8,6 +8,7 @@ and the old files untouched, and every write error is a message (exit 2).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +16,21 @@ from pathlib import Path
 from .engine import InputError
 
 
+STDOUT = Path("-")
+"""`-o -`: standard output."""
+
+
 def write_outputs(outputs: Sequence[tuple[Path, bytes]]) -> None:
-    """Write every (path, content) pair, or none of them."""
+    """Write every (path, content) pair, or none of them; `-` is standard output, written last."""
+    to_stdout = [data for path, data in outputs if path == STDOUT]
+    outputs = [(path, data) for path, data in outputs if path != STDOUT]
+    _write_files(outputs)
+    for data in to_stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def _write_files(outputs: Sequence[tuple[Path, bytes]]) -> None:
     staged: list[tuple[Path, str]] = []
     devices = [(path, data) for path, data in outputs if path.exists() and not path.is_file()]
     device_paths = {path for path, _ in devices}

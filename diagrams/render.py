@@ -16,6 +16,8 @@ FORMATS = ("dot", "gv", "svg", "png", "pdf")
 
 def graph_format(path: Path, fmt: str | None = None) -> str:
     """The format asked for, or the one the file's extension names."""
+    if fmt is None and str(path) == "-":
+        fmt = "dot"  # standard output: DOT source, for a pipe into `dot`
     chosen = (fmt or path.suffix.lstrip(".") or "").lower()
     if chosen not in FORMATS:
         raise InputError(f"cannot write a graph as '{chosen or path.name}'", field="format",

@@ -141,7 +141,7 @@ def test_a_rejected_value_is_echoed_bounded(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- broken knowledge bases
 def kb_validate(kb_dir: Path) -> object:
-    return CliRunner().invoke(cli, ["kb", "validate", str(kb_dir)])
+    return CliRunner().invoke(cli, ["kb", "validate", "--kb", str(kb_dir)])
 
 
 def test_a_non_utf8_rule_file_is_exit_3_with_its_line(kb_copy: Path) -> None:

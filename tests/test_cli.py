@@ -218,3 +218,16 @@ def test_an_engine_fault_is_exit_4_and_no_advice(monkeypatch: pytest.MonkeyPatch
     assert (result.exit_code, result.stdout) == (4, "")
     assert "the rule engine and the direct evaluator disagree on this patient, so no advice is given" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_conventions_of_the_ecosystem(runner: CliRunner, tmp_path: Path) -> None:
+    version = runner.invoke(cli, ["-V"])
+    assert version.exit_code == 0 and version.output.startswith("myoivig 0.1.0, knowledge base myoivig-ivig-myositis ")
+    assert runner.invoke(cli, ["--version"]).output == version.output
+    missing = runner.invoke(cli, ["consult", str(KB_DIR / "cases" / "dm_on_prednisone.yaml"), "--kb", str(tmp_path / "no")])
+    assert (missing.exit_code, missing.stdout) == (2, "") and "Invalid value for '--kb'" in missing.stderr
+    graph = runner.invoke(cli, ["graph", "kb", "-o", "-"])
+    assert graph.exit_code == 0 and graph.stdout.startswith("digraph knowledge_base {") and graph.stderr == ""
+    listing = runner.invoke(cli, ["--help"]).output
+    commands = listing.split("Commands:")[1]
+    assert "consult  Advice on IVIG for one patient.\n" in commands and "..." not in commands

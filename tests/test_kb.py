@@ -24,7 +24,7 @@ def test_validate_the_shipped_knowledge_base(runner: CliRunner) -> None:
 
 def test_validate_reports_errors_with_exit_3(runner: CliRunner, kb_copy: Path) -> None:
     edit(kb_copy / "rules" / "dosing.yaml", "        - sex: {known: true}", "        - sexe: {known: true}")
-    result = runner.invoke(cli, ["kb", "validate", str(kb_copy)])
+    result = runner.invoke(cli, ["kb", "validate", "--kb", str(kb_copy)])
     assert (result.exit_code, result.stdout) == (3, "")
     line = line_of(kb_copy / "rules" / "dosing.yaml", "        - sexe: {known: true}")
     assert (f"knowledge_base/rules/dosing.yaml:{line}:11: error [dosing.ideal_body_weight]: unknown fact "
@@ -55,7 +55,7 @@ def test_a_redundant_rule_is_a_warning(runner: CliRunner, kb_copy: Path) -> None
         "id": "finding.dysphagia_only", "title": "Dysphagia alone", "when": {"dysphagia": True},
         "derive": ["bulbar_or_respiratory_involvement"],
         "provenance": {"local_policy": "An example of a redundant rule."}}]}))
-    result = runner.invoke(cli, ["kb", "validate", str(kb_copy)])
+    result = runner.invoke(cli, ["kb", "validate", "--kb", str(kb_copy)])
     assert result.exit_code == 0
     assert ("warning [finding.dysphagia_only]: redundant: 'finding.bulbar_or_respiratory_involvement' "
             f"(knowledge_base/rules/indication.yaml:{load_knowledge_base(KB_DIR).rule(RULE).line}) derives bulbar_or_respiratory_involvement whenever this "
