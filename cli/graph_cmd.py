@@ -12,7 +12,8 @@ from .output import STDOUT, write_outputs
 
 OUTPUT = click.option("-o", "--output", "output", required=True,
                       type=click.Path(dir_okay=False, path_type=Path),
-                      help="File to write; its extension picks the format (dot, svg, png, pdf); - writes DOT to standard output.")
+                      help="File to write; its extension picks the format (dot, svg, png, pdf); "
+                           "- writes DOT to standard output.")
 FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                       help="Format, when the extension does not say.")
 

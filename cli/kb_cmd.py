@@ -15,7 +15,6 @@ from .engine.population import generate
 from .options import kb_option, load_kb
 
 
-
 @click.group("kb", short_help="Validate, test, cover and diff the knowledge base.")
 def kb() -> None:
     """Check and test the knowledge base (exit 3: invalid knowledge base; exit 1: a check failed)."""

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .engine import InputError
 
-
 STDOUT = Path("-")
 """`-o -`: standard output."""
 
