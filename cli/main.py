@@ -85,7 +85,8 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     from .engine.explain import what_if as compare
     from .render import render_how, render_what_if
     kb = load_kb(kb_dir)
-    facts = patient_facts(kb, patient, assignments)
+    read_as: list[str] = []
+    facts = patient_facts(kb, patient, assignments, read_as)
     changes = dict(normalize_changes(kb, what_if))
     if ask or patient is None:
         facts = ask_missing(kb, facts)
@@ -107,13 +108,14 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     record(audit_log, kb, consultation, "consult")
     if fmt == "json":
         data = consultation_to_dict(kb, consultation)
+        data["read_as"] = read_as
         if derivation is not None:
             data["how"] = asdict(derivation)
         if comparison is not None:
             data["what_if"] = what_if_to_dict(kb, comparison)
         emit_json(data)
         return
-    text = render_consultation(kb, consultation, detail=detail, trace=trace)
+    text = render_consultation(kb, consultation, detail=detail, trace=trace, read_as=read_as)
     if derivation is not None:
         text += "\n" + render_how(kb, derivation, how_id or "")
     if comparison is not None:

@@ -38,13 +38,16 @@ def load_kb(kb_dir: Path | None) -> KnowledgeBase:
     return load_knowledge_base(kb_dir)  # type: ignore[return-value]
 
 
-def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str]) -> dict[str, Any]:
-    """The patient file's facts with every `--set name=value` applied, normalized."""
+def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
+                  notes: list[str] | None = None) -> dict[str, Any]:
+    """The patient file's facts with every `--set name=value` applied, normalized (synonyms,
+    aliases and units applied are added to `notes`)."""
     raw = read_patient(patient) if patient is not None else {}
-    facts = normalize(kb, raw)
+    facts = normalize(kb, raw, notes)
     for text in assignments:
         name, value = parse_assignment(text)
-        update = normalize(kb, {name: value})
+        update = normalize(kb, {name: value}, notes)
+        name = next(iter(update), name)
         facts.pop(name, None)
         facts.update(update)
     return facts

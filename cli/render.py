@@ -95,7 +95,7 @@ def dose_lines(kb: KnowledgeBase, consultation: Consultation, detail: bool = Fal
 
 
 def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail: bool = False,
-                        trace: bool = False) -> str:
+                        trace: bool = False, read_as: list[str] | None = None) -> str:
     """The clinician's view: verdict, hard stops, cautions and dose on the first screen.
 
     Without `detail`, citations are reference numbers (the footer says what each is),
@@ -129,6 +129,8 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
         unknown = [m.fact for m in consultation.missing if m.concern == "caution"]
         out += _wrap("CAUTIONS: none found on the facts given"
                      + (f" - NOT GIVEN: {', '.join(unknown)}" if unknown else ""), "    ", "")
+    if read_as:
+        out += _wrap("READ AS: " + "; ".join(read_as), "    ", "")
     if consultation.warnings:
         out.append(KIND["warning"].title)
         out += [line for _, text in consultation.warnings for line in _wrap(text, "    ", "  ? ")]

@@ -126,6 +126,7 @@ def _vocabulary(doc: Any) -> tuple[dict[str, FactSpec], dict[str, DerivedSpec]]:
             name=name, type=spec["type"], meaning=spec["meaning"], question=spec["question"],
             values=tuple(spec.get("values", ())),
             aliases=dict(spec.get("aliases", {})), unit=spec.get("unit"),
+            synonyms=tuple(spec.get("synonyms", ())), units=dict(spec.get("units", {})),
             range=tuple(spec["range"]) if "range" in spec else None,  # type: ignore[arg-type]
             line=doc["facts"].key_positions[name][0])
     derived = {name: DerivedSpec(name, spec["meaning"], doc["derived"].key_positions[name][0])

@@ -19,7 +19,18 @@ class Findings(Protocol):
 
 
 def check_vocabulary(reader: Findings, facts: dict[str, FactSpec], doc: Any, file: str) -> None:
+    owners: dict[str, str] = {}
     for name, spec in facts.items():
+        for synonym in spec.synonyms:
+            line, column = position(doc, ["facts", name, "synonyms"])
+            if synonym in facts or synonym in owners:
+                reader.problem(file, line, column, f"synonym '{synonym}' of '{name}' is already "
+                               f"{'a fact' if synonym in facts else 'a synonym of ' + repr(owners[synonym])}")
+            owners[synonym] = name
+        if spec.units and (spec.type != "number" or spec.units.get(spec.unit or "") != 1):
+            line, column = position(doc, ["facts", name, "units"])
+            reader.problem(file, line, column, f"units of '{name}' need a number fact and its own unit "
+                           f"'{spec.unit}' at 1")
         if spec.range is not None and spec.range[0] > spec.range[1]:
             line, column = position(doc, ["facts", name, "range"])
             reader.problem(file, line, column, f"the range of '{name}' is inverted: "

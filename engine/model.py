@@ -74,6 +74,8 @@ class FactSpec:
     values: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
     unit: str | None = None
+    synonyms: tuple[str, ...] = ()
+    units: Mapping[str, float] = field(default_factory=dict)
     range: tuple[float, float] | None = None
     line: int = 0
 
@@ -175,6 +177,11 @@ class KnowledgeBase:
     references: Mapping[str, Reference]
     document: str
     background: str
+
+    @cached_property
+    def synonyms(self) -> dict[str, str]:
+        """Other names a clinician may write for a fact, to the fact's name."""
+        return {synonym: name for name, spec in self.facts.items() for synonym in spec.synonyms}
 
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]

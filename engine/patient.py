@@ -7,6 +7,7 @@ nothing is coerced silently.
 from __future__ import annotations
 
 import json
+import re
 import reprlib
 import sys
 from collections.abc import Mapping
@@ -64,15 +65,25 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return name, parsed
 
 
-def normalize(kb: KnowledgeBase, raw: Mapping[str, Any]) -> Facts:
+def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None = None) -> Facts:
     """Check every given fact against the vocabulary; return only known, exact values.
 
     Every problem is collected, so a patient file with five mistakes gets five messages.
+    Synonyms (`age`), value aliases (`prednisone`) and units (`165 cm`, `5 ft 5 in`) are read
+    as the vocabulary declares them, and each one applied is told in `notes`.
     """
     facts: Facts = {}
     problems: list[InputError] = []
-    for name, value in raw.items():
-        name = str(name)
+    given_as: dict[str, str] = {}
+    for given, value in raw.items():
+        given = str(given)
+        name = given if given in kb.facts else kb.synonyms.get(given.strip().lower(), given)
+        if name in given_as:
+            problems.append(InputError(f"'{given}' and '{given_as[name]}' both give '{name}'", field=name))
+            continue
+        given_as[name] = given
+        if name != given and notes is not None:
+            notes.append(f"{given} -> {name}")
         spec = kb.facts.get(name)
         if spec is None:
             hint = suggest(name, kb.facts)
@@ -85,7 +96,7 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any]) -> Facts:
         if value is None:
             continue  # explicitly unknown
         try:
-            facts[name] = normalize_value(spec, value)
+            facts[name] = normalize_value(spec, value, notes)
         except InputError as exc:
             problems.append(exc)
     if problems:
@@ -93,7 +104,7 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any]) -> Facts:
     return facts
 
 
-def normalize_value(spec: FactSpec, value: Any) -> Any:
+def normalize_value(spec: FactSpec, value: Any, notes: list[str] | None = None) -> Any:
     """One value, checked against its fact's type, values and plausible range."""
     def refuse(what: str, suggestion: str | None = None) -> InputError:
         return InputError(f"fact '{spec.name}': {what}", field=spec.name,
@@ -107,6 +118,10 @@ def normalize_value(spec: FactSpec, value: Any) -> Any:
         return value
     if spec.type == "number":
         number = _number(value)
+        if number is None and isinstance(value, str) and spec.units:
+            number = _with_units(spec, value, refuse)
+            if notes is not None:
+                notes.append(f"{spec.name}: {value.strip()} -> {exact_number(number):g} {spec.unit}")
         if number is None:
             raise refuse(f"{_show(value)} is not a number")
         value = number
@@ -115,13 +130,33 @@ def normalize_value(spec: FactSpec, value: Any) -> Any:
             raise refuse(f"{value:g} {spec.unit or ''} is implausible".replace("  ", " "))
         return exact_number(value)
     if spec.type == "enum":
-        return _enum(spec, value, refuse)
+        return _enum(spec, value, refuse, notes)
+    if isinstance(value, str) and spec.synonyms and "," in value:
+        value = [part for part in value.split(",") if part.strip()]  # "prednisone, methotrexate"
     if not isinstance(value, list):
         raise refuse(f"{_show(value)} is not a list")
-    return sorted({_enum(spec, item, refuse) for item in value})
+    return sorted({_enum(spec, item, refuse, notes) for item in value})
 
 
-def _enum(spec: FactSpec, value: Any, refuse: Any) -> str:
+_AMOUNT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)\s*")
+
+
+def _with_units(spec: FactSpec, text: str, refuse: Any) -> float:
+    """`165 cm`, `1.65 m`, `154 lb`, `5 ft 5 in`: the sum of each amount in the fact's own unit."""
+    amounts = _AMOUNT.findall(text)
+    if not amounts or "".join(m.group(0) for m in _AMOUNT.finditer(text)) != text:
+        raise refuse(f"{_show(text)} is not a number")
+    total = 0.0
+    for amount, unit in amounts:
+        factor = {u.lower(): f for u, f in spec.units.items()}.get(unit.lower())
+        if factor is None:
+            raise InputError(f"fact '{spec.name}': unknown unit '{_clip(unit)}' in {_show(text)}", field=spec.name,
+                             allowed=f"a number in {', '.join(spec.units)}")
+        total += float(amount) * factor
+    return total
+
+
+def _enum(spec: FactSpec, value: Any, refuse: Any, notes: list[str] | None = None) -> str:
     if not isinstance(value, str):
         raise refuse(f"{_show(value)} is not one of the allowed values")
     folded = value.strip().lower()
@@ -130,6 +165,8 @@ def _enum(spec: FactSpec, value: Any, refuse: Any) -> str:
             return allowed
     for alias, target in spec.aliases.items():
         if folded == alias.lower():
+            if notes is not None:
+                notes.append(f"{spec.name}: {value.strip()} -> {target}")
             return target
     raise refuse(f"'{value}' is not allowed", suggest(folded, list(spec.values) + list(spec.aliases)))
 

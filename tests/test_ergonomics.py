@@ -1,0 +1,80 @@
+"""The words clinicians use: synonyms, value aliases and units, declared in vocabulary.yaml and shown."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from myoivig.engine import KnowledgeBase, normalize
+from myoivig.main import cli
+
+CLINICIAN = """# written from the README alone
+age: 58
+sex: woman
+diagnosis: DM
+weakness: severe
+dysphagia: yes
+medications: [prednisone]
+height: 165 cm
+weight: 70 kg
+"""
+
+
+def test_the_clinicians_file_gives_advice_on_the_first_run(tmp_path: Path) -> None:
+    path = tmp_path / "patient.yaml"
+    path.write_text(CLINICIAN)
+    result = CliRunner().invoke(cli, ["consult", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["patient"] == {"age_years": 58, "sex": "female", "diagnosis": "dermatomyositis", "severity": "severe",
+                               "dysphagia": True, "current_therapies": ["corticosteroids"], "height_cm": 165,
+                               "weight_kg": 70}
+    assert data["read_as"] == ["age -> age_years", "sex: woman -> female", "diagnosis: DM -> dermatomyositis",
+                               "weakness -> severity", "medications -> current_therapies",
+                               "current_therapies: prednisone -> corticosteroids", "height -> height_cm",
+                               "height_cm: 165 cm -> 165 cm", "weight -> weight_kg", "weight_kg: 70 kg -> 70 kg"]
+    assert data["summary"]["verdict"] == "indicated" and "corticosteroids" in data["summary"]["combination"]
+    text = CliRunner().invoke(cli, ["consult", str(path)]).stdout
+    assert "READ AS: age -> age_years; sex: woman -> female;" in text
+
+
+@pytest.mark.parametrize("written,height", [("1.65 m", 165), ("5 ft 5 in", 165.1), ("65 in", 165.1), ("165cm", 165)])
+def test_heights_in_any_declared_unit(kb: KnowledgeBase, written: str, height: float) -> None:
+    notes: list[str] = []
+    assert normalize(kb, {"height": written}, notes) == {"height_cm": height}
+    assert notes[-1] == f"height_cm: {written} -> {height:g} cm"
+
+
+def test_pounds_are_converted_and_shown(kb: KnowledgeBase) -> None:
+    notes: list[str] = []
+    assert normalize(kb, {"weight_kg": "154 lb"}, notes) == {"weight_kg": 69.85}
+    assert notes == ["weight_kg: 154 lb -> 69.85 kg"]
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"height": "165 furlongs"}, "fact 'height_cm': unknown unit 'furlongs' in \"165 furlongs\"; allowed: a number in cm, m, in, ft"),
+    ({"height": "tall"}, "fact 'height_cm': \"tall\" is not a number"),
+    ({"age": 58, "age_years": 59}, "'age_years' and 'age' both give 'age_years'"),
+    ({"medications": ["aspirin"]}, "fact 'current_therapies': 'aspirin' is not allowed"),
+])
+def test_what_cannot_be_read_is_refused_by_name(kb: KnowledgeBase, raw: dict, message: str) -> None:
+    from myoivig.engine import InputError
+    with pytest.raises(InputError) as caught:
+        normalize(kb, raw)
+    assert message in str(caught.value)
+
+
+def test_set_accepts_synonyms_and_units(tmp_path: Path) -> None:
+    path = tmp_path / "patient.yaml"
+    path.write_text("diagnosis: PM\nheight_cm: 180\n")
+    result = CliRunner().invoke(cli, ["consult", str(path), "--set", "height=1.6 m", "--format", "json"])
+    data = json.loads(result.stdout)
+    assert data["patient"]["height_cm"] == 160 and "height_cm: 1.6 m -> 160 cm" in data["read_as"]
+
+
+def test_synonyms_may_not_collide(kb_copy: Path) -> None:
+    from .test_loader import edit, problems_of
+    edit(kb_copy / "vocabulary.yaml", "    synonyms: [dx]", "    synonyms: [dx, age]")
+    assert any("synonym 'age' of 'age_years' is already a synonym of 'diagnosis'" in p for p in problems_of(kb_copy))
