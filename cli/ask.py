@@ -9,12 +9,14 @@ from .engine import InputError, KnowledgeBase, find_missing
 from .engine.patient import normalize_value, parse_assignment
 
 
-def why_it_matters(kb: KnowledgeBase, name: str, could_change: tuple[str, ...], dose: bool) -> str:
+def why_it_matters(kb: KnowledgeBase, name: str, could_change: tuple[str, ...], dose: bool,
+                   detail: bool = False) -> str:
+    """In clinical words: the advice an answer could change (rule ids and places only with --detail)."""
     lines = [f"{name} matters because these conclusions depend on it:"]
     for rule_id in could_change:
         rule = kb.rule(rule_id)
         statement = rule.conclude.statement if rule.conclude else ""
-        lines.append(f"  - {rule_id} ({rule.where}): {statement}")
+        lines.append(f"  - {rule_id} ({rule.where}): {statement}" if detail else f"  - {statement}")
     if dose:
         lines.append("  - the dose")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """`myoivig explain`: how a conclusion was reached, or why it was not."""
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,29 @@ def explain(patient: str, conclusion_id: str | None, why_not_id: str | None,
             assignments: tuple[str, ...], fmt: str, audit_log: Path | None, kb_dir: Path | None) -> None:
     """Explain CONCLUSION_ID for PATIENT: its derivation down to the input facts, with quotes.
 
+    Without CONCLUSION_ID, list what can be explained: the conclusions reached, and the others.
+
     A conclusion that was not reached is explained as with --why-not: every rule that
     could have reached it, each condition held (+), failed (x) or unknown (?), and the
     fewest facts that would make it fire.
     """
-    if (conclusion_id is None) == (why_not_id is None):
-        raise InputError("give either CONCLUSION_ID or --why-not CONCLUSION_ID", field="CONCLUSION_ID")
+    if conclusion_id is not None and why_not_id is not None:
+        raise InputError("give either CONCLUSION_ID or --why-not CONCLUSION_ID, not both", field="CONCLUSION_ID")
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)
+    if conclusion_id is None and why_not_id is None:  # what there is to explain
+        consultation = consult(kb, facts)
+        reached = [(c.id, c.statement) for c in consultation.conclusions]
+        others = [rule.id for rule in kb.conclusion_rules() if rule.id not in consultation.fired]
+        if fmt == "json":
+            emit_json({"reached": [{"id": cid, "statement": text} for cid, text in reached], "not_reached": others})
+            return
+        click.echo(f"Concluded for this patient (myoivig explain {patient} ID):")
+        for cid, text in reached:
+            click.echo(f"  {cid}: {text}")
+        click.echo("Not concluded (myoivig explain PATIENT --why-not ID):")
+        click.echo(textwrap.fill(", ".join(others), 100, initial_indent="  ", subsequent_indent="  "))
+        return
     text, data = explanation(kb, facts, why_not_id or conclusion_id or "", why_not_id is not None)
     record(audit_log, kb, consult(kb, facts), "explain")
     if fmt == "json":

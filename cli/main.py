@@ -23,7 +23,7 @@ from .options import (
     set_option,
 )
 from .output import write_outputs
-from .render import render_consultation
+from .render import render_consultation, render_template
 
 
 class MyoivigGroup(click.Group):
@@ -134,19 +134,28 @@ def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
 @cli.command(short_help="The facts a patient can have.")
 @format_option()
 @kb_option
-def facts(fmt: str, kb_dir: Path | None) -> None:
+@click.option("--template", is_flag=True,
+              help="Print a patient file to fill in: every fact, commented with its question and allowed values.")
+def facts(fmt: str, kb_dir: Path | None, template: bool) -> None:
     """List the facts a patient can have: type, allowed values, meaning, question."""
     kb = load_kb(kb_dir)
+    if template:
+        click.echo(render_template(kb), nl=False)
+        return
     if fmt == "json":
         emit_json({name: {"type": spec.type, "allowed": spec.allowed(), "values": list(spec.values),
-                          "aliases": dict(spec.aliases), "unit": spec.unit,
-                          "range": list(spec.range) if spec.range else None,
+                          "aliases": dict(spec.aliases), "synonyms": list(spec.synonyms), "unit": spec.unit,
+                          "units": dict(spec.units), "range": list(spec.range) if spec.range else None,
                           "meaning": spec.meaning, "question": spec.question}
                    for name, spec in kb.facts.items()})
         return
     for name, spec in kb.facts.items():
         click.echo(f"{name} ({spec.type}): {spec.meaning}")
         click.echo(f"    allowed: {spec.allowed()}")
+        if spec.synonyms:
+            click.echo(f"    also written: {', '.join(spec.synonyms)}")
+        if spec.units:
+            click.echo(f"    units: {', '.join(spec.units)}")
         if spec.aliases:
             click.echo("    aliases: " + ", ".join(f"{a}={t}" for a, t in spec.aliases.items()))
         click.echo(f"    asks: {spec.question}")

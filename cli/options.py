@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
+from .engine import InputError, KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
 from .engine.audit import append_record, audit_record
 from .engine.model import Consultation
 
@@ -44,6 +44,9 @@ def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[
     aliases and units applied are added to `notes`)."""
     raw = read_patient(patient) if patient is not None else {}
     facts = normalize(kb, raw, notes)
+    if patient is not None and not facts and not assignments:
+        raise InputError(f"{patient} gives no known fact: every fact is null (see `myoivig facts --template`)",
+                         field="patient file")
     for text in assignments:
         name, value = parse_assignment(text)
         update = normalize(kb, {name: value}, notes)

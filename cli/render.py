@@ -182,6 +182,21 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
     return "\n".join(out) + "\n"
 
 
+def render_template(kb: KnowledgeBase) -> str:
+    """A patient file to copy: every fact left unknown (null), with its question and what it allows."""
+    out = ["# A myoivig patient. Fill in what you know; a fact left null is unknown, never 'no'.",
+           "# myoivig consult this-file.yaml", ""]
+    for name, spec in kb.facts.items():
+        out.append(f"# {spec.question}")
+        out += [f"#   {line}" for line in textwrap.wrap(f"allowed: {spec.allowed()}", WIDTH - 4)]
+        if spec.synonyms or spec.units:
+            extra = ([f"also written {', '.join(spec.synonyms)}"] if spec.synonyms else []) + (
+                [f"units {', '.join(spec.units)}"] if spec.units else [])
+            out.append(f"#   {'; '.join(extra)}")
+        out.append(f"{name}: null")
+    return "\n".join(out) + "\n"
+
+
 def _ref_order(ref: str) -> tuple[int, str]:
     """Numeric references in number order, any other id after them (ids are not always numbers)."""
     return (int(ref), "") if ref.isdigit() else (10**9, ref)
@@ -286,7 +301,9 @@ def render_what_if(kb: KnowledgeBase, answer: Any) -> str:
         elif diff.change == "lost":
             out += _wrap(f"{diff.conclusion}: {diff.before}{cause}", "      ", "  - ")
         elif diff.change == "changed":
-            out += _wrap(f"{diff.conclusion}: rests on {diff.before} -> {diff.after}{cause}", "      ", "  ~ ")
+            before, after = (", ".join(f"{name} = {show_value(value)}" for name, value in side.items())
+                             for side in (diff.before, diff.after))
+            out += _wrap(f"{diff.conclusion}: still concluded, now on {after} (was {before}){cause}", "      ", "  ~ ")
         else:
             out += _wrap(f"dose: {diff.before} -> {diff.after}{cause}", "      ", "  ~ ")
     return "\n".join(out) + "\n"

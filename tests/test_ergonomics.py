@@ -78,3 +78,15 @@ def test_synonyms_may_not_collide(kb_copy: Path) -> None:
     from .test_loader import edit, problems_of
     edit(kb_copy / "vocabulary.yaml", "    synonyms: [dx]", "    synonyms: [dx, age]")
     assert any("synonym 'age' of 'age_years' is already a synonym of 'diagnosis'" in p for p in problems_of(kb_copy))
+
+
+def test_the_template_lists_every_fact_and_reads_back(tmp_path: Path, kb: KnowledgeBase) -> None:
+    template = CliRunner().invoke(cli, ["facts", "--template"]).stdout
+    for name, spec in kb.facts.items():
+        assert f"# {spec.question}\n" in template and f"\n{name}: null\n" in template
+    path = tmp_path / "patient.yaml"
+    path.write_text(template)
+    empty = CliRunner().invoke(cli, ["consult", str(path)])
+    assert (empty.exit_code, empty.stdout) == (2, "") and "gives no known fact: every fact is null" in empty.stderr
+    path.write_text(template.replace("diagnosis: null", "diagnosis: DM").replace("dysphagia: null", "dysphagia: yes"))
+    assert CliRunner().invoke(cli, ["consult", str(path)]).stdout.startswith("IVIG: INDICATED")

@@ -83,11 +83,27 @@ def test_why_not_an_unknown_conclusion_suggests_the_nearest(runner: CliRunner) -
     assert "did you mean 'indication.dysphagia_or_respiratory_involvement'?" in result.stderr
 
 
-def test_explain_needs_exactly_one_target(runner: CliRunner) -> None:
-    for args in ([MILD], [MILD, "side_effects.common", "--why-not", "side_effects.common"]):
-        result = runner.invoke(cli, ["explain", *args])
-        assert (result.exit_code, result.stdout) == (2, "")
-        assert "give either CONCLUSION_ID or --why-not CONCLUSION_ID" in result.stderr
+def test_explain_takes_at_most_one_target(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", MILD, "side_effects.common", "--why-not", "side_effects.common"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "give either CONCLUSION_ID or --why-not CONCLUSION_ID, not both" in result.stderr
+
+
+def test_explain_without_a_target_lists_what_it_can_explain(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["explain", EARLY])
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"Concluded for this patient (myoivig explain {EARLY} ID):\n")
+    assert "  early_initiation.within_early_window: Diagnosed 6 months ago or less" in result.stdout
+    data = json.loads(runner.invoke(cli, ["explain", EARLY, "--format", "json"]).stdout)
+    assert "caution.thrombotic_risk" in [c["id"] for c in data["reached"]]
+    assert "contraindication.anti_iga_antibodies" in data["not_reached"]
+
+
+def test_what_if_speaks_in_words(runner: CliRunner) -> None:
+    elderly = str(CASES_DIR / "pm_elderly_renal_thrombotic_iga.yaml")
+    output = runner.invoke(cli, ["consult", elderly, "--what-if", "age_years=80"]).stdout
+    assert "~ caution.renal_risk_age: still concluded, now on age_years = 80 (was age_years = 74)" in output
+    assert "{" not in output.split("WHAT IF")[1]
 
 
 def test_explain_of_a_conclusion_not_reached_answers_why_not(runner: CliRunner) -> None:
