@@ -88,5 +88,5 @@ def test_the_template_lists_every_fact_and_reads_back(tmp_path: Path, kb: Knowle
     path.write_text(template)
     empty = CliRunner().invoke(cli, ["consult", str(path)])
     assert (empty.exit_code, empty.stdout) == (2, "") and "gives no known fact: every fact is null" in empty.stderr
-    path.write_text(template.replace("diagnosis: null", "diagnosis: DM").replace("dysphagia: null", "dysphagia: yes"))
+    path.write_text(template.replace("\ndiagnosis: null", "\ndiagnosis: DM").replace("\ndysphagia: null", "\ndysphagia: yes"))
     assert CliRunner().invoke(cli, ["consult", str(path)]).stdout.startswith("IVIG: INDICATED")
