@@ -1,18 +1,20 @@
 """`myoivig kb`: the knowledge engineer's workbench - validate, test, coverage, diff."""
 from __future__ import annotations
 
+import difflib
 import textwrap
 from pathlib import Path
 
 import click
 
 from .engine import KnowledgeBaseError, check_knowledge_base, normalize
-from .engine.cases import case_paths, check_cases, load_case, run_case
+from .engine.cases import case_paths, check_cases, load_case, run_case, updated_case
 from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
 from .engine.population import generate
 from .options import kb_option, load_kb
+from .output import write_outputs
 
 
 @click.group("kb", short_help="Validate, test, cover and diff the knowledge base.")
@@ -40,13 +42,25 @@ def validate(kb_dir: Path | None) -> None:
 
 @kb.command("test")
 @click.argument("cases", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--update", is_flag=True,
+              help="Rewrite the expectations of the cases named (all without CASES) from today's advice; "
+                   "print what changed.")
 @kb_option
-def test(cases: tuple[Path, ...], kb_dir: Path | None) -> None:
+def test(cases: tuple[Path, ...], update: bool, kb_dir: Path | None) -> None:
     """Run case files (default: the knowledge base's cases/) and show each failure as expected vs actual."""
     from .engine import consult
     from .render import trace_lines
     model = load_kb(kb_dir)
     paths = list(cases) or case_paths(model)
+    if update:
+        rewritten = [(path, updated_case(model, path)) for path in paths]
+        changed = [(path, text) for path, text in rewritten if text != path.read_text(encoding="utf-8")]
+        for path, text in changed:
+            click.echo("".join(difflib.unified_diff(path.read_text(encoding="utf-8").splitlines(keepends=True),
+                                                    text.splitlines(keepends=True), str(path), str(path))), nl=False)
+        write_outputs([(path, text.encode("utf-8")) for path, text in changed])
+        click.echo(f"{len(changed)} of {len(paths)} case files updated")
+        return
     failed = 0
     for path in paths:
         result = run_case(model, load_case(path))

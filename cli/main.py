@@ -102,7 +102,7 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
         outputs.append((graph_file, render_graph(case_graph(kb, consultation), graph_format(graph_file))))
     if case_file is not None:
         from .engine.cases import case_from_consultation
-        description = f"Saved from a consultation on {patient or 'answers'}."
+        description = f"Saved from a consultation on {Path(patient).name if patient else 'answers'}."
         outputs.append((case_file, case_from_consultation(kb, consultation, description).encode("utf-8")))
     write_outputs(outputs)  # every file or none, before any advice is printed
     record(audit_log, kb, consultation, "consult")

@@ -6,10 +6,13 @@ conclusions that must not appear; `dose` compares the keys it gives.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .consultation import consult
 from .errors import InputError, KnowledgeBaseError, Problem
@@ -108,9 +111,10 @@ def run_case(kb: KnowledgeBase, case: Case) -> CaseResult:
     for conclusion in expect.get("absent", []):
         if conclusion in actual_ids:
             result.failures.append((f"absent {conclusion}", "absent", "present"))
-    if "missing" in expect:
+    if "missing" in expect:  # asked in this order; facts declared later may come between
         actual_missing = [m["fact"] for m in report["missing"]]
-        if list(expect["missing"]) != actual_missing:
+        remaining = iter(actual_missing)
+        if not all(fact in remaining for fact in expect["missing"]):
             result.failures.append(("missing", list(expect["missing"]), actual_missing))
     if "dose" in expect:
         dose = report["dose"]
@@ -134,9 +138,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def case_from_consultation(kb: KnowledgeBase, consultation: Any, description: str) -> str:
-    """Case-file YAML that pins this consultation's advice, for `consult --save-case`."""
-    import yaml
+def expectations(kb: KnowledgeBase, consultation: Any) -> dict[str, Any]:
+    """What a case pins of a consultation: the summary, the conclusions, the dose, what is missing."""
     report = consultation_to_dict(kb, consultation)
     dose = report["dose"]
     expect: dict[str, Any] = {key: report["summary"][key] for key in SUMMARY_KEYS}
@@ -145,5 +148,33 @@ def case_from_consultation(kb: KnowledgeBase, consultation: Any, description: st
         key: dose[key] for key in ("weight_basis", "dosing_weight_kg", "course_total_g", "per_day_g",
                                    "days_per_course", "duration_months")}
     expect["missing"] = [m["fact"] for m in report["missing"]]
-    document = {"description": description, "patient": dict(report["patient"]), "expect": expect}
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=100)
+    return expect
+
+
+def case_from_consultation(kb: KnowledgeBase, consultation: Any, description: str) -> str:
+    """Case-file YAML that pins this consultation's advice, for `consult --save-case`."""
+    return case_text(description, dict(consultation.patient), expectations(kb, consultation))
+
+
+def updated_case(kb: KnowledgeBase, path: Path) -> str:
+    """The case file with its expectations rewritten from today's advice (description and patient kept)."""
+    case = load_case(path)
+    consultation = consult(kb, normalize(kb, case.patient))
+    return case_text(case.description, json.loads(json.dumps(case.patient)), expectations(kb, consultation))
+
+
+def case_text(description: str, patient: Mapping[str, Any], expect: Mapping[str, Any]) -> str:
+    """Case YAML as people write it: blocks, with short lists on one line."""
+    def block(key: str, value: Any) -> str:
+        if not isinstance(value, Mapping):
+            return yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False, width=100)
+        lines = []
+        for name, item in value.items():
+            dumped = yaml.safe_dump({name: item}, sort_keys=False, width=100,
+                                    default_flow_style=None if isinstance(item, (list, dict)) else False)
+            if isinstance(item, list) and len(dumped) > 100:
+                dumped = yaml.safe_dump({name: item}, sort_keys=False, default_flow_style=False, width=100)
+            lines.append("".join(f"  {line}\n" for line in dumped.splitlines()))
+        return f"{key}:\n" + "".join(lines)
+
+    return block("description", description) + block("patient", patient) + block("expect", expect)

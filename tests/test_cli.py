@@ -21,6 +21,8 @@ def golden(name: str, text: str) -> str:
     path = GOLDEN / name
     if UPDATE:
         path.write_text(mask(text), encoding="utf-8")
+    if not path.exists():  # a case just added: nobody has reviewed its output yet
+        pytest.skip(f"no reviewed output {path.name} yet: run UPDATE_GOLDEN=1 make test and review the new file")
     return path.read_text(encoding="utf-8")
 
 

@@ -144,3 +144,27 @@ def test_save_case_round_trips(runner: CliRunner, tmp_path: Path) -> None:
     assert case["expect"]["dose"]["weight_basis"] == "actual_body_weight"
     assert "combination.without_corticosteroids" in case["expect"]["conclusions"]
     assert runner.invoke(cli, ["kb", "test", str(saved)]).output.endswith("1 passed, 0 failed\n")
+
+
+def test_kb_test_update_rewrites_expectations_and_shows_the_diff(runner: CliRunner, kb_copy: Path) -> None:
+    edit(kb_copy / "rules" / "cautions.yaml", "age_years: {gt: 65}", "age_years: {gt: 60}")
+    assert runner.invoke(cli, ["kb", "test", "--kb", str(kb_copy)]).exit_code == 1
+    update = runner.invoke(cli, ["kb", "test", "--update", "--kb", str(kb_copy)])
+    assert update.exit_code == 0
+    assert "-  cautions: []\n+  cautions: [age_years]\n" in update.output or "+  - caution.renal_risk_age\n" in update.output
+    assert update.output.splitlines()[-1].endswith(f" of {len(CASES)} case files updated")
+    rerun = runner.invoke(cli, ["kb", "test", "--kb", str(kb_copy)])
+    assert rerun.exit_code == 0 and rerun.output.endswith(f"{len(CASES)} passed, 0 failed\n")
+    again = runner.invoke(cli, ["kb", "test", "--update", "--kb", str(kb_copy)])
+    assert again.output == f"0 of {len(CASES)} case files updated\n"
+
+
+def test_missing_is_checked_in_order_with_room_for_new_facts(kb_copy: Path) -> None:
+    from myoivig.engine.cases import load_case, run_case
+    kb = load_knowledge_base(kb_copy)
+    case = load_case(kb_copy / "cases" / "pm_elderly_renal_thrombotic_iga.yaml")
+    full = list(case.expect["missing"])
+    for expected, passes in ((full[::2], True), (full[1:], True), (list(reversed(full[:2])), False)):
+        result = run_case(kb, type(case)(case.name, case.file, case.description, case.patient,
+                                         {**case.expect, "missing": expected}))
+        assert result.passed is passes, expected
