@@ -91,8 +91,11 @@ class DiffReport:
 
 
 def _outcome(kb: KnowledgeBase, raw: Mapping[str, Any]) -> tuple[set[str], Any] | None:
+    """A patient's conclusions and dose under `kb`; facts `kb` does not declare are left unknown
+    (a vocabulary that grew is not a reason to call every patient invalid under the old one)."""
+    known = {name: value for name, value in raw.items() if str(name) in kb.facts or str(name) in kb.synonyms}
     try:
-        facts = normalize(kb, raw)
+        facts = normalize(kb, known)
     except InputError:
         return None
     data = consultation_to_dict(kb, consult(kb, facts))
