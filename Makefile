@@ -7,11 +7,12 @@ PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
 .PHONY: demo test lint typecheck bench soak fuzz graphs clean dot
 
+# Installing is quiet unless it fails (then its whole log is shown).
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@python3 -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@$(BIN)/pip install --quiet -e '.[test]' >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
 
 # The graphviz `dot` program renders SVG/PNG/PDF; Debian's graphviz package provides it.
 dot:
@@ -20,9 +21,9 @@ dot:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null; fi; }
 
 demo: $(STAMP) dot
-	$(BIN)/myoivig consult $(PATIENT)
+	@$(BIN)/myoivig consult $(PATIENT)
 	@mkdir -p out
-	$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg
+	@$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg
 
 test: lint typecheck dot
 	$(BIN)/python -m pytest
