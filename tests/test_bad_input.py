@@ -180,3 +180,14 @@ def test_kb_validate_checks_the_case_files(kb_copy: Path) -> None:
 def test_the_shipped_knowledge_base_and_cases_validate() -> None:
     result = kb_validate(KB_DIR)
     assert result.exit_code == 0 and result.stderr == ""  # type: ignore[attr-defined]
+
+
+def test_an_empty_knowledge_base_folder_is_exit_3_with_each_missing_file(tmp_path: Path) -> None:
+    empty = tmp_path / "kb"
+    empty.mkdir()
+    result = kb_validate(empty)
+    refused(result, "kb/vocabulary.yaml:1:1: error: cannot read the file: No such file or directory", code=3)
+    assert "kb/sources.yaml:1:1: error: cannot read the file" in result.stderr  # type: ignore[attr-defined]
+    assert "kb/rules:1:1: error: no rule files (rules/*.yaml)" in result.stderr  # type: ignore[attr-defined]
+    consult = CliRunner().invoke(cli, ["consult", "-", "--kb", str(empty)], input="diagnosis: DM\n")
+    refused(consult, "the knowledge base is invalid", code=3)
