@@ -8,6 +8,7 @@ and the old files untouched, and every write error is a message (exit 2).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +30,16 @@ def write_outputs(outputs: Sequence[tuple[Path, bytes]]) -> None:
         sys.stdout.flush()
 
 
+def _mode_for(path: Path) -> int:
+    """The target's own mode if it exists, else what the umask gives a new file."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _write_files(outputs: Sequence[tuple[Path, bytes]]) -> None:
     staged: list[tuple[Path, str]] = []
     devices = [(path, data) for path, data in outputs if path.exists() and not path.is_file()]
@@ -41,6 +52,7 @@ def _write_files(outputs: Sequence[tuple[Path, bytes]]) -> None:
             handle, temporary = tempfile.mkstemp(prefix=f".{current.name}.", suffix=".part",
                                                  dir=current.parent)
             staged.append((current, temporary))
+            os.fchmod(handle, _mode_for(current))  # mkstemp makes 0600; a replaced file keeps its mode
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
                 stream.flush()

@@ -90,3 +90,17 @@ def test_the_same_patient_gives_byte_identical_output_whatever_the_hash_seed(tmp
     assert len(outputs) == 1
     text, data, graph_source = outputs.pop()
     assert text.startswith("IVIG: INDICATED") and '"verdict": "indicated"' in data and graph_source
+
+
+def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
+    """mkstemp makes its files 0600: the rename must not leave a graph only root can read."""
+    umask = os.umask(0o022)
+    try:
+        target = tmp_path / "kb.gv"
+        assert CliRunner().invoke(cli, ["graph", "kb", "-o", str(target)]).exit_code == 0
+        assert target.stat().st_mode & 0o777 == 0o644
+        target.chmod(0o640)
+        assert CliRunner().invoke(cli, ["graph", "kb", "-o", str(target)]).exit_code == 0
+        assert target.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its own mode
+    finally:
+        os.umask(umask)
