@@ -1,12 +1,12 @@
 """`myoivig replay`: past consultations from an audit log, judged against today's knowledge base."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from .engine.audit import read_log, replay
+from .engine.report import plain
 from .options import emit_json, format_option, kb_option, load_kb
 
 
@@ -22,7 +22,7 @@ def replay_cmd(audit_log: Path, fmt: str, kb_dir: Path | None) -> None:
     counts = {status: sum(r.status == status for r in results) for status in ("unchanged", "changed", "unreadable")}
     if fmt == "json":
         emit_json({"knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
-                   "records": [asdict(r) for r in results], "counts": counts})
+                   "records": [plain(r) for r in results], "counts": counts})
     else:
         for result in results:
             head = f"line {result.line}: {result.status}"

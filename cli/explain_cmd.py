@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import click
 
 from .engine import InputError, KnowledgeBase, consult
 from .engine.explain import how, why_not
+from .engine.report import explanation_to_dict
 from .engine.verdict import VERDICTS
 from .options import audit_option, emit_json, format_option, kb_option, load_kb, patient_facts, record, set_option
 from .render import render_how, render_why_not
@@ -24,10 +24,9 @@ def explanation(kb: KnowledgeBase, facts: dict[str, Any], target: str, force_why
     if not force_why_not:
         derivation = how(kb, consultation, target)
         if derivation is not None:
-            return (render_how(kb, derivation, target) + footer,
-                    {"target": target, "verdict": verdict, "how": asdict(derivation)})
+            return render_how(kb, derivation, target) + footer, explanation_to_dict(target, verdict, how=derivation)
     answer = why_not(kb, facts, target)
-    return render_why_not(kb, answer) + footer, {"target": target, "verdict": verdict, "why_not": asdict(answer)}
+    return render_why_not(kb, answer) + footer, explanation_to_dict(target, verdict, why_not=answer)
 
 
 @click.command("explain", short_help="How a conclusion was reached, or why not.")

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
-from .engine import InputError, KnowledgeBase, MyoivigError, consult, consultation_to_dict
+from .engine import InputError, MyoivigError, consult, consultation_to_dict
+from .engine.report import plain, what_if_to_dict
 from .options import (
     audit_option,
     emit_json,
@@ -110,7 +110,7 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
         data = consultation_to_dict(kb, consultation)
         data["read_as"] = read_as
         if derivation is not None:
-            data["how"] = asdict(derivation)
+            data["how"] = plain(derivation)
         if comparison is not None:
             data["what_if"] = what_if_to_dict(kb, comparison)
         emit_json(data)
@@ -121,14 +121,6 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     if comparison is not None:
         text += "\n" + render_what_if(kb, comparison)
     click.echo(text, nl=False)
-
-
-def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
-    return {"changes": dict(comparison.changes),
-            "verdict": [comparison.before.verdict.value, comparison.after.verdict.value],
-            "ivig_indicated": [comparison.before.ivig_indicated, comparison.after.ivig_indicated],
-            "differences": [asdict(d) for d in comparison.differences],
-            "after": consultation_to_dict(kb, comparison.after)}
 
 
 @cli.command(short_help="The facts a patient can have.")

@@ -1,7 +1,12 @@
-"""A consultation as plain data (what `--format json` prints and programs read)."""
+"""Everything `--format json` prints, as plain data, built here and nowhere else.
+
+The consultation's shape is published in engine/schema/consultation.schema.json; a field
+renamed in a dataclass changes the JSON only through this module, where the tests look.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from .model import Consultation, KnowledgeBase, Regimen
@@ -104,3 +109,33 @@ def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[
                    "matched": [{"fact": m.name, "value": m.value, "origin": m.origin} for m in f.matched],
                    "asserted": list(f.asserted)} for f in consultation.trace],
     }
+
+
+def plain(value: Any) -> Any:
+    """A dataclass (or a tree of them) as JSON-ready data: tuples become lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {key: plain(item) for key, item in asdict(value).items()}
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
+    """consult --what-if: the changes, the verdict and ivig_indicated before and after, the differences."""
+    return {"changes": dict(comparison.changes),
+            "verdict": [comparison.before.verdict.value, comparison.after.verdict.value],
+            "ivig_indicated": [comparison.before.ivig_indicated, comparison.after.ivig_indicated],
+            "differences": [plain(d) for d in comparison.differences],
+            "after": consultation_to_dict(kb, comparison.after)}
+
+
+def explanation_to_dict(target: str, verdict: str, *, how: Any = None, why_not: Any = None) -> dict[str, Any]:
+    """explain: the derivation of a conclusion reached, or why it was not."""
+    data: dict[str, Any] = {"target": target, "verdict": verdict}
+    if how is not None:
+        data["how"] = plain(how)
+    if why_not is not None:
+        data["why_not"] = plain(why_not)
+    return data

@@ -45,3 +45,16 @@ def test_the_schema_lists_the_kinds_and_verdicts_of_the_code() -> None:
     assert schema_kinds() == [kind.name for kind in KINDS]
     case_verdicts = schema()["$defs"]["case_file"]["properties"]["expect"]["properties"]["verdict"]["enum"]
     assert sorted(case_verdicts) == sorted(VERDICTS)
+
+
+EXPLANATION = jsonschema.Draft202012Validator(
+    json.loads((KB_DIR.parent / "engine" / "schema" / "explanation.schema.json").read_text()))
+
+
+@pytest.mark.parametrize("args", [["indication_met"], ["dosing.actual_weight_if_lower"],
+                                  ["--why-not", "combination.without_corticosteroids"], ["contraindication.anti_iga_antibodies"]])
+def test_explanations_validate(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["explain", str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml"), *args,
+                                      "--format", "json"])
+    assert result.exit_code == 0
+    assert [error.message for error in EXPLANATION.iter_errors(json.loads(result.stdout))] == []
