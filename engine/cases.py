@@ -160,7 +160,7 @@ def updated_case(kb: KnowledgeBase, path: Path) -> str:
     """The case file with its expectations rewritten from today's advice (description and patient kept)."""
     case = load_case(path)
     consultation = consult(kb, normalize(kb, case.patient))
-    return case_text(case.description, json.loads(json.dumps(case.patient)), expectations(kb, consultation))
+    return case_text(case.description, case.patient, expectations(kb, consultation))
 
 
 def case_text(description: str, patient: Mapping[str, Any], expect: Mapping[str, Any]) -> str:
@@ -177,4 +177,5 @@ def case_text(description: str, patient: Mapping[str, Any], expect: Mapping[str,
             lines.append("".join(f"  {line}\n" for line in dumped.splitlines()))
         return f"{key}:\n" + "".join(lines)
 
+    patient, expect = json.loads(json.dumps(patient)), json.loads(json.dumps(expect))  # plain lists and dicts
     return block("description", description) + block("patient", patient) + block("expect", expect)

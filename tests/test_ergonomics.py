@@ -90,3 +90,14 @@ def test_the_template_lists_every_fact_and_reads_back(tmp_path: Path, kb: Knowle
     assert (empty.exit_code, empty.stdout) == (2, "") and "gives no known fact: every fact is null" in empty.stderr
     path.write_text(template.replace("\ndiagnosis: null", "\ndiagnosis: DM").replace("\ndysphagia: null", "\ndysphagia: yes"))
     assert CliRunner().invoke(cli, ["consult", str(path)]).stdout.startswith("IVIG: INDICATED")
+
+
+def test_examples_list_and_print_patients_that_consult_as_their_case_says(tmp_path: Path) -> None:
+    listing = CliRunner().invoke(cli, ["examples"]).stdout
+    assert "ibm_dysphagia\n    Inclusion-body myositis with dysphagia" in listing
+    patient = tmp_path / "p.yaml"
+    patient.write_text(CliRunner().invoke(cli, ["examples", "dm_steroid_contraindication_only"]).stdout)
+    assert patient.read_text().startswith("# Dermatomyositis whose only route")
+    assert CliRunner().invoke(cli, ["consult", str(patient)]).stdout.startswith("IVIG: MAY BE CONSIDERED")
+    wrong = CliRunner().invoke(cli, ["examples", "ibm_dysphagi"])
+    assert (wrong.exit_code, wrong.stdout) == (2, "") and "(did you mean 'ibm_dysphagia'?)" in wrong.stderr
