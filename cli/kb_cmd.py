@@ -13,8 +13,17 @@ from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
 from .engine.population import generate
-from .options import kb_option, load_kb
+from .engine.report import plain
+from .options import emit_json, format_option, kb_option, load_kb
 from .output import write_outputs
+
+
+def shown(path: Path) -> str:
+    """A path as a terminal can open it from here: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 @click.group("kb", short_help="Validate, test, cover and diff the knowledge base.")
@@ -23,14 +32,22 @@ def kb() -> None:
 
 
 @kb.command("validate")
+@format_option()
 @kb_option
-def validate(kb_dir: Path | None) -> None:
+def validate(fmt: str, kb_dir: Path | None) -> None:
     """Check the rule files: schema, then meaning. Errors and warnings, each with file:line:column."""
     model, problems = check_knowledge_base(kb_dir)
     if model is not None:
         problems += check_cases(model)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
+    if fmt == "json":
+        emit_json({"valid": not errors, "problems": [plain(p) for p in problems],
+                   "knowledge_base": None if model is None else {"name": model.name, "version": model.version,
+                                                                 "sha256": model.sha256, "rules": len(model.rules)}})
+        if errors:
+            raise SystemExit(KnowledgeBaseError.exit_code)
+        return
     if errors:
         raise KnowledgeBaseError(errors + warnings)
     for problem in warnings:
@@ -45,8 +62,9 @@ def validate(kb_dir: Path | None) -> None:
 @click.option("--update", is_flag=True,
               help="Rewrite the expectations of the cases named (all without CASES) from today's advice; "
                    "print what changed.")
+@format_option()
 @kb_option
-def test(cases: tuple[Path, ...], update: bool, kb_dir: Path | None) -> None:
+def test(cases: tuple[Path, ...], update: bool, fmt: str, kb_dir: Path | None) -> None:
     """Run case files (default: the knowledge base's cases/) and show each failure as expected vs actual."""
     from .engine import consult
     from .render import trace_lines
@@ -62,13 +80,22 @@ def test(cases: tuple[Path, ...], update: bool, kb_dir: Path | None) -> None:
         click.echo(f"{len(changed)} of {len(paths)} case files updated")
         return
     failed = 0
+    if fmt == "json":
+        results = [run_case(model, load_case(path)) for path in paths]
+        emit_json({"cases": [{"case": shown(path), "passed": r.passed,
+                              "failures": [{"what": w, "expected": e, "actual": a} for w, e, a in r.failures]}
+                             for path, r in zip(paths, results, strict=True)],
+                   "passed": sum(r.passed for r in results), "failed": sum(not r.passed for r in results)})
+        if any(not r.passed for r in results):
+            raise SystemExit(1)
+        return
     for path in paths:
         result = run_case(model, load_case(path))
         if result.passed:
-            click.echo(f"PASS {path}")
+            click.echo(f"PASS {shown(path)}")
             continue
         failed += 1
-        click.echo(f"FAIL {path}")
+        click.echo(f"FAIL {shown(path)}")
         for what, expected, actual in result.failures:
             click.echo(f"  {what}:\n    expected: {expected}\n    actual:   {actual}")
         click.echo("  trace:")
@@ -83,12 +110,18 @@ def test(cases: tuple[Path, ...], update: bool, kb_dir: Path | None) -> None:
 @kb.command("coverage")
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
               help="Exit 1 when fewer rules than this are both fired and blocked by the cases.")
+@format_option()
 @kb_option
-def coverage(fail_under: float | None, kb_dir: Path | None) -> None:
+def coverage(fail_under: float | None, fmt: str, kb_dir: Path | None) -> None:
     """Which rules each case fires; rules never fired or never blocked; tests never seen both ways."""
     model = load_kb(kb_dir)
     patients = [(path.stem, normalize(model, load_case(path).patient)) for path in case_paths(model)]
     report = measure_coverage(model, patients)
+    if fmt == "json":
+        emit_json(plain(report) | {"percent": report.percent, "condition_percent": report.condition_percent})
+        if fail_under is not None and report.percent < fail_under:
+            raise SystemExit(1)
+        return
     for name, fired in report.fired_by_case.items():
         click.echo(f"{name}: fires {len(fired)} rules")
         click.echo(textwrap.fill(", ".join(sorted(fired)), 100, initial_indent="    ", subsequent_indent="    "))

@@ -1,6 +1,7 @@
 """The knowledge engineer's workbench: validate, test, coverage, diff, save-case."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -168,3 +169,18 @@ def test_missing_is_checked_in_order_with_room_for_new_facts(kb_copy: Path) -> N
         result = run_case(kb, type(case)(case.name, case.file, case.description, case.patient,
                                          {**case.expect, "missing": expected}))
         assert result.passed is passes, expected
+
+
+def test_kb_commands_speak_json_for_ci_tools(runner: CliRunner, kb_copy: Path) -> None:
+    valid = json.loads(runner.invoke(cli, ["kb", "validate", "--format", "json"]).stdout)
+    assert valid["valid"] is True and valid["problems"] == [] and len(valid["knowledge_base"]["sha256"]) == 64
+    edit(kb_copy / "rules" / "cautions.yaml", "      thrombotic_risk: true\n", "      thrombotic_rsik: true\n")
+    broken = runner.invoke(cli, ["kb", "validate", "--kb", str(kb_copy), "--format", "json"])
+    assert broken.exit_code == 3
+    [problem] = json.loads(broken.stdout)["problems"]
+    assert problem["file"] == "knowledge_base/rules/cautions.yaml" and problem["message"] == "unknown fact 'thrombotic_rsik'"
+    tested = json.loads(runner.invoke(cli, ["kb", "test", "--format", "json"]).stdout)
+    assert (tested["passed"], tested["failed"]) == (len(CASES), 0)
+    assert tested["cases"][0]["case"] == "knowledge_base/cases/" + CASES[0].name  # relative to the current folder
+    covered = json.loads(runner.invoke(cli, ["kb", "coverage", "--format", "json"]).stdout)
+    assert covered["percent"] == 100.0 and covered["never_fired"] == []
