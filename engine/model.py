@@ -199,6 +199,12 @@ class KnowledgeBase:
         return tuple(rule for rule in self.rules if rule.conclude and rule.conclude.strength)
 
     @cached_property
+    def route_strengths(self) -> dict[str, str]:
+        """Each route's strength by rule id (every route has one: that is what makes it a route)."""
+        return {rule.id: rule.conclude.strength for rule in self.routes
+                if rule.conclude and rule.conclude.strength}
+
+    @cached_property
     def producers(self) -> dict[str, tuple[str, ...]]:
         """For each derived fact, the rules that derive it, in rule order."""
         found: dict[str, list[str]] = {}

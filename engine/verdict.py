@@ -25,14 +25,11 @@ def decide(kb: KnowledgeBase, evaluation: Evaluation) -> Verdict:
         return Verdict("contraindicated", None, stops)
     if outside := fired_of("scope", only_outside_scope=True):
         return Verdict("out_of_scope", None, outside)
-    held = [rule for rule in kb.routes if rule.id in fired]
+    held = {rule.id: kb.route_strengths[rule.id] for rule in kb.routes if rule.id in fired}
     if held:
-        order = list(STRENGTHS)
-        strongest = min((rule.conclude.strength for rule in held  # type: ignore[union-attr]
-                         if rule.conclude and rule.conclude.strength), key=order.index)
+        strongest = min(held.values(), key=list(STRENGTHS).index)
         value = STRENGTHS[strongest].verdict
-        deciding = tuple(rule.id for rule in held
-                         if rule.conclude and STRENGTHS[rule.conclude.strength or ""].verdict == value)
+        deciding = tuple(rule_id for rule_id, strength in held.items() if STRENGTHS[strength].verdict == value)
         return Verdict(value, STRENGTHS[strongest].words, deciding)
     still_open = tuple(rule.id for rule in kb.routes if evaluation.rules[rule.id] is None)
     if still_open:
