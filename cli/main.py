@@ -10,7 +10,7 @@ import click
 
 from . import __version__
 from .engine import InputError, MyoivigError, consult, consultation_to_dict
-from .engine.report import plain, what_if_to_dict
+from .engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
     audit_option,
     emit_json,
@@ -128,9 +128,13 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
 @kb_option
 @click.option("--template", is_flag=True,
               help="Print a patient file to fill in: every fact, commented with its question and allowed values.")
-def facts(fmt: str, kb_dir: Path | None, template: bool) -> None:
+@click.option("--schema", "schema", is_flag=True, help="Print the JSON Schema of patient files, for editors.")
+def facts(fmt: str, kb_dir: Path | None, template: bool, schema: bool) -> None:
     """List the facts a patient can have: type, allowed values, meaning, question."""
     kb = load_kb(kb_dir)
+    if schema:
+        emit_json(patient_schema(kb))
+        return
     if template:
         click.echo(render_template(kb), nl=False)
         return

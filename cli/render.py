@@ -184,7 +184,8 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
 
 def render_template(kb: KnowledgeBase) -> str:
     """A patient file to copy: every fact left unknown (null), with its question and what it allows."""
-    out = ["# A myoivig patient. Fill in what you know; a fact left null is unknown, never 'no'.",
+    out = ["# yaml-language-server: $schema=https://myoivig.example/schema/patient.schema.json",
+           "# A myoivig patient. Fill in what you know; a fact left null is unknown, never 'no'.",
            "# myoivig consult this-file.yaml", ""]
     for name, spec in kb.facts.items():
         out.append(f"# {spec.question}")

@@ -139,3 +139,37 @@ def explanation_to_dict(target: str, verdict: str, *, how: Any = None, why_not: 
     if why_not is not None:
         data["why_not"] = plain(why_not)
     return data
+
+
+def patient_schema(kb: KnowledgeBase) -> dict[str, Any]:
+    """A JSON Schema for patient files, made from the vocabulary, for editors (yaml-language-server).
+
+    It describes what a file may hold, spellings included (synonyms, aliases, units, yes/no);
+    myoivig's own reading (engine/patient.py) stays the judge and says what it applied.
+    """
+    from .model import BOOLEANS
+    properties: dict[str, Any] = {}
+    for name, spec in kb.facts.items():
+        if spec.type == "bool":
+            value: dict[str, Any] = {"anyOf": [{"type": "boolean"}, {"enum": sorted(BOOLEANS)}]}
+        elif spec.type == "number":
+            low, high = spec.range or (None, None)
+            with_units = "^\\s*[0-9.]+\\s*[a-zA-Z]*(\\s+[0-9.]+\\s*[a-zA-Z]+)*\\s*$"  # "165 cm", "5 ft 5 in"
+            value = {"anyOf": [{"type": "number", "minimum": low, "maximum": high},
+                               {"type": "string", "pattern": with_units}]}
+        else:
+            words = sorted(set(spec.values) | set(spec.aliases))
+            value = {"enum": words} if spec.type == "enum" else {"type": "array", "items": {"enum": words}}
+        entry = {"description": f"{spec.question} {spec.meaning}".strip(), **value}
+        if spec.unit:
+            others = [unit for unit in spec.units if unit != spec.unit]
+            entry["description"] += f" Unit: {spec.unit}" + (f" (also {', '.join(others)})" if others else "") + "."
+        properties[name] = {"anyOf": [entry, {"type": "null"}], "description": entry["description"]}
+        for synonym in spec.synonyms:
+            properties[synonym] = {"$ref": f"#/properties/{name}", "description": f"Another name for {name}."}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://myoivig.example/schema/patient.schema.json",
+            "title": f"A myoivig patient ({kb.name} {kb.version})",
+            "description": "Fact names to values; a fact left out or null is unknown. Generated from vocabulary.yaml "
+                           "by `myoivig facts --schema`.",
+            "type": "object", "additionalProperties": False, "properties": properties}

@@ -101,3 +101,20 @@ def test_examples_list_and_print_patients_that_consult_as_their_case_says(tmp_pa
     assert CliRunner().invoke(cli, ["consult", str(patient)]).stdout.startswith("IVIG: MAY BE CONSIDERED")
     wrong = CliRunner().invoke(cli, ["examples", "ibm_dysphagi"])
     assert (wrong.exit_code, wrong.stdout) == (2, "") and "(did you mean 'ibm_dysphagia'?)" in wrong.stderr
+
+
+def test_the_published_patient_schema_is_current_and_fits_the_clinicians_file(kb: KnowledgeBase) -> None:
+    import jsonschema
+    import yaml
+
+    from myoivig.engine.report import patient_schema
+
+    from .conftest import ROOT
+    committed = json.loads((ROOT / "engine" / "schema" / "patient.schema.json").read_text())
+    assert committed == patient_schema(kb)  # regenerate: myoivig facts --schema > engine/schema/patient.schema.json
+    validator = jsonschema.Draft202012Validator(committed)
+    assert list(validator.iter_errors(yaml.safe_load(CLINICIAN))) == []
+    wrong = {"diagnossis": "DM", "dysphagia": "sometimes", "height_cm": 1650, "medications": ["aspirin"]}
+    assert len(list(validator.iter_errors(wrong))) == 4
+    for path in sorted((ROOT / "knowledge_base" / "cases").glob("*.yaml")):
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text())["patient"])) == [], path.name
