@@ -11,7 +11,17 @@ from .engine import InputError, KnowledgeBase, consult
 from .engine.explain import how, why_not
 from .engine.report import explanation_to_dict
 from .engine.verdict import VERDICTS
-from .options import audit_option, emit_json, format_option, kb_option, load_kb, patient_facts, record, set_option
+from .options import (
+    audit_option,
+    complete_conclusions,
+    emit_json,
+    format_option,
+    kb_option,
+    load_kb,
+    patient_facts,
+    record,
+    set_option,
+)
 from .render import render_how, render_why_not
 
 
@@ -31,8 +41,8 @@ def explanation(kb: KnowledgeBase, facts: dict[str, Any], target: str, force_why
 
 @click.command("explain", short_help="How a conclusion was reached, or why not.")
 @click.argument("patient")
-@click.argument("conclusion_id", required=False)
-@click.option("--why-not", "why_not_id", metavar="CONCLUSION_ID",
+@click.argument("conclusion_id", required=False, shell_complete=complete_conclusions)
+@click.option("--why-not", "why_not_id", metavar="CONCLUSION_ID", shell_complete=complete_conclusions,
               help="Why this conclusion (or derived fact) was not reached, and what would reach it.")
 @set_option
 @format_option()

@@ -144,7 +144,9 @@ def coverage(fail_under: float | None, fmt: str, kb_dir: Path | None) -> None:
 @click.option("--population", default=500, show_default=True, type=click.IntRange(0, 100_000),
               help="How many generated patients to compare, besides the cases.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the generated population.")
-def diff(old: str, new: str, population: int, seed: int) -> None:
+@click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when any patient's advice changed (for CI).")
+@format_option()
+def diff(old: str, new: str, population: int, seed: int, exit_code: bool, fmt: str) -> None:
     """Advice that changes between OLD and NEW (knowledge-base folders or git revisions).
 
     The patients are the case files of both sides (NEW's where both have one) and a seeded
@@ -155,6 +157,12 @@ def diff(old: str, new: str, population: int, seed: int) -> None:
     patients = [(f"case {name}", patient) for name, patient in sorted(cases.items())]
     patients += [(f"generated #{index + 1}", facts) for index, facts in enumerate(generate(new_kb, population, seed))]
     report = diff_kbs(old_kb, new_kb, patients)
+    if fmt == "json":
+        emit_json({"edits": dict(report.edits), "patients": report.patients,
+                   "changes": [plain(change) for change in report.changes], "summary": report.summary()})
+        if exit_code and report.changes:
+            raise SystemExit(1)
+        return
     for rule_id, edit in report.edits.items():
         click.echo(f"rule {edit}: {rule_id}")
     for change in report.changes:
@@ -170,6 +178,8 @@ def diff(old: str, new: str, population: int, seed: int) -> None:
             click.echo(f"  ~ dose {change.dose_before} -> {change.dose_after}")
         click.echo(f"  behind it: {', '.join(change.behind) or 'no rule edit (vocabulary or dose arithmetic)'}")
     click.echo(report.summary())
+    if exit_code and report.changes:
+        raise SystemExit(1)
 
 
 COMMANDS: list[click.Command] = [kb]

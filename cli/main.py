@@ -13,6 +13,8 @@ from .engine import InputError, MyoivigError, consult, consultation_to_dict
 from .engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
     audit_option,
+    complete_conclusions,
+    complete_facts,
     emit_json,
     format_option,
     kb_option,
@@ -63,8 +65,9 @@ def cli() -> None:
 @click.option("--detail", "-v", "detail", is_flag=True,
               help="Add quotes, evidence labels, dose arithmetic, rule ids and resolved conflicts.")
 @click.option("--trace", is_flag=True, help="Add the rule trace (text format; JSON always has it).")
-@click.option("--how", "how_id", metavar="CONCLUSION_ID", help="Add the derivation of one conclusion.")
-@click.option("--what-if", "what_if", multiple=True, metavar="NAME=VALUE",
+@click.option("--how", "how_id", metavar="CONCLUSION_ID", shell_complete=complete_conclusions,
+              help="Add the derivation of one conclusion.")
+@click.option("--what-if", "what_if", multiple=True, metavar="NAME=VALUE", shell_complete=complete_facts,
               help="Show how the advice would change with this fact (repeatable).")
 @click.option("--ask", is_flag=True, help="Ask for missing facts that could change the advice, one at a time.")
 @click.option("--graph", "graph_file", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -18,11 +18,40 @@ from .engine.model import Consultation
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+def _completion_kb(ctx: click.Context) -> KnowledgeBase | None:
+    try:
+        return load_knowledge_base(ctx.params.get("kb_dir"))  # type: ignore[return-value]
+    except Exception:
+        return None
+
+
+def complete_facts(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """`--set dys<TAB>` -> `dysphagia=`; after `=`, the fact's allowed values."""
+    kb = _completion_kb(ctx)
+    if kb is None:
+        return []
+    name, sep, value = incomplete.partition("=")
+    if not sep:
+        return [f"{fact}=" for fact in kb.facts if fact.startswith(name)]
+    spec = kb.facts.get(name)
+    values = ["true", "false"] if spec and spec.type == "bool" else list(spec.values) if spec else []
+    return [f"{name}={v}" for v in values if v.startswith(value)]
+
+
+def complete_conclusions(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Conclusion ids and derived facts, for explain, --why-not and --how."""
+    kb = _completion_kb(ctx)
+    if kb is None:
+        return []
+    targets = [rule.id for rule in kb.conclusion_rules()] + list(kb.derived)
+    return [target for target in targets if target.startswith(incomplete)]
+
+
 kb_option: Decorator = click.option(
     "--kb", "kb_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
     help="Knowledge-base folder to use instead of the shipped one.")
 set_option: Decorator = click.option(
-    "--set", "assignments", multiple=True, metavar="NAME=VALUE",
+    "--set", "assignments", multiple=True, metavar="NAME=VALUE", shell_complete=complete_facts,
     help="Add or override a fact (repeatable), e.g. --set dysphagia=true.")
 audit_option: Decorator = click.option(
     "--audit-log", "audit_log", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -1,6 +1,8 @@
 """Text for a clinician in a hurry: the answer first, cautions unmissable, sources last."""
 from __future__ import annotations
 
+import shutil
+import sys
 import textwrap
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +13,8 @@ from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, 
 from .engine.report import caution_facts, combination_classes
 from .engine.verdict import VERDICTS
 
-WIDTH = 100
+WIDTH = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isatty() else 100
+"""Text wraps to the terminal (at most 100 columns); to 100 when written to a file or a pipe."""
 DISCLAIMER = ("myoivig is decision support for clinicians, not a substitute for clinical judgement; "
               "check every dose against the IVIG product's label.")
 CONCERN_WORDS = {"hard_stop": "a hard stop", "verdict": "the verdict", "caution": "a caution",

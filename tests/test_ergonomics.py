@@ -118,3 +118,21 @@ def test_the_published_patient_schema_is_current_and_fits_the_clinicians_file(kb
     assert len(list(validator.iter_errors(wrong))) == 4
     for path in sorted((ROOT / "knowledge_base" / "cases").glob("*.yaml")):
         assert list(validator.iter_errors(yaml.safe_load(path.read_text())["patient"])) == [], path.name
+
+
+@pytest.mark.parametrize("words,expected", [
+    ("myoivig consult p.yaml --set dysp", ["dysphagia="]),
+    ("myoivig consult p.yaml --set severity=s", ["severity=severe"]),
+    ("myoivig consult p.yaml --what-if anti_iga", ["anti_iga_antibodies="]),
+    ("myoivig explain p.yaml contraindication.", ["contraindication.anti_iga_antibodies",
+                                                 "contraindication.prior_immunoglobulin_anaphylaxis"]),
+    ("myoivig explain p.yaml --why-not ivig_adv", ["ivig_advised"]),
+])
+def test_shell_completion_of_facts_and_conclusions(words: str, expected: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - 1), _MYOIVIG_COMPLETE="bash_complete")
+    result = subprocess.run([sys.executable, "-c", "from myoivig.main import main; main()"], env=env,
+                            capture_output=True, text=True, check=False)
+    assert [line.split(",", 1)[1] for line in result.stdout.splitlines()] == expected

@@ -184,3 +184,16 @@ def test_kb_commands_speak_json_for_ci_tools(runner: CliRunner, kb_copy: Path) -
     assert tested["cases"][0]["case"] == "knowledge_base/cases/" + CASES[0].name  # relative to the current folder
     covered = json.loads(runner.invoke(cli, ["kb", "coverage", "--format", "json"]).stdout)
     assert covered["percent"] == 100.0 and covered["never_fired"] == []
+
+
+def test_kb_diff_exit_code_and_json(runner: CliRunner, kb_copy: Path) -> None:
+    same = runner.invoke(cli, ["kb", "diff", str(KB_DIR), str(KB_DIR), "--population", "10", "--exit-code"])
+    assert same.exit_code == 0
+    edit(kb_copy / "rules" / "cautions.yaml", "age_years: {gt: 65}", "age_years: {gt: 60}")
+    changed = runner.invoke(cli, ["kb", "diff", str(KB_DIR), str(kb_copy), "--population", "50", "--exit-code",
+                                  "--format", "json"])
+    assert changed.exit_code == 1
+    data = json.loads(changed.stdout)
+    assert data["edits"] == {"caution.renal_risk_age": "changed"}
+    assert all(c["gained"] == ["caution.renal_risk_age"] and c["behind"] == ["caution.renal_risk_age"]
+               for c in data["changes"]) and data["changes"]
