@@ -104,7 +104,7 @@ def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase 
     rules = _rules(reader, rule_docs)
     meaning.check_rules(reader, rules, facts, derived, references, normalize_space(document_text),
                  reader.rel(root / "vocabulary.yaml"))
-    reader.problems.extend(lint_rules(rules))
+    reader.problems.extend(lint_rules(rules, facts))
     ordered = meaning.order(reader, rules, derived)
     if any(p.severity == "error" for p in reader.problems):
         return None, reader.problems

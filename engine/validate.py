@@ -5,6 +5,7 @@ knowledge base runs them too; `myoivig kb validate` prints them all.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from . import conditions as cond
@@ -64,7 +65,7 @@ def _implies(stronger: list[list[cond.Literal]], weaker: list[list[cond.Literal]
     return all(any(set(conj_weak) <= set(conj_strong) for conj_weak in weaker) for conj_strong in stronger)
 
 
-def lint_rules(rules: list[Rule]) -> list[Problem]:
+def lint_rules(rules: list[Rule], input_facts: Collection[str] = ()) -> list[Problem]:
     problems = []
     forms = {rule.id: cond.to_dnf(rule.when) for rule in rules}
     for rule in rules:
@@ -88,4 +89,31 @@ def lint_rules(rules: list[Rule]) -> list[Problem]:
                                         f"{', '.join(rule.derive)} whenever this rule holds", rule.id,
                                         "remove this rule or narrow the other", "warning"))
                 break
+    problems += [quote for rule in rules if (quote := quote_off_subject(rule, forms[rule.id], input_facts))]
     return problems
+
+
+def quote_off_subject(rule: Rule, form: list[list[cond.Literal]], input_facts: Collection[str]) -> Problem | None:
+    """A rule whose quotes name none of the things it tests may quote the wrong sentence.
+
+    The words are those of the input facts and values the rule tests positively (`pregnancy: true`
+    gives 'pregnancy'); a rule that also states local policy explains itself and is left alone.
+    """
+    if not rule.provenance.sources or rule.provenance.local_policy:
+        return None
+    words = set()
+    for conjunct in form:
+        for literal in conjunct:
+            test = literal.test
+            if literal.negated or test.op == "known" or test.value is False or test.fact not in input_facts:
+                continue
+            values = test.value if isinstance(test.value, tuple) else (test.value,)
+            named = (test.fact, *(value for value in values if isinstance(value, str)))
+            words |= {word.lower() for part in named for word in part.split("_")
+                      if len(word) > 3 and not word.isdigit()}
+    text = " ".join(quote.quote.lower() for quote in rule.provenance.sources)
+    if not words or any(word[:5] in text for word in words):
+        return None
+    return Problem(rule.file, rule.line, 1, f"its quotes mention none of what it tests ({', '.join(sorted(words))}): "
+                   "is it the right sentence?", rule.id, "quote the sentence that says this, or add local_policy "
+                   "saying why the quote applies", "warning")

@@ -50,3 +50,28 @@ def test_each_check_of_meaning(kb_copy: Path, file: str, old: str, new: str, mes
     found = problems_of(kb_copy)
     assert any(message in problem for problem in found), found
     assert all(f"knowledge_base/rules/{file}:" in problem or "vocabulary.yaml" in problem for problem in found)
+
+
+def test_a_quote_that_names_none_of_what_its_rule_tests_is_a_warning(kb_copy: Path) -> None:
+    """A pregnancy caution quoting the renal sentence validated once and was shown as [1]."""
+    from myoivig.engine import load_knowledge_base
+    edit(kb_copy / "vocabulary.yaml", "  months_since_diagnosis:", "  pregnancy:\n    type: bool\n    meaning: Pregnant.\n"
+         "    question: Is the patient pregnant?\n  months_since_diagnosis:")
+    rules = kb_copy / "rules" / "cautions.yaml"
+    rules.write_text(rules.read_text() + """
+  - id: caution.pregnancy
+    title: Pregnancy
+    when:
+      pregnancy: true
+    conclude:
+      kind: caution
+      statement: Use IVIG cautiously in pregnancy.
+    provenance:
+      sources:
+        - ref: "1"
+          quote: Using IVIG cautiously in patients with renal insufficiency, thrombotic risk factors, or IgA deficiency
+""")
+    _, warnings = load_knowledge_base(kb_copy, with_warnings=True)
+    assert [str(w).split(": ", 1)[1] for w in warnings] == [
+        "warning [caution.pregnancy]: its quotes mention none of what it tests (pregnancy): is it the right sentence? "
+        "- quote the sentence that says this, or add local_policy saying why the quote applies"]
