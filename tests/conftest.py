@@ -11,7 +11,6 @@ from myoivig.engine import KnowledgeBase, load_knowledge_base
 ROOT = Path(__file__).resolve().parent.parent
 KB_DIR = ROOT / "knowledge_base"
 CASES = sorted((KB_DIR / "cases").glob("*.yaml"))
-GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.fixture(scope="session")

@@ -2,50 +2,42 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from myoivig.main import cli
 
-from .conftest import CASES, GOLDEN, KB_DIR
-
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-
-
-def golden(name: str, text: str) -> str:
-    """The reviewed output; UPDATE_GOLDEN=1 rewrites it (then review the diff before committing)."""
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(mask(text), encoding="utf-8")
-    if not path.exists():  # a case just added: nobody has reviewed its output yet
-        pytest.skip(f"no reviewed output {path.name} yet: run UPDATE_GOLDEN=1 make test and review the new file")
-    return path.read_text(encoding="utf-8")
+from .conftest import CASES, KB_DIR
 
 
 def mask(text: str) -> str:
-    """The goldens compare the advice, keyed by rule id: the knowledge base's checksum and the lines
-    where rules stand change with any edit (a comment, a longer title), so both are masked."""
+    """Snapshots compare the advice, keyed by rule id: the knowledge base's checksum and the lines
+    where rules stand change with any edit (a comment, a longer title), so both are masked.
+
+    The reviewed outputs are syrupy snapshots (tests/__snapshots__/); after a change that alters
+    advice on purpose, `pytest --snapshot-update` rewrites them: review `git diff` before committing.
+    """
     text = re.sub(r"(sha256\W+)[0-9a-f]{12,64}", r"\1<sha256>", text)
     text = re.sub(r"((?:knowledge_base/)?rules/[a-z_]+\.yaml):\d+", r"\1:<line>", text)
     return re.sub(r'("line": )\d+', r'\1"<line>"', text)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_consult_text_is_exactly_the_reviewed_output(runner: CliRunner, path: Path) -> None:
+def test_consult_text_is_exactly_the_reviewed_output(runner: CliRunner, path: Path, snapshot: Any) -> None:
     result = runner.invoke(cli, ["consult", str(path)])
     assert result.exit_code == 0, result.output
-    assert mask(result.output) == golden(f"consult_{path.stem}.txt", result.output)
+    assert mask(result.output) == snapshot
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_consult_json_is_exactly_the_reviewed_output(runner: CliRunner, path: Path) -> None:
+def test_consult_json_is_exactly_the_reviewed_output(runner: CliRunner, path: Path, snapshot: Any) -> None:
     result = runner.invoke(cli, ["consult", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(mask(result.output)) == json.loads(golden(f"consult_{path.stem}.json", result.output))
+    assert json.loads(mask(result.output)) == snapshot
 
 
 def test_json_has_the_documented_fields(runner: CliRunner) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -13,18 +14,18 @@ from myoivig.engine.explain import how, what_if, why_not
 from myoivig.main import cli
 
 from .conftest import KB_DIR
-from .test_cli import golden, mask
+from .test_cli import mask
 
 CASES_DIR = KB_DIR / "cases"
 MILD = str(CASES_DIR / "dm_mild_no_indication.yaml")
 EARLY = str(CASES_DIR / "imnm_anti_hmgcr_early.yaml")
 
 
-def test_how_is_exactly_the_reviewed_derivation(runner: CliRunner) -> None:
+def test_how_is_exactly_the_reviewed_derivation(runner: CliRunner, snapshot: Any) -> None:
     result = runner.invoke(cli, ["explain", EARLY, "dosing.actual_weight_if_lower"])
     assert result.exit_code == 0
     masked = re.sub(r"(\d+\. [\w.]+) - .* \(((?:knowledge_base/)?rules/)", r"\1 - <title> (\2", mask(result.output))
-    assert masked == golden("explain_how_actual_weight.txt", masked)
+    assert masked == snapshot
 
 
 def test_how_goes_down_to_the_input_facts(kb: KnowledgeBase) -> None:
