@@ -40,10 +40,11 @@ class _Reader:
         self.problems: list[Problem] = []
 
     def rel(self, path: Path) -> str:
+        """As a terminal opens it from here: relative to the current folder when inside it, else absolute."""
         try:
-            return str(path.relative_to(self.root.parent))
+            return str(path.resolve().relative_to(Path.cwd()))
         except ValueError:
-            return str(path)
+            return str(path.resolve())
 
     def problem(self, file: str, line: int, column: int, message: str,
                 rule: str | None = None, hint: str | None = None, severity: str = "error") -> None:
