@@ -14,8 +14,8 @@ OUTPUT = click.option("-o", "--output", "output", required=True,
                       type=click.Path(dir_okay=False, path_type=Path),
                       help="File to write; its extension picks the format (dot, svg, png, pdf); "
                            "- writes DOT to standard output.")
-FORMAT = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                      help="Format, when the extension does not say.")
+FORMAT = click.option("--graph-format", "fmt", type=click.Choice(FORMATS), default=None,
+                      help="The file format, when the extension does not say it.")
 
 
 @click.group("graph", short_help="Decision graphs: the knowledge base, or one patient.")

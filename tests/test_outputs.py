@@ -39,7 +39,7 @@ def test_a_full_disk_leaves_the_old_file_whole(tmp_path: Path) -> None:
 
 
 def test_dev_full_is_a_message() -> None:
-    result = CliRunner().invoke(cli, ["graph", "kb", "-o", "/dev/full", "--format", "dot"])
+    result = CliRunner().invoke(cli, ["graph", "kb", "-o", "/dev/full", "--graph-format", "dot"])
     assert (result.exit_code, result.stdout) == (2, "")
     assert "cannot write /dev/full: No space left on device" in result.stderr
 
