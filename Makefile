@@ -56,8 +56,9 @@ MUTATE ?=
 mutation:
 	python3 tests/mutation.py $(MUTATE)
 
-# The committed drawings: the knowledge base (README) and the modules (docs/architecture.md).
+# What is generated and committed: the drawings (README, docs/architecture.md) and the patient schema.
 graphs: $(STAMP) dot
+	$(BIN)/myoivig facts --schema > engine/schema/patient.schema.json
 	$(BIN)/myoivig graph kb -o diagrams/knowledge_base.gv
 	$(BIN)/myoivig graph kb -o diagrams/knowledge_base.svg
 	$(BIN)/python -m myoivig.diagrams.architecture docs/architecture.gv
