@@ -9,7 +9,7 @@ from . import conditions as cond
 from .backend import engine_for
 from .dose import WEIGHT_FACTS, compute_dose
 from .errors import EngineError, KnowledgeBaseError, Problem
-from .missing import find_missing
+from .missing import OPEN_VERDICTS, find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
 from .reasoning import Evaluation, evaluate_rules
 from .verdict import VERDICTS, decide
@@ -28,7 +28,7 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
     dose = compute_dose(kb, fired, facts)
     warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (dose.warnings if dose else ())
     missing = tuple(find_missing(kb, facts))
-    if verdict.value in ("undetermined", "not_indicated", "may_be_considered"):
+    if verdict.value in OPEN_VERDICTS:
         better = {"indicated", "may_be_considered"} - {verdict.value}
         verdict = replace(verdict, open_facts=tuple(m.fact for m in missing if better & set(m.verdicts)))
     return Consultation(

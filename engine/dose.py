@@ -14,6 +14,8 @@ from .model import Dose, KnowledgeBase, Preference, Regimen
 
 WEIGHT_FACTS = ("sex", "height_cm")
 """What the ideal-body-weight formula needs (dosing.ideal_body_weight tests the same two)."""
+BODY_FACTS = (*WEIGHT_FACTS, "weight_kg")
+"""Every fact the dose arithmetic reads."""
 
 
 def round_to(value: float, step: float) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 from . import conditions as cond
 from .conditions import Truth
 from .consultation import consult
+from .dose import BODY_FACTS
 from .errors import InputError
 from .missing import candidate_values
 from .model import Conclusion, Consultation, KnowledgeBase, MatchedFact, Quote, Rule
@@ -228,7 +229,7 @@ def what_if(kb: KnowledgeBase, facts: Mapping[str, Any], changes: Mapping[str, A
         because = {f for r in dose_rules for f in causes(r)}
         for dose in (before.dose, after.dose):  # the weights feed the arithmetic, not a condition
             if dose is not None:
-                because |= changed_facts & {"sex", "height_cm", "weight_kg"}
+                because |= changed_facts & set(BODY_FACTS)
         differences.append(Difference("dose", None, _dose_summary(before), _dose_summary(after),
                                       dose_rules[0] if dose_rules else None, tuple(sorted(because))))
     return WhatIf(dict(changes), before, after, tuple(differences))

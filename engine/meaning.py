@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from . import conditions as cond
+from .dose import BODY_FACTS
 from .model import DerivedSpec, FactSpec, Reference, Rule
 from .suggestions import did_you_mean
 from .yamlio import position
@@ -106,7 +107,7 @@ def check_weight_facts(rule: Rule, facts: dict[str, FactSpec], problem: Any) -> 
     elif set(sex.values) != set(rule.dose["base_kg"]):  # type: ignore[index]
         problem(f"base_kg gives weights for {', '.join(sorted(rule.dose['base_kg']))}, but 'sex' takes "  # type: ignore[index]
                 f"{', '.join(sex.values)}", hint="give one base weight per value of sex")
-    for name in ("height_cm", "weight_kg"):
+    for name in BODY_FACTS[1:]:
         if name not in facts or facts[name].type != "number":
             problem(f"the ideal-body-weight dose block needs a number fact '{name}' in vocabulary.yaml")
 

@@ -19,7 +19,8 @@ from .verdict import decide
 
 CONCERNS = ("hard_stop", "verdict", "caution", "dose", "other")
 """Why a missing fact is asked, in the order it is asked: safety before a second reason."""
-_OPEN_VERDICTS = ("undetermined", "not_indicated", "may_be_considered")  # a route could still improve these
+OPEN_VERDICTS = ("undetermined", "not_indicated", "may_be_considered")
+"""Verdicts an answer could still improve by opening a route to IVIG."""
 
 
 def candidate_values(kb: KnowledgeBase, name: str) -> list[Any]:
@@ -95,7 +96,7 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
                 changed[name].add(rule.id)
                 if rule.dose is not None:
                     dose_changes[name] = True
-                if rule.id in routes and base_verdict in _OPEN_VERDICTS:
+                if rule.id in routes and base_verdict in OPEN_VERDICTS:
                     verdicts[name].add(STRENGTHS[rule.conclude.strength or ""].verdict)
 
     missing = []
