@@ -5,7 +5,7 @@
     python3 tests/mutation.py --resume              # go on with an interrupted run
 
 One covered run of the suite maps each line of engine/ to the tests that execute it; each mutant is
-then tested by those tests only, quickest first (tests/mutation_select.py). Mutants inside type
+then tested by those tests only, quickest first, up to 20 s of them (tests/mutation_select.py). Mutants inside type
 annotations are skipped and not counted: with `from __future__ import annotations` they are never
 evaluated, so they could only ever survive. Prints the share of mutants killed, module by module
 and in all; the survivors' diffs go to build/mutation/survivors.txt for docs/testing.md.
