@@ -162,8 +162,8 @@ def facts(fmt: str, kb_dir: Path | None, template: bool, schema: bool) -> None:
 
 def _register() -> None:
     """Each command module owns its commands; main only lists the modules."""
-    from . import audit_cmd, examples_cmd, explain_cmd, graph_cmd, kb_cmd
-    for module in (explain_cmd, graph_cmd, kb_cmd, audit_cmd, examples_cmd):
+    from . import audit_cmd, batch_cmd, examples_cmd, explain_cmd, graph_cmd, kb_cmd
+    for module in (explain_cmd, graph_cmd, kb_cmd, audit_cmd, examples_cmd, batch_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

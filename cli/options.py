@@ -20,7 +20,7 @@ Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 def _completion_kb(ctx: click.Context) -> KnowledgeBase | None:
     try:
-        return load_knowledge_base(ctx.params.get("kb_dir"))  # type: ignore[return-value]
+        return load_knowledge_base(ctx.params.get("kb_dir"))
     except Exception:
         return None
 
@@ -64,7 +64,7 @@ def format_option(choices: Sequence[str] = ("text", "json"), default: str | None
 
 
 def load_kb(kb_dir: Path | None) -> KnowledgeBase:
-    return load_knowledge_base(kb_dir)  # type: ignore[return-value]
+    return load_knowledge_base(kb_dir)
 
 
 def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],

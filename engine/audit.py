@@ -44,7 +44,7 @@ def audit_record(kb: KnowledgeBase, consultation: Consultation, program_version:
     }
 
 
-def _cut_unfinished_line(handle: int) -> None:
+def cut_unfinished_line(handle: int) -> None:
     """Drop a last line without its newline: a writer killed mid-write left it (callers hold the lock)."""
     end = os.lseek(handle, 0, os.SEEK_END)
     position = end
@@ -76,7 +76,7 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
         raise InputError(f"cannot open the audit log {path}: {exc.strerror or exc}", field="audit log") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        _cut_unfinished_line(handle)
+        cut_unfinished_line(handle)
         written = os.write(handle, line)
         if written != len(line):
             raise OSError(0, f"only {written} of {len(line)} bytes written")

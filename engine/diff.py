@@ -128,4 +128,4 @@ def temporary_workdir() -> tempfile.TemporaryDirectory[str]:
 
 
 def load_side(spec: str, workdir: Path) -> KnowledgeBase:
-    return load_knowledge_base(resolve(spec, workdir))  # type: ignore[return-value]
+    return load_knowledge_base(resolve(spec, workdir))

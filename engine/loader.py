@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from . import conditions as cond
 from . import meaning
@@ -72,6 +72,11 @@ def kb_files(root: Path) -> list[Path]:
     return files
 
 
+@overload
+def load_knowledge_base(root: Path | str | None = None, *, with_warnings: Literal[False] = False) -> KnowledgeBase: ...
+@overload
+def load_knowledge_base(root: Path | str | None = None, *,
+                        with_warnings: Literal[True]) -> tuple[KnowledgeBase, list[Problem]]: ...
 def load_knowledge_base(root: Path | str | None = None, *, with_warnings: bool = False
                         ) -> KnowledgeBase | tuple[KnowledgeBase, list[Problem]]:
     """Load and check a knowledge-base folder; raise KnowledgeBaseError on any error."""

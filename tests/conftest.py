@@ -15,7 +15,7 @@ CASES = sorted((KB_DIR / "cases").glob("*.yaml"))
 
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
-    return load_knowledge_base(KB_DIR)  # type: ignore[return-value]
+    return load_knowledge_base(KB_DIR)
 
 
 @pytest.fixture

@@ -1,0 +1,212 @@
+"""`myoivig batch`: a cohort in, one record a patient out, in input order, resumable.
+
+Each record is written with a single `write` to a file opened for appending, so an
+interrupted or killed batch leaves whole records only (a torn last line, possible
+only if the disk fills, is cut on `--resume`). Nothing per patient is kept after its
+record is written: memory stays flat however long the input.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .engine import InputError, KnowledgeBase
+from .engine.audit import cut_unfinished_line
+from .engine.cohort import CSV_COLUMNS, OUTPUT_FORMATS, Row, Tally, consult_row, count_rows, csv_line, read_rows
+from .engine.model import VERDICTS
+from .options import kb_option, load_kb
+from .output import STDOUT
+
+
+class RecordWriter:
+    """Whole records appended to OUTPUT (or standard output), as JSON lines or CSV summary lines."""
+
+    def __init__(self, path: Path, fmt: str, resume: bool) -> None:
+        self.fmt = fmt
+        self.handle: int | None = None  # None: standard output
+        if path != STDOUT:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume else os.O_TRUNC)
+            try:
+                self.handle = os.open(path, flags, 0o644)
+            except OSError as exc:
+                raise InputError(f"cannot write {path}: {exc.strerror or exc}", field="-o/--output") from None
+        if fmt == "csv" and (self.handle is None or os.fstat(self.handle).st_size == 0):
+            self._write(self._csv(dict(zip(CSV_COLUMNS, CSV_COLUMNS, strict=True))))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.fmt == "csv":
+            self._write(self._csv(csv_line(record)))
+        else:
+            self._write((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+
+    @staticmethod
+    def _csv(line: dict[str, Any]) -> bytes:
+        text = io.StringIO()
+        csv.DictWriter(text, CSV_COLUMNS, lineterminator="\n").writerow(line)
+        return text.getvalue().encode("utf-8")
+
+    def _write(self, data: bytes) -> None:
+        if self.handle is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.handle, view)
+            except OSError as exc:
+                raise InputError(f"cannot write the output: {exc.strerror or exc}", field="-o/--output") from None
+            view = view[written:]
+
+    def close(self) -> None:
+        if self.handle is not None:
+            os.close(self.handle)
+
+
+def resume_from(path: Path, fmt: str, kb: KnowledgeBase, tally: Tally) -> int:
+    """Cut a torn last line, count the whole records already written, and tally them."""
+    if path == STDOUT:
+        raise InputError("--resume needs an output file, not standard output", field="--resume")
+    if not path.exists():
+        return 0
+    handle = os.open(path, os.O_RDWR)
+    try:
+        cut_unfinished_line(handle)
+    finally:
+        os.close(handle)
+    done = 0
+    with path.open(encoding="utf-8", newline="") as stream:
+        lines: Iterator[Any] = csv.DictReader(stream) if fmt == "csv" else (json.loads(line) for line in stream)
+        for record in lines:
+            if fmt == "csv":
+                tally.add_csv(record)
+            else:
+                sha = record.get("knowledge_base", {}).get("sha256")
+                if sha not in (None, kb.sha256):
+                    raise InputError(f"{path} was written with another knowledge base (sha256 {sha[:12]}...); "
+                                     "resume with the same one, or start a new output", field="--resume")
+                tally.add(record)
+            done += 1
+    return done
+
+
+def _format_of(path: Path, given: str | None) -> str:
+    if given is not None:
+        return given
+    if path == STDOUT:
+        return "jsonl"
+    found = OUTPUT_FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise InputError(f"cannot tell the output format of {path} from its extension", field="-o/--output",
+                         allowed=", ".join(OUTPUT_FORMATS) + " (or --output-format)")
+    return found
+
+
+def _records(kb: KnowledgeBase, kb_dir: Path | None, rows: Iterator[Row], jobs: int, scheduler: str | None,
+             partition_size: int) -> Iterator[list[dict[str, Any]]]:
+    if jobs == 1 and scheduler is None:
+        for row in rows:
+            yield [consult_row(kb, row)]
+        return
+    from .engine.cluster import run_on_dask
+    folder = None if kb_dir is None else str(kb_dir.resolve())
+    yield from run_on_dask(folder, kb.sha256, rows, partition_size, jobs=jobs, scheduler=scheduler)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    started = time.monotonic()
+
+    def rate(_item: Any) -> str:
+        elapsed = time.monotonic() - started
+        return f"{bar.pos / elapsed:,.0f} patients/s" if elapsed > 0 and bar.pos else ""
+
+    bar = click.progressbar(length=total, label="patients", file=sys.stderr, show_eta=True, show_pos=True,
+                            item_show_func=rate, hidden=not enabled)
+    return bar
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    seconds, consulted = summary["seconds"], summary["patients"] - summary["resumed"]
+    lines = [f"{summary['patients']:,} patients, {consulted:,} consulted in {seconds:.1f} s "
+             f"({consulted / seconds if seconds else 0:,.0f} patients/s)"
+             + (f", {summary['resumed']:,} of them from the earlier run" if summary["resumed"] else "")]
+    lines.append("  verdicts: " + "; ".join(f"{VERDICTS[v].headline.split(' - ')[0].lower()} {n:,}"
+                                            for v, n in summary["verdicts"].items()))
+    lines.append(f"  early initiation: {summary['early_initiation']:,}")
+    for key, title in (("cautions", "cautions"), ("hard_stops", "hard stops"), ("errors", "refused")):
+        counts = summary[key]
+        lines.append(f"  {title}: " + ("; ".join(f"{name} {n:,}" for name, n in counts.items()) or "none"))
+    return "\n".join(lines)
+
+
+@click.command("batch", short_help="Advice for a cohort: one record a patient, in input order.")
+@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Records to FILE: .jsonl (full consultations) or .csv (one summary line each); - for stdout.")
+@click.option("--output-format", type=click.Choice(sorted(set(OUTPUT_FORMATS.values()))), default=None,
+              help="Override the format the output's extension gives (standard output: jsonl).")
+@click.option("--resume", is_flag=True, help="Keep OUTPUT's whole records and go on after the last one.")
+@click.option("--jobs", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Worker processes on this machine (Dask; 1 runs in this process).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run on the Dask cluster at ADDRESS (tcp://host:8786) instead of this machine.")
+@click.option("--partition-size", type=click.IntRange(1, 1_000_000), default=2000, show_default=True,
+              help="Rows sent to a worker at a time (with --jobs or --scheduler).")
+@click.option("--summary", "summary_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the end summary as JSON to FILE.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
+@kb_option
+def batch_cmd(source: Path, output: Path, output_format: str | None, resume: bool, jobs: int,
+              scheduler: str | None, partition_size: int, summary_file: Path | None, quiet: bool,
+              kb_dir: Path | None) -> None:
+    """Consult every patient of INPUT (JSON lines, CSV with one column per fact and lists separated
+    by `;`, or a folder of patient files) and write one record each, in input order. A row that
+    cannot be read or is refused gets an error record and the batch goes on.
+
+    Exit 0 when every row was advised, 1 when some were refused, 4 when the rule engine failed
+    on some (their records say so), 130 when interrupted (--resume continues)."""
+    kb = load_kb(kb_dir)
+    fmt = _format_of(output, output_format)
+    total = count_rows(source)
+    tally = Tally()
+    done = resume_from(output, fmt, kb, tally) if resume else 0
+    resumed = done
+    writer = RecordWriter(output, fmt, resume)
+    started = time.monotonic()
+    previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with _progress(max(total - done, 0), not quiet and sys.stderr.isatty()) as bar:
+            for records in _records(kb, kb_dir, read_rows(kb, source, skip=done), jobs, scheduler, partition_size):
+                for record in records:
+                    writer.write(record)
+                    tally.add(record)
+                done += len(records)
+                bar.update(len(records))
+    except KeyboardInterrupt:
+        click.echo(f"\nInterrupted after {done:,} of {total:,} rows; the output holds whole records only: "
+                   "run again with --resume to go on.", err=True)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        writer.close()
+    summary = tally.as_dict() | {"seconds": round(time.monotonic() - started, 3), "resumed": resumed,
+                                 "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256}}
+    if summary_file is not None:
+        summary_file.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if not quiet:
+        click.echo(render_summary(summary), err=True)
+    errors = tally.errors
+    sys.exit(4 if errors.get("engine") else 1 if errors else 0)
+
+
+COMMANDS = (batch_cmd,)

@@ -1,0 +1,273 @@
+"""`myoivig batch`: cohorts in, one record a patient out, in input order, resumable."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from myoivig.engine import KnowledgeBase
+from myoivig.engine.cohort import CSV_COLUMNS, Row, Tally, consult_row, csv_line, read_rows
+from myoivig.engine.consultation import consult
+from myoivig.engine.population import generate
+from myoivig.main import cli
+
+from .conftest import CASES, KB_DIR
+
+SCHEMAS = KB_DIR.parent / "engine" / "schema"
+CONSULTATION = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "consultation.schema.json").read_text()))
+ERROR = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "batch_error.schema.json").read_text()))
+MYOIVIG = [sys.executable, "-m", "myoivig"]
+
+
+def cohort(kb: KnowledgeBase, count: int, seed: int = 11) -> list[dict[str, Any]]:
+    return [{"id": f"P{n:05d}", **facts} for n, facts in enumerate(generate(kb, count, seed=seed), 1)]
+
+
+def write_jsonl(path: Path, patients: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Path:
+    path.write_text("".join(json.dumps(p) + "\n" for p in patients) + "".join(line + "\n" for line in extra))
+    return path
+
+
+def write_csv(kb: KnowledgeBase, path: Path, patients: list[dict[str, Any]]) -> Path:
+    def cell(value: Any) -> str:
+        if isinstance(value, list):
+            return ";".join(value) or "none"
+        return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", *kb.facts])
+        for patient in patients:
+            writer.writerow([patient["id"], *(cell(patient.get(name)) for name in kb.facts)])
+    return path
+
+
+def consult_json(patient: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """What `myoivig consult --format json` prints for this patient: the independent path."""
+    file = tmp_path / "one.json"
+    file.write_text(json.dumps({k: v for k, v in patient.items() if k != "id"}))
+    result = CliRunner().invoke(cli, ["consult", str(file), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_json_lines_in_and_out_give_each_patient_its_consultation_in_order(kb: KnowledgeBase,
+                                                                           tmp_path: Path) -> None:
+    patients = cohort(kb, 40)
+    source = write_jsonl(tmp_path / "in.jsonl", patients, extra=(
+        "not json", "[1, 2]", json.dumps({"id": "BAD", "severity": "huge", "dysphagia": "maybe"})))
+    result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(tmp_path / "out.jsonl"), "-q",
+                                      "--summary", str(tmp_path / "summary.json")])
+    assert result.exit_code == 1, result.output  # some rows refused
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in records] == list(range(1, 44))
+    assert [r.get("id") for r in records[:40]] == [p["id"] for p in patients]
+    for patient, record in zip(patients[:3], records[:3], strict=True):
+        assert {k: v for k, v in record.items() if k not in ("row", "id")} == consult_json(patient, tmp_path)
+    for patient, record in zip(patients, records[:40], strict=True):
+        facts = {k: v for k, v in patient.items() if k != "id"}
+        assert record["summary"]["verdict"] == consult(kb, facts).verdict.value
+        CONSULTATION.validate(record)
+    bad_json, not_object, bad_values = records[40:]
+    assert bad_json["error"]["problems"][0]["message"].startswith("line 41: not a JSON object")
+    assert not_object["error"]["problems"][0]["message"] == "line 42: a patient is a JSON object of facts"
+    assert bad_values["id"] == "BAD"
+    assert [p["field"] for p in bad_values["error"]["problems"]] == ["severity", "dysphagia"]
+    assert "allowed: mild, moderate, severe" in bad_values["error"]["problems"][0]["message"]
+    for record in records[40:]:
+        ERROR.validate(record)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    verdicts = [r["summary"]["verdict"] for r in records[:40]]
+    assert summary["patients"] == 43 and summary["errors"] == {"input": 3}
+    assert summary["verdicts"] == {v: verdicts.count(v) for v in summary["verdicts"]}
+    assert sum(summary["verdicts"].values()) == 40
+    assert summary["early_initiation"] == sum(r["summary"]["early_initiation"] for r in records[:40])
+    assert summary["hard_stops"] == {s: sum(s in r["summary"]["hard_stops"] for r in records[:40])
+                                     for s in summary["hard_stops"]}
+    assert summary["resumed"] == 0 and summary["knowledge_base"]["sha256"] == kb.sha256
+
+
+def test_csv_in_and_out_one_summary_line_a_patient(kb: KnowledgeBase, tmp_path: Path) -> None:
+    patients = cohort(kb, 30)
+    source = write_csv(kb, tmp_path / "in.csv", patients)
+    with source.open("a") as stream:
+        stream.write("SHORT,severe\n")
+    result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(tmp_path / "out.csv"), "-q"])
+    assert result.exit_code == 1, result.output
+    lines = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert list(lines[0]) == list(CSV_COLUMNS)
+    assert len(lines) == 31
+    for patient, line in zip(patients, lines[:30], strict=True):
+        facts = {k: v for k, v in patient.items() if k != "id"}
+        expected = csv_line({"row": int(line["row"]), "id": patient["id"],
+                             **consult_json(patient, tmp_path)}) if patient is patients[0] else None
+        advice = consult(kb, facts)
+        assert line["id"] == patient["id"] and line["verdict"] == advice.verdict.value
+        assert line["missing"] == ";".join(m.fact for m in advice.missing)
+        assert line["hard_stops"] == ";".join(c.id for c in advice.by_kind("contraindication"))
+        if expected is not None:
+            assert line == {k: str(v) for k, v in expected.items()}
+    assert lines[-1]["error"] == "input: line 32: 2 cells for " + str(len(kb.facts) + 1) + " columns"
+    assert lines[-1]["verdict"] == ""
+
+
+def test_csv_cells_are_read_as_the_vocabulary_says(kb: KnowledgeBase, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,diagnosis,current_therapies,dysphagia,age,severity,weight_kg\n"
+                      "A,dermatomyositis,prednisone; methotrexate,yes,54,,70 kg\n"
+                      "B,dermatomyositis,NONE,no,,severe,\n")
+    rows = list(read_rows(kb, source))
+    assert rows[0] == Row(1, "A", {"diagnosis": "dermatomyositis", "current_therapies": ["prednisone", "methotrexate"],
+                                   "dysphagia": "yes", "age": "54", "weight_kg": "70 kg"})
+    assert rows[1] == Row(2, "B", {"diagnosis": "dermatomyositis", "current_therapies": [], "dysphagia": "no",
+                                   "severity": "severe"})
+    assert not any("none" in (v.lower() for v in spec.values) for spec in kb.facts.values() if spec.type == "list")
+    record = consult_row(kb, rows[0])
+    assert record["patient"]["current_therapies"] == ["corticosteroids", "methotrexate"]
+    assert record["patient"]["dysphagia"] is True and record["patient"]["age_years"] == 54
+    assert "age -> age_years" in record["read_as"]
+
+
+def test_a_folder_of_patient_files_gives_records_named_by_file(kb: KnowledgeBase, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["batch", str(KB_DIR / "cases"), "-o", "-", "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["id"] for r in records] == [case.name for case in CASES]
+    for case, record in zip(CASES, records, strict=True):
+        expected = json.loads(CliRunner().invoke(cli, ["consult", str(case), "--format", "json"]).output)
+        assert {k: v for k, v in record.items() if k not in ("row", "id")} == expected
+
+
+@pytest.mark.parametrize("args, field, words", [
+    (["nowhere.jsonl", "-o", "out.jsonl"], "INPUT", "does not exist"),
+    (["in.txt", "-o", "out.jsonl"], "INPUT", "allowed: .jsonl, .ndjson, .csv or a folder"),
+    (["in.jsonl", "-o", "out.xlsx"], "-o/--output", "allowed: .jsonl, .ndjson, .csv (or --output-format)"),
+    (["in.jsonl", "-o", "-", "--resume"], "--resume", "needs an output file"),
+])
+def test_bad_arguments_are_exit_2_with_the_option_named(tmp_path: Path, args: list[str], field: str,
+                                                        words: str) -> None:
+    (tmp_path / "in.txt").write_text("x\n")
+    (tmp_path / "in.jsonl").write_text('{"diagnosis": "dermatomyositis"}\n')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, ["batch", *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_every_row_advised_is_exit_0_and_the_summary_is_on_stderr(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"diagnosis": "dermatomyositis", "severity": "severe"}\n{"diagnosis": "ibm"}\n')
+    done = subprocess.run([*MYOIVIG, "batch", str(source), "-o", "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["row"] for line in done.stdout.splitlines()] == [1, 2]
+    assert done.stderr.startswith("2 patients, 2 consulted in ")
+    assert "refused: none" in done.stderr
+
+
+def test_a_torn_output_is_resumed_after_its_last_whole_record(kb: KnowledgeBase, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 25), extra=("oops",))
+    for fmt in ("jsonl", "csv"):
+        whole, part = tmp_path / f"whole.{fmt}", tmp_path / f"part.{fmt}"
+        CliRunner().invoke(cli, ["batch", str(source), "-o", str(whole), "-q"])
+        lines = whole.read_bytes().splitlines(keepends=True)
+        part.write_bytes(b"".join(lines[:11]) + lines[11][:17])  # 10 or 11 records, then a torn line
+        result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(part), "--resume", "-q",
+                                          "--summary", str(tmp_path / "summary.json")])
+        assert result.exit_code == 1, result.output
+        assert part.read_bytes() == whole.read_bytes()
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["resumed"] == (10 if fmt == "csv" else 11) and summary["patients"] == 26
+        assert summary["errors"] == {"input": 1}
+
+
+def test_resume_refuses_an_output_of_another_knowledge_base(kb: KnowledgeBase, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 2))
+    output = tmp_path / "out.jsonl"
+    output.write_text(json.dumps({"row": 1, "knowledge_base": {"sha256": "0" * 64}, "summary": {}}) + "\n")
+    result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(output), "--resume"])
+    assert result.exit_code == 2
+    assert "was written with another knowledge base (sha256 000000000000...)" in result.output
+
+
+def test_a_terminated_batch_leaves_whole_records_and_resume_finishes_it(kb: KnowledgeBase, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 250))
+    whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    CliRunner().invoke(cli, ["batch", str(source), "-o", str(whole), "-q"])
+    running = subprocess.Popen([*MYOIVIG, "batch", str(source), "-o", str(part)], stderr=subprocess.PIPE, text=True)
+    while not part.exists() or part.stat().st_size < 10_000:
+        time.sleep(0.02)
+    running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=60)
+    assert running.returncode == 130
+    assert "Interrupted after" in stderr and "--resume" in stderr
+    written = part.read_bytes()
+    assert written.endswith(b"\n") and whole.read_bytes().startswith(written)
+    assert 0 < written.count(b"\n") < 250
+    resumed = subprocess.run([*MYOIVIG, "batch", str(source), "-o", str(part), "--resume", "-q"])
+    assert resumed.returncode == 0
+    assert part.read_bytes() == whole.read_bytes()
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(kb: KnowledgeBase, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 30))
+    leader, follower = pty.openpty()
+    done = subprocess.run([*MYOIVIG, "batch", str(source), "-o", str(tmp_path / "a.jsonl")],
+                          stderr=follower, stdout=subprocess.DEVNULL)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    assert b"patients  [" in screen and b"30/30" in screen and b"patients/s" in screen
+    quiet = subprocess.run([*MYOIVIG, "batch", str(source), "-o", str(tmp_path / "b.jsonl")],
+                           capture_output=True, text=True)
+    assert "[" not in quiet.stderr and quiet.stderr.startswith("30 patients")
+
+
+def test_the_tally_keeps_counts_not_patients(kb: KnowledgeBase) -> None:
+    tally = Tally()
+    records = [consult_row(kb, Row(n, None, facts)) for n, facts in enumerate(generate(kb, 60, seed=3), 1)]
+    for record in records:
+        tally.add(record)
+    again = Tally()
+    for record in records:
+        again.add_csv({k: str(v) for k, v in csv_line(record).items()})
+    assert tally.as_dict() == again.as_dict()
+    assert sorted(vars(tally)) == ["cautions", "early_initiation", "errors", "hard_stops", "patients", "verdicts"]
+
+
+def test_memory_stays_flat_however_many_patients(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """The parent keeps nothing per patient: six times the rows leave no more live objects."""
+    import gc
+
+    def live_after(count: int) -> int:
+        source = write_jsonl(tmp_path / f"in{count}.jsonl", cohort(kb, count))
+        result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(tmp_path / "out.jsonl"), "-q"])
+        assert result.exit_code == 0, result.output
+        gc.collect()
+        return len(gc.get_objects())
+
+    live_after(20)  # warm the caches
+    small, large = live_after(50), live_after(300)
+    assert large - small < 50, (small, large)
