@@ -43,7 +43,7 @@ def run_on_dask(kb_dir: str | None, sha256: str, rows: Iterable[Row], partition_
                                    dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="5s")
     except OSError as exc:
         if cluster is not None:
             cluster.close()
