@@ -38,8 +38,9 @@ typecheck: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps --no-compile --target build/typecheck . 2>&1 | grep -v "^WARNING: Location" || true
 	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../setup.cfg -p myoivig
 
+# Minutes: every figure of docs/performance.md (BENCH=--quick for a smoke run).
 bench: $(STAMP)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/bench.py $(BENCH)
 
 # Minutes, not seconds: 100,000 consultations in one process, then 20,000 in each of two at once.
 soak: $(STAMP)

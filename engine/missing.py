@@ -121,8 +121,7 @@ def _shared_rule_pairs(kb: KnowledgeBase, unknown: list[str]) -> list[tuple[str,
     """Pairs of unknown facts that one rule tests together under `all`."""
     pairs: set[tuple[str, str]] = set()
     wanted = set(unknown)
-    for rule in kb.rules:
-        for conjunct in cond.to_dnf(rule.when):
-            names = sorted({lit.test.fact for lit in conjunct} & wanted)
-            pairs.update((a, b) for i, a in enumerate(names) for b in names[i + 1:])
+    for facts in kb.conjunct_facts:
+        names = sorted(facts & wanted)
+        pairs.update((a, b) for i, a in enumerate(names) for b in names[i + 1:])
     return sorted(pairs)

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .conditions import NUMBER_PLACES, Condition
+from .conditions import NUMBER_PLACES, Condition, Evaluator, compile_condition, to_dnf
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,23 @@ class KnowledgeBase:
             for name in rule.derive:
                 found.setdefault(name, []).append(rule.id)
         return {name: tuple(ids) for name, ids in found.items()}
+
+    @cached_property
+    def evaluators(self) -> tuple[tuple[Rule, Evaluator, Evaluator], ...]:
+        """Each rule with its condition compiled once: (rule, closed world, open world)."""
+        return tuple((rule, compile_condition(rule.when), compile_condition(rule.when, open_world=True))
+                     for rule in self.rules)
+
+    @cached_property
+    def conjunct_facts(self) -> tuple[frozenset[str], ...]:
+        """The facts each conjunct of each rule's normal form tests together."""
+        return tuple(frozenset(literal.test.fact for literal in conjunct)
+                     for rule in self.rules for conjunct in to_dnf(rule.when))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without what the cached properties computed (closures do not pickle)."""
+        return {name: value for name, value in self.__dict__.items() if not isinstance(
+            getattr(type(self), name, None), cached_property)}
 
 
 # ---------------------------------------------------------------- consultation

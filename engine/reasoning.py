@@ -46,8 +46,8 @@ def evaluate_rules(kb: KnowledgeBase, facts: Mapping[str, Any], open_world: bool
     derived: dict[str, Truth] = {name: False for name in kb.derived}
     rules: dict[str, Truth] = {}
     view = dict(facts)
-    for rule in kb.rules:
-        truth = cond.evaluate(rule.when, view, open_world)
+    for rule, closed, open_ in kb.evaluators:
+        truth = (open_ if open_world else closed)(view)
         rules[rule.id] = truth
         for name in rule.derive:
             derived[name] = _or(derived[name], truth)

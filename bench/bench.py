@@ -1,0 +1,222 @@
+"""`make bench`: every speed and memory figure of docs/performance.md, measured side by side.
+
+Machines are shared and noisy, so each comparison runs its contenders interleaved on the
+same generated cohort, repeated, and prints the median with the spread (min-max); ratios
+between contenders measured together mean something, absolute numbers less so. Never part
+of the test suite. `--quick` shrinks every size tenfold (a smoke run, not figures to quote).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from myoivig.engine import load_knowledge_base
+from myoivig.engine.backend import DurableEngine
+from myoivig.engine.consultation import consult
+from myoivig.engine.model import KnowledgeBase
+from myoivig.engine.population import generate
+from myoivig.engine.reasoning import evaluate_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+PATIENT = ROOT / "knowledge_base" / "cases" / "imnm_anti_hmgcr_early.yaml"
+MYOIVIG = [sys.executable, "-m", "myoivig"]
+IMPORT_FLOOR = "import durable.lang, yaml, click, graphviz"
+TARGETS = {"consult_per_core": 1000.0, "cold_vs_floor": 2.0, "memory_growth": 1.2, "parallel_efficiency": 0.85}
+
+
+def spread(values: list[float], unit: str = "", scale: float = 1.0, places: int = 0) -> str:
+    med, low, high = (statistics.median(values) * scale, min(values) * scale, max(values) * scale)
+    return f"{med:>10,.{places}f}{unit} (spread {low:,.{places}f}-{high:,.{places}f})"
+
+
+def verdict(ok: bool) -> str:
+    return "target met" if ok else "TARGET MISSED (docs/performance.md says why)"
+
+
+def rates(kb: KnowledgeBase, count: int, repeats: int) -> float:
+    patients = generate(kb, count, seed=21)
+    engine = DurableEngine(kb)
+    contenders: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "full consultation (engine, cross-check, verdict, dose, missing)": lambda f: consult(kb, f),
+        "durable_rules engine alone (trace on; there is no off switch)": engine.run,
+        "direct three-valued evaluator (the floor)": lambda f: evaluate_rules(kb, f),
+    }
+    for facts in patients[:30]:  # warm every cache before timing
+        for run in contenders.values():
+            run(facts)
+    results: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            for facts in patients:
+                run(facts)
+            results[name].append(count / (time.perf_counter() - start))
+    print(f"\n1. Patients per second, one process, {count:,} generated patients, {repeats} interleaved repeats")
+    for name, values in results.items():
+        print(f"  {name:<66} {spread(values, '/s')}")
+    full, alone, floor = (statistics.median(v) for v in results.values())
+    print(f"  ratios: direct / engine {floor / alone:.1f}x; engine / full consultation {alone / full:.2f}x")
+    print(f"  target >= {TARGETS['consult_per_core']:,.0f} full consultations/s per core: "
+          f"{verdict(full >= TARGETS['consult_per_core'])}")
+    engine.close()
+    return full
+
+
+def cpu_seconds(command: list[str]) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return usage.ru_utime + usage.ru_stime, time.perf_counter() - start
+
+
+def cold_start(repeats: int) -> None:
+    contenders = {
+        "myoivig consult PATIENT (cold process)": [*MYOIVIG, "consult", str(PATIENT)],
+        f"import floor: python -c '{IMPORT_FLOOR}'": [sys.executable, "-c", IMPORT_FLOOR],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+    results: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, command in contenders.items():
+            results[name].append(cpu_seconds(command)[0])
+    print(f"\n2. Cold start, CPU seconds of one process, {repeats} interleaved repeats")
+    for name, values in results.items():
+        print(f"  {name:<66} {spread(values, ' ms', 1000)}")
+    consult_cpu, floor, bare = (statistics.median(v) for v in results.values())
+    ratio = consult_cpu / floor
+    print(f"  cold consult / import floor {ratio:.2f}x (target <= {TARGETS['cold_vs_floor']:.1f}x: "
+          f"{verdict(ratio <= TARGETS['cold_vs_floor'])}); above python -c pass: "
+          f"{(consult_cpu - bare) * 1000:,.0f} ms")
+
+
+def write_cohort(kb: KnowledgeBase, path: Path, count: int) -> Path:
+    names = list(kb.facts)
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", *names])
+        for number, facts in enumerate(generate(kb, count, seed=33), 1):
+            writer.writerow([f"P{number}", *(";".join(facts[n]) or "none" if isinstance(facts.get(n), list)
+                                            else str(facts[n]).lower() if isinstance(facts.get(n), bool)
+                                            else facts.get(n, "") for n in names)])
+    return path
+
+
+def peak_memory(kb: KnowledgeBase, sizes: list[int], folder: Path) -> None:
+    print("\n3. Peak memory (max RSS) of `myoivig batch COHORT.csv -o OUT.csv`, one process")
+    peaks = []
+    for size in sizes:
+        cohort = write_cohort(kb, folder / f"cohort{size}.csv", size)
+        start = time.perf_counter()
+        process = subprocess.Popen([*MYOIVIG, "batch", str(cohort), "-o", str(folder / "out.csv"), "-q"])
+        _, _, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        peaks.append(usage.ru_maxrss / 1024)
+        print(f"  {size:>9,} patients: {peaks[-1]:8.1f} MB peak, {elapsed:7.1f} s ({size / elapsed:,.0f} patients/s)")
+    growth = peaks[-1] / peaks[0]
+    print(f"  largest / smallest: {growth:.2f}x (target <= {TARGETS['memory_growth']}x: "
+          f"{verdict(growth <= TARGETS['memory_growth'])})")
+
+
+def _burn(_: int) -> int:
+    total = 0
+    for i in range(6_000_000):
+        total += i * i % 7
+    return total
+
+
+def machine_speedup(repeats: int) -> float:
+    """This machine's own speed-up for two processes of pure CPU work: the most batch could get."""
+    code = "import bench.bench as b; b._burn(0)"
+    one, two = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+        one.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        pair = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT) for _ in range(2)]
+        for process in pair:
+            process.wait()
+        two.append(time.perf_counter() - start)
+    return 2 * statistics.median(one) / statistics.median(two)
+
+
+def parallel(kb: KnowledgeBase, count: int, repeats: int, folder: Path) -> None:
+    cohort = write_cohort(kb, folder / "parallel.csv", count)
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            subprocess.run([*MYOIVIG, "batch", str(cohort), "-o", str(folder / f"jobs{jobs}.csv"), "-q",
+                            "--jobs", str(jobs)], check=False)
+            times[jobs].append(time.perf_counter() - start)
+    same = (folder / "jobs1.csv").read_bytes() == (folder / "jobs2.csv").read_bytes()
+    speedup = statistics.median(times[1]) / statistics.median(times[2])
+    machine = machine_speedup(repeats)
+    efficiency = speedup / machine
+    print(f"\n4. Parallel batch, {count:,} patients, {repeats} interleaved repeats (wall seconds)")
+    print(f"  --jobs 1 {spread(times[1], ' s', places=1)}")
+    print(f"  --jobs 2 {spread(times[2], ' s', places=1)}   (outputs byte-identical: {same})")
+    print(f"  batch speed-up {speedup:.2f}x; this machine's own for two CPU-bound processes {machine:.2f}x; "
+          f"parallel efficiency {efficiency:.0%} (target >= {TARGETS['parallel_efficiency']:.0%}: "
+          f"{verdict(efficiency >= TARGETS['parallel_efficiency'])})")
+
+
+def worker_memory(kb: KnowledgeBase, count: int, folder: Path) -> None:
+    """A Dask worker's memory after loading the rules and after `count` patients."""
+    import logging
+
+    import distributed
+    import psutil
+
+    from myoivig.engine.cluster import run_on_dask
+    from myoivig.engine.cohort import Row
+
+    def rss() -> float:
+        return float(psutil.Process().memory_info().rss) / 2**20
+
+    rows = [Row(n, None, facts) for n, facts in enumerate(generate(kb, count, seed=44), 1)]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        cluster_rows = rows[:200]
+        for _ in run_on_dask(None, kb.sha256, cluster_rows, 100, scheduler=cluster.scheduler_address):
+            pass
+        after_load = next(iter(client.run(rss).values()))
+        for _ in run_on_dask(None, kb.sha256, rows, 2000, scheduler=cluster.scheduler_address):
+            pass
+        after = next(iter(client.run(rss).values()))
+    print(f"\n5. A Dask worker's memory: {after_load:.1f} MB after its first 200 patients, {after:.1f} MB after "
+          f"{count:,} more ({(after - after_load) * 1024 / count:.2f} KB a patient)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="every size tenfold smaller (smoke run)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    kb = load_knowledge_base()
+    print(f"myoivig bench on {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{len(kb.rules)} rules, knowledge base {kb.version}")
+    rates(kb, 1000 // scale, args.repeats)
+    cold_start(args.repeats)
+    with tempfile.TemporaryDirectory() as folder:
+        peak_memory(kb, [1000 // scale, 10_000 // scale, 100_000 // scale], Path(folder))
+        parallel(kb, 10_000 // scale, max(args.repeats // 2, 2), Path(folder))
+        worker_memory(kb, 20_000 // scale, Path(folder))
+
+
+if __name__ == "__main__":
+    main()
