@@ -188,7 +188,7 @@ def worker_memory(kb: KnowledgeBase, count: int, folder: Path) -> None:
         return float(psutil.Process().memory_info().rss) / 2**20
 
     rows = [Row(n, None, facts) for n, facts in enumerate(generate(kb, count, seed=44), 1)]
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
         cluster_rows = rows[:200]
         for _ in run_on_dask(None, kb.sha256, cluster_rows, 100, scheduler=cluster.scheduler_address):

@@ -1,6 +1,7 @@
 """The `myoivig` command: parse arguments, call the library, format, set the exit code."""
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +28,24 @@ from .options import (
 from .output import write_outputs
 from .render import render_consultation, render_template
 
+COMMAND_MODULES = {"batch": "batch_cmd", "examples": "examples_cmd", "explain": "explain_cmd",
+                   "graph": "graph_cmd", "kb": "kb_cmd", "replay": "audit_cmd"}
+"""Each command module owns its commands; main only names them, and imports one when it is used
+(a cold `consult` never imports graphviz, jsonschema or Dask)."""
+
 
 class MyoivigGroup(click.Group):
     """Turns the library's errors into a message on stderr and their exit code, never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMAND_MODULES and cmd_name not in self.commands:
+            module = importlib.import_module(f"{__package__}.{COMMAND_MODULES[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -160,15 +176,6 @@ def facts(fmt: str, kb_dir: Path | None, template: bool, schema: bool) -> None:
         click.echo(f"    asks: {spec.question}")
 
 
-def _register() -> None:
-    """Each command module owns its commands; main only lists the modules."""
-    from . import audit_cmd, batch_cmd, examples_cmd, explain_cmd, graph_cmd, kb_cmd
-    for module in (explain_cmd, graph_cmd, kb_cmd, audit_cmd, examples_cmd, batch_cmd):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -40,7 +40,7 @@ def run_on_dask(kb_dir: str | None, sha256: str, rows: Iterable[Row], partition_
     try:
         if scheduler is None:
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             client = Client(scheduler, timeout="5s")

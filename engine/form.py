@@ -6,8 +6,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .errors import Problem
 from .yamlio import position
 
@@ -27,6 +25,8 @@ def schema_kinds() -> list[str]:
 
 def schema_problems(document: Any, definition: str, file: str) -> list[Problem]:
     """Check one parsed YAML document against a definition of the schema."""
+    import jsonschema  # here, not at the top: a knowledge base read from the cache needs no schema check
+
     root = dict(schema())
     root["$ref"] = f"#/$defs/{definition}"
     validator = jsonschema.Draft202012Validator(root)

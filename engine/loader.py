@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from . import conditions as cond
-from . import meaning
+from . import kbcache, meaning
 from .errors import KnowledgeBaseError, Problem
 from .form import schema_problems
 from .model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance, Quote, Reference, Rule
@@ -79,11 +79,21 @@ def load_knowledge_base(root: Path | str | None = None, *,
                         with_warnings: Literal[True]) -> tuple[KnowledgeBase, list[Problem]]: ...
 def load_knowledge_base(root: Path | str | None = None, *, with_warnings: bool = False
                         ) -> KnowledgeBase | tuple[KnowledgeBase, list[Problem]]:
-    """Load and check a knowledge-base folder; raise KnowledgeBaseError on any error."""
+    """Load and check a knowledge-base folder; raise KnowledgeBaseError on any error.
+
+    A knowledge base this engine already checked, byte for byte, comes from the cache
+    (kbcache.py); asking for the warnings always checks it again.
+    """
+    root = Path(root) if root is not None else default_kb_path()
+    cached = None if with_warnings else kbcache.entry(root)
+    if cached is not None and (kb := kbcache.load(cached)) is not None:
+        return kb
     kb, problems = check_knowledge_base(root)
     errors = [p for p in problems if p.severity == "error"]
     if errors or kb is None:
         raise KnowledgeBaseError(errors or problems)
+    if cached is not None:
+        kbcache.store(cached, kb)
     return (kb, problems) if with_warnings else kb
 
 

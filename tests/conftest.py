@@ -29,3 +29,10 @@ def kb_copy(tmp_path: Path) -> Path:
     target = tmp_path / "knowledge_base"
     shutil.copytree(KB_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     return target
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite keeps its checked knowledge bases apart from the user's cache (engine/kbcache.py)."""
+    import os
+    import tempfile
+    os.environ.setdefault("MYOIVIG_CACHE_DIR", tempfile.mkdtemp(prefix="myoivig-test-cache-"))

@@ -26,7 +26,7 @@ MYOIVIG = [sys.executable, "-m", "myoivig"]
 def cluster() -> Iterator[object]:
     """A real Dask cluster on loopback: two worker processes, one thread each, as docs/cohorts.md says."""
     import logging
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   host="127.0.0.1", silence_logs=logging.ERROR) as local:
         yield local
 

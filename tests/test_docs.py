@@ -13,7 +13,10 @@ README = (ROOT / "README.md").read_text()
 
 def commands(group: click.Group, prefix: str = "myoivig") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         found.append((path, command))
         if isinstance(command, click.Group):
