@@ -136,3 +136,10 @@ def test_shell_completion_of_facts_and_conclusions(words: str, expected: list[st
     result = subprocess.run([sys.executable, "-c", "from myoivig.main import main; main()"], env=env,
                             capture_output=True, text=True, check=False)
     assert [line.split(",", 1)[1] for line in result.stdout.splitlines()] == expected
+
+
+@pytest.mark.parametrize("spelling, value", [("true", True), ("yes", True), ("y", True), ("TRUE", True),
+                                             ("false", False), ("no", False), ("n", False), (" No ", False)])
+def test_every_documented_spelling_of_yes_and_no_reads_as_it_says(kb: KnowledgeBase, spelling: str,
+                                                                   value: bool) -> None:
+    assert normalize(kb, {"dysphagia": spelling}) == {"dysphagia": value}
