@@ -160,7 +160,7 @@ def render_summary(summary: dict[str, Any]) -> str:
               help="Worker processes on this machine (Dask; 1 runs in this process).")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Run on the Dask cluster at ADDRESS (tcp://host:8786) instead of this machine.")
-@click.option("--partition-size", type=click.IntRange(1, 1_000_000), default=2000, show_default=True,
+@click.option("--partition-size", type=click.IntRange(1, 1_000_000), default=500, show_default=True,
               help="Rows sent to a worker at a time (with --jobs or --scheduler).")
 @click.option("--summary", "summary_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the end summary as JSON to FILE.")

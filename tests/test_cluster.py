@@ -67,6 +67,9 @@ def test_a_cluster_at_an_address_writes_the_same_bytes(cluster: object, source: 
     remote = (tmp_path / "remote.jsonl").read_bytes()
     assert remote == one_process
     assert b'"row":401,"id":"X","error"' in remote and b'"row":402,"error"' in remote
+    with distributed.Client(cluster.scheduler_address) as client:  # type: ignore[attr-defined]
+        profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    assert list(profiling.values()) == [False, False]  # its per-second call trees grew worker memory
 
 
 def test_a_killed_worker_is_replaced_and_its_rows_recomputed(cluster: object, source: Path, one_process: bytes,
