@@ -107,6 +107,11 @@ def mutate(clone: Path, module: str, sample: int) -> dict:
         run(f".venv/bin/cosmic-ray init {config} {session}", clone)
         skip(session, clone / module, sample)
     run(f".venv/bin/cosmic-ray exec {config} {session}", clone)
+    return collect(session, module)
+
+
+def collect(session: Path, module: str) -> dict:
+    """A module's results so far: finished mutants only (an interrupted run is reported as far as it got)."""
     with sqlite3.connect(session) as db:
         rows = db.execute("SELECT r.test_outcome, r.worker_outcome, r.diff, r.output, s.operator_name, "
                           "s.start_pos_row FROM work_results r JOIN mutation_specs s USING (job_id) "
@@ -124,12 +129,16 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="engine/ modules (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="clones mutated side by side (default 2)")
     parser.add_argument("--resume", action="store_true", help="reuse build/mutation and its finished mutants")
+    parser.add_argument("--report", action="store_true", help="only report what build/mutation holds so far")
     parser.add_argument("--sample", type=int, default=1, metavar="N",
                         help="run a seeded 1 in N of the mutants (an estimate of the score; default: all)")
     args = parser.parse_args()
     modules = args.modules or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "engine").glob("*.py")
                                      if p.name != "__init__.py")
     clones = [WORK / f"w{i}" for i in range(args.jobs)]
+    if args.report:
+        return report([collect(session, f"engine/{session.stem}.py")
+                       for session in sorted(WORK.glob("w*/.mutation/*.sqlite"))], args.sample)
     if not args.resume:
         subprocess.run(["rm", "-rf", str(WORK)], check=True)
         WORK.mkdir(parents=True)
@@ -163,7 +172,14 @@ def main() -> int:
         thread.start()
     for thread in threads:
         thread.join()
+    return report(results, args.sample)
+
+
+def report(results: list[dict], sample: int) -> int:
     results.sort(key=lambda r: r["module"])
+    for result in results:
+        killed = result["total"] - result["survived"]
+        print(f"  {result['module']:<28} {killed:>4} of {result['total']:>4} killed", flush=True)
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
     (WORK / "survivors.txt").write_text("".join(
         f"## {r['module']} line {s['line']} {s['operator']}\n{s['diff']}\n{s['output']}\n"
@@ -171,7 +187,7 @@ def main() -> int:
     total = sum(r["total"] for r in results)
     killed = total - sum(r["survived"] for r in results)
     score = 100 * killed / max(total, 1)
-    sampled = f", a seeded 1 in {args.sample} of the mutants" if args.sample > 1 else ""
+    sampled = f", a seeded 1 in {sample} of the mutants" if sample > 1 else ""
     print(f"mutation score: {score:.1f}% ({killed} of {total} killed{sampled}); survivors: {WORK / 'survivors.txt'}")
     return 0 if score >= TARGET else 1
 
