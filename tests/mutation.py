@@ -117,7 +117,7 @@ def collect(session: Path, module: str) -> dict:
                           "s.start_pos_row FROM work_results r JOIN mutation_specs s USING (job_id) "
                           "ORDER BY s.start_pos_row, s.operator_name").fetchall()
     survivors = [{"line": line, "operator": op, "diff": diff, "output": (output or "")[-400:]}
-                 for outcome, _, diff, output, op, line in rows if outcome == "survived"]
+                 for outcome, _, diff, output, op, line in rows if (outcome or "").lower() == "survived"]
     annotations = sum(1 for _, worker, _, output, *_ in rows if worker == "skipped" and output == "annotation")
     unsampled = sum(1 for _, worker, _, output, *_ in rows if worker == "skipped" and output == "not sampled")
     return {"module": module, "total": len(rows) - annotations - unsampled, "survived": len(survivors),
