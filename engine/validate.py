@@ -55,7 +55,8 @@ def never_holds(conjunct: list[cond.Literal]) -> str | None:
         if low > high or (low == high and (low_strict or high_strict)):
             return f"no number satisfies the bounds on '{fact}'"
         if allowed is not None and all(isinstance(v, (int, float)) for v in allowed) and low > float("-inf") \
-                and not any(low <= v <= high for v in allowed):
+                and not any((v > low if low_strict else v >= low) and (v < high if high_strict else v <= high)
+                            for v in allowed):
             return f"the values allowed for '{fact}' lie outside its bounds"
     return None
 
