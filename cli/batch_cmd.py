@@ -23,7 +23,6 @@ import click
 from .engine import InputError, KnowledgeBase
 from .engine.audit import cut_unfinished_line
 from .engine.cohort import CSV_COLUMNS, OUTPUT_FORMATS, Row, Tally, consult_row, count_rows, csv_line, read_rows
-from .engine.model import VERDICTS
 from .options import kb_option, load_kb
 from .output import STDOUT
 
@@ -140,8 +139,8 @@ def render_summary(summary: dict[str, Any]) -> str:
     lines = [f"{summary['patients']:,} patients, {consulted:,} consulted in {seconds:.1f} s "
              f"({consulted / seconds if seconds else 0:,.0f} patients/s)"
              + (f", {summary['resumed']:,} of them from the earlier run" if summary["resumed"] else "")]
-    lines.append("  verdicts: " + "; ".join(f"{VERDICTS[v].headline.split(' - ')[0].lower()} {n:,}"
-                                            for v, n in summary["verdicts"].items()))
+    lines.append("  verdicts: " + "; ".join(f"{verdict.replace('_', ' ')} {n:,}"
+                                            for verdict, n in summary["verdicts"].items()))
     lines.append(f"  early initiation: {summary['early_initiation']:,}")
     for key, title in (("cautions", "cautions"), ("hard_stops", "hard stops"), ("errors", "refused")):
         counts = summary[key]
