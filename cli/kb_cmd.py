@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .engine import KnowledgeBaseError, check_knowledge_base, normalize
+from .engine.bindings import check_bindings
 from .engine.cases import case_paths, check_cases, load_case, run_case, updated_case
 from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
@@ -33,12 +34,15 @@ def kb() -> None:
 
 @kb.command("validate")
 @format_option()
+@click.option("--codes", "codes", is_flag=True,
+              help="Also warn of every FHIR binding code not verified against an authoritative source.")
 @kb_option
-def validate(fmt: str, kb_dir: Path | None) -> None:
-    """Check the rule files: schema, then meaning. Errors and warnings, each with file:line:column."""
+def validate(fmt: str, codes: bool, kb_dir: Path | None) -> None:
+    """Check the rule files, cases and FHIR bindings: schema, then meaning. Each problem with file:line:column."""
     model, problems = check_knowledge_base(kb_dir)
     if model is not None:
         problems += check_cases(model)
+        problems += check_bindings(model, unverified=codes)[1]
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     if fmt == "json":

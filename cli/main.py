@@ -1,6 +1,7 @@
 """The `myoivig` command: parse arguments, call the library, format, set the exit code."""
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import sys
 from collections.abc import Sequence
@@ -11,8 +12,10 @@ import click
 
 from . import __version__
 from .engine import InputError, MyoivigError, consult, consultation_to_dict
+from .engine.fhir import reading_to_dict
 from .engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
+    as_of_option,
     audit_option,
     complete_conclusions,
     complete_facts,
@@ -21,14 +24,14 @@ from .options import (
     kb_option,
     load_kb,
     normalize_changes,
-    patient_facts,
+    patient_input,
     record,
     set_option,
 )
 from .output import write_outputs
 from .render import render_consultation, render_template
 
-COMMAND_MODULES = {"batch": "batch_cmd", "examples": "examples_cmd", "explain": "explain_cmd",
+COMMAND_MODULES = {"batch": "batch_cmd", "examples": "examples_cmd", "explain": "explain_cmd", "serve": "serve_cmd",
                    "graph": "graph_cmd", "kb": "kb_cmd", "replay": "audit_cmd"}
 """Each command module owns its commands; main only names them, and imports one when it is used
 (a cold `consult` never imports graphviz, jsonschema or Dask)."""
@@ -77,7 +80,7 @@ def cli() -> None:
 @cli.command("consult", short_help="Advice on IVIG for one patient.")
 @click.argument("patient", required=False)
 @set_option
-@format_option()
+@format_option(("text", "json", "cds-hooks"))
 @click.option("--detail", "-v", "detail", is_flag=True,
               help="Add quotes, evidence labels, dose arithmetic, rule ids and resolved conflicts.")
 @click.option("--trace", is_flag=True, help="Add the rule trace (text format; JSON always has it).")
@@ -90,12 +93,15 @@ def cli() -> None:
               help="Also draw the decision graph (format from the extension: dot, svg, png, pdf).")
 @click.option("--save-case", "case_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save this patient and its advice as a case file (for `myoivig kb test`).")
+@as_of_option
 @audit_option
 @kb_option
 def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, detail: bool, trace: bool,
                 how_id: str | None, what_if: tuple[str, ...], ask: bool, graph_file: Path | None,
-                case_file: Path | None, audit_log: Path | None, kb_dir: Path | None) -> None:
-    """Advise on IVIG for the patient in PATIENT (YAML or JSON file, or - for stdin).
+                case_file: Path | None, as_of: dt.datetime | None, audit_log: Path | None,
+                kb_dir: Path | None) -> None:
+    """Advise on IVIG for the patient in PATIENT (YAML or JSON file, a FHIR R4 Bundle, a CDS Hooks
+    request, or - for stdin).
 
     Without PATIENT, or with --ask, it asks for the facts that could change the advice.
     """
@@ -104,8 +110,8 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     from .engine.explain import what_if as compare
     from .render import render_how, render_what_if
     kb = load_kb(kb_dir)
-    read_as: list[str] = []
-    facts = patient_facts(kb, patient, assignments, read_as)
+    given = patient_input(kb, patient, assignments, as_of.date() if as_of else None)
+    facts, read_as = given.facts, given.read_as
     changes = dict(normalize_changes(kb, what_if))
     if ask or patient is None:
         facts = ask_missing(kb, facts)
@@ -125,16 +131,22 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
         outputs.append((case_file, case_from_consultation(kb, consultation, description).encode("utf-8")))
     write_outputs(outputs)  # every file or none, before any advice is printed
     record(audit_log, kb, consultation, "consult")
+    if fmt == "cds-hooks":
+        from .engine.cards import cards, facts_key
+        emit_json({"cards": cards(kb, consultation, facts_key(facts), given.fhir)})
+        return
     if fmt == "json":
         data = consultation_to_dict(kb, consultation)
         data["read_as"] = read_as
+        if given.fhir is not None:
+            data["fhir"] = reading_to_dict(given.fhir)
         if derivation is not None:
             data["how"] = plain(derivation)
         if comparison is not None:
             data["what_if"] = what_if_to_dict(kb, comparison)
         emit_json(data)
         return
-    text = render_consultation(kb, consultation, detail=detail, trace=trace, read_as=read_as)
+    text = render_consultation(kb, consultation, detail=detail, trace=trace, read_as=read_as, fhir=given.fhir)
     if derivation is not None:
         text += "\n" + render_how(kb, derivation, how_id or "")
     if comparison is not None:

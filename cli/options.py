@@ -4,8 +4,10 @@ Commands import from here; main only lists the commands, so there is no import c
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import click
 from . import __version__
 from .engine import InputError, KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
 from .engine.audit import append_record, audit_record
+from .engine.bindings import load_bindings
+from .engine.fhir import FhirReading, is_fhir, read_fhir
 from .engine.model import Consultation
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -58,6 +62,11 @@ audit_option: Decorator = click.option(
     help="Append one JSON line for this consultation to FILE (see `myoivig replay`).")
 
 
+as_of_option: Decorator = click.option(
+    "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+    help="FHIR input: count ages and months to this date (default: the Bundle's timestamp, else today).")
+
+
 def format_option(choices: Sequence[str] = ("text", "json"), default: str | None = "text") -> Decorator:
     return click.option("--format", "fmt", type=click.Choice(list(choices)), default=default,
                         show_default=default is not None, help="Output format.")
@@ -67,13 +76,42 @@ def load_kb(kb_dir: Path | None) -> KnowledgeBase:
     return load_knowledge_base(kb_dir)
 
 
+@dataclass(frozen=True)
+class PatientInput:
+    """A patient as given: the normalized facts, what was read as what, and the FHIR reading if any."""
+
+    facts: dict[str, Any]
+    read_as: list[str]
+    fhir: FhirReading | None = None
+
+
+def patient_input(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
+                  as_of: dt.date | None = None) -> PatientInput:
+    """The patient file (YAML, JSON, a FHIR Bundle or a CDS Hooks request) with `--set` applied."""
+    notes: list[str] = []
+    raw = read_patient(patient) if patient is not None else {}
+    reading = None
+    if is_fhir(raw):
+        reading = read_fhir(load_bindings(kb), raw, as_of)
+        raw = reading.facts
+    facts = _apply(kb, patient, raw, assignments, notes, fhir=reading is not None)
+    return PatientInput(facts, notes, reading)
+
+
 def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
                   notes: list[str] | None = None) -> dict[str, Any]:
-    """The patient file's facts with every `--set name=value` applied, normalized (synonyms,
+    """The patient's facts with every `--set name=value` applied, normalized (synonyms,
     aliases and units applied are added to `notes`)."""
-    raw = read_patient(patient) if patient is not None else {}
+    given = patient_input(kb, patient, assignments)
+    if notes is not None:
+        notes += given.read_as
+    return given.facts
+
+
+def _apply(kb: KnowledgeBase, patient: str | None, raw: Mapping[str, Any], assignments: Sequence[str],
+           notes: list[str], fhir: bool = False) -> dict[str, Any]:
     facts = normalize(kb, raw, notes)
-    if patient is not None and not facts and not assignments:
+    if patient is not None and not facts and not assignments and not fhir:
         raise InputError(f"{patient} gives no known fact: every fact is null (see `myoivig facts --template`)",
                          field="patient file")
     for text in assignments:

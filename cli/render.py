@@ -9,6 +9,7 @@ from typing import Any
 
 from .engine.conditions import show_value
 from .engine.explain import MARKS
+from .engine.fhir import FhirReading
 from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, cited
 from .engine.report import caution_facts, combination_classes
 from .engine.verdict import VERDICTS
@@ -98,7 +99,8 @@ def dose_lines(kb: KnowledgeBase, consultation: Consultation, detail: bool = Fal
 
 
 def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail: bool = False,
-                        trace: bool = False, read_as: list[str] | None = None) -> str:
+                        trace: bool = False, read_as: list[str] | None = None,
+                        fhir: FhirReading | None = None) -> str:
     """The clinician's view: verdict, hard stops, cautions and dose on the first screen.
 
     Without `detail`, citations are reference numbers (the footer says what each is),
@@ -170,6 +172,8 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
         others = [m.fact for m in consultation.missing if m not in shown]
         out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
                      "    ", "  ")
+    if fhir is not None:
+        out += [""] + fhir_lines(fhir)
     out.append("")
     if detail:
         out += ["SOURCES"] + source_lines(kb, consultation.conclusions)
@@ -311,3 +315,20 @@ def render_what_if(kb: KnowledgeBase, answer: Any) -> str:
         else:
             out += _wrap(f"dose: {diff.before} -> {diff.after}{cause}", "      ", "  ~ ")
     return "\n".join(out) + "\n"
+
+
+def fhir_lines(reading: FhirReading) -> list[str]:
+    """Where each fact of a FHIR input came from, what was left unread and why, and the warnings."""
+    out = [f"FROM FHIR - ages and months as of {reading.as_of} ({reading.as_of_from}); "
+           f"bindings {reading.bindings_file} sha256 {reading.bindings_sha256[:12]}"]
+    for e in reading.evidence:
+        value = "none" if e.value is None else str(e.value).lower() if isinstance(e.value, bool) else e.value
+        code = f" {e.code}" if e.code else ""
+        date = f", {e.date}" if e.date else ""
+        policy = " [local policy]" if e.local_policy else ""
+        out += _wrap(f"{e.fact} = {value} <- {e.resource}{code}{date}: {e.read}{policy}", "      ", "  - ")
+    for u in reading.unmapped:
+        out += _wrap(f"UNMAPPED {u.resource}: {u.reason}", "      ", "  ? ")
+    for warning in reading.warnings:
+        out += _wrap(f"CONFLICT {warning}", "      ", "  ! ")
+    return out

@@ -1,0 +1,68 @@
+"""`myoivig serve`: the CDS Hooks service on a loopback port (or behind a TLS proxy)."""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+from pathlib import Path
+
+import click
+
+from .engine import InputError
+from .options import kb_option, load_kb
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@click.command("serve", short_help="The CDS Hooks 2.0 service (patient-view, order-select).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--feedback-log", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("myoivig-feedback.jsonl"), show_default=True,
+              help="JSON-lines file the feedback endpoint appends to.")
+@click.option("--jwks", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Require a JWT signed by a key of this JWKS file on every call (off without it).")
+@click.option("--issuer", "issuers", multiple=True, metavar="URL",
+              help="With --jwks: an allowed `iss` (repeatable; any issuer when none is given).")
+@click.option("--audience-base", metavar="URL", default=None,
+              help="With --jwks: the public base URL the EHR calls (the JWT's `aud`), when behind a proxy.")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="URL",
+              help="A browser origin allowed to call the service (repeatable), e.g. https://sandbox.cds-hooks.org.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="Count ages and months to this date instead of today (for demonstrations and tests).")
+@click.option("--insecure", is_flag=True,
+              help="Allow a non-loopback --host without --jwks (plain HTTP, no client check).")
+@kb_option
+def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issuers: tuple[str, ...],
+              audience_base: str | None, cors_origins: tuple[str, ...], as_of: dt.datetime | None, insecure: bool,
+              kb_dir: Path | None) -> None:
+    """Serve CDS Hooks: GET /cds-services, POST /cds-services/{id}, POST /cds-services/{id}/feedback.
+
+    It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C.
+    """
+    try:
+        from .service import ServiceConfig, serve
+    except ImportError as exc:
+        raise InputError(f"the service needs the `serve` extra: pip install 'myoivig[serve]' ({exc.name} is missing)",
+                         field="serve") from None
+    if not _loopback(host) and jwks is None and not insecure:
+        raise InputError(f"--host {host} is not loopback: give --jwks so that only the EHR can call, "
+                         "or --insecure to accept anyone", field="--host")
+    keys = None
+    if jwks is not None:
+        try:
+            keys = json.loads(jwks.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{jwks} is not a JWKS JSON file: {exc}", field="--jwks") from None
+    kb = load_kb(kb_dir)
+    config = ServiceConfig(kb=kb, feedback_log=feedback_log, as_of=as_of.date() if as_of else None, jwks=keys,
+                           issuers=issuers, audience_base=audience_base, cors_origins=cors_origins)
+    serve(config, host, port, lambda line: click.echo(line, err=True))
+
+
+COMMANDS = [serve_cmd]

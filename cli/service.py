@@ -1,0 +1,307 @@
+"""The CDS Hooks 2.0 service: discovery, patient-view, order-select and feedback over HTTP.
+
+It reads only what the EHR prefetches (it never calls the FHIR server), answers every error
+with an OperationOutcome and never a stack trace, and runs every consultation through one engine
+under a lock, in a worker thread, because durable_rules is single-threaded.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
+from .engine.bindings import Bindings, load_bindings
+from .engine.cards import SPEC_VERSION, cards, pruned
+from .engine.fhir import MEDICATION_SEARCHES, FhirReading, read_fhir
+
+MAX_BODY = 5 * 1024 * 1024
+"""Bigger requests are refused with 413 before they are read into memory [local policy]."""
+REQUIRED_PREFETCH = ("patient", "conditions")
+"""Without these the service cannot tell what the patient has: 412, as the spec asks."""
+HOOKS = {"myoivig-patient-view": "patient-view", "myoivig-order-select": "order-select"}
+OUTCOMES = ("accepted", "overridden")
+REMEMBERED_CARDS = 10_000
+"""Card uuids kept to join feedback to rules; the oldest are forgotten first."""
+
+
+class HookError(Exception):
+    """An answer other than 200, with the OperationOutcome issue code the spec's table gives."""
+
+    def __init__(self, status: int, code: str, message: str, expression: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.expression = status, code, message, expression
+
+
+@dataclass
+class ServiceConfig:
+    kb: KnowledgeBase
+    feedback_log: Path
+    as_of: dt.date | None = None  # for demonstrations and tests; the server's date otherwise
+    jwks: Mapping[str, Any] | None = None
+    issuers: Sequence[str] = ()
+    audience_base: str | None = None
+    cors_origins: Sequence[str] = ()
+    max_body: int = MAX_BODY
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    seen_jti: dict[str, float] = field(default_factory=dict)
+
+
+def discovery(kb: KnowledgeBase, bindings: Bindings) -> dict[str, Any]:
+    """The services, with prefetch templates made from the bindings (the codes live in one place)."""
+    def codes(*names: str) -> str:
+        found = [f"{c.system}|{c.code}" for b in bindings.bindings if b.name in names for c in b.codes.values()]
+        return ",".join(found)
+
+    pid = "{{context.patientId}}"
+    prefetch = {
+        "patient": f"Patient/{pid}",
+        "conditions": f"Condition?patient={pid}",
+        "observations": f"Observation?patient={pid}&code=" + codes(*[b.name for b in bindings.of(
+            "quantity", "threshold", "result", "assessment")]),
+        MEDICATION_SEARCHES[0]: f"MedicationRequest?patient={pid}&status=active",
+        MEDICATION_SEARCHES[1]: f"MedicationStatement?patient={pid}&status=active",
+    }
+    knowledge = {"name": kb.name, "version": kb.version, "sha256": kb.sha256, "bindingsSha256": bindings.sha256}
+    usage = ("Works from prefetched data only; it never queries the FHIR server. "
+             "Facts FHIR cannot carry (refractory disease, a flare, intolerance) appear as missing.")
+    return {"services": [
+        {"hook": "patient-view", "id": "myoivig-patient-view", "title": "IVIG in myositis",
+         "description": "Whether IVIG is indicated for this myositis patient, with cautions, dose and what is "
+                        "missing; every card cites the source document. Cards only for a covered myositis.",
+         "usageRequirements": usage, "prefetch": prefetch,
+         "extension": {"org.myoivig": {"knowledgeBase": knowledge, "specVersion": SPEC_VERSION}}},
+        {"hook": "order-select", "id": "myoivig-order-select", "title": "IVIG order advice (myositis)",
+         "description": "When an IVIG order is selected: indication, cautions, hard stops and the dose the "
+                        "knowledge base computes.",
+         "usageRequirements": usage, "prefetch": prefetch,
+         "extension": {"org.myoivig": {"knowledgeBase": knowledge, "specVersion": SPEC_VERSION}}},
+    ]}
+
+
+def create_app(config: ServiceConfig) -> Starlette:
+    kb = config.kb
+    bindings = load_bindings(kb)  # broken bindings stop the server before it listens
+    services = discovery(kb, bindings)
+
+    async def list_services(request: Request) -> Response:
+        authorize(config, request)
+        return JSONResponse(services)
+
+    async def call(request: Request) -> Response:
+        service = request.path_params["service"]
+        if service not in HOOKS:
+            raise HookError(404, "not-found", f"no CDS service '{service}'; see GET /cds-services")
+        authorize(config, request)
+        body = await read_json(request, config.max_body)
+        hook = check_request(body, HOOKS[service])
+        prefetch = body.get("prefetch") if isinstance(body.get("prefetch"), Mapping) else {}
+        missing = [key for key in REQUIRED_PREFETCH if prefetch.get(key) is None]
+        if missing:
+            raise HookError(412, "required", f"prefetch lacks {', '.join(missing)}: this service reads prefetched "
+                            "data only", expression="prefetch")
+        if hook == "order-select" and not selects_ivig(bindings, body["context"]):
+            return JSONResponse({"cards": []})
+        found = await run_in_threadpool(advise, config, bindings, body, hook)
+        return JSONResponse({"cards": found})
+
+    async def feedback(request: Request) -> Response:
+        service = request.path_params["service"]
+        if service not in HOOKS:
+            raise HookError(404, "not-found", f"no CDS service '{service}'")
+        authorize(config, request)
+        body = await read_json(request, config.max_body)
+        items = body.get("feedback")
+        if not isinstance(items, list) or not items:
+            raise HookError(400, "invalid", "feedback is a non-empty array", "feedback")
+        lines = [feedback_record(config, service, item, index) for index, item in enumerate(items)]
+        with config.lock, config.feedback_log.open("a", encoding="utf-8") as log:
+            log.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+        return JSONResponse({})
+
+    async def refuse(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HookError):
+            return outcome(exc.status, exc.code, exc.message, exc.expression)
+        return outcome(500, "exception", "the service failed; nothing was advised")
+
+    routes = [Route("/cds-services", list_services, methods=["GET"]),
+              Route("/cds-services/{service}", call, methods=["POST"]),
+              Route("/cds-services/{service}/feedback", feedback, methods=["POST"])]
+    middleware = [Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                             allow_methods=["GET", "POST", "OPTIONS"],
+                             allow_headers=["Authorization", "Content-Type"], allow_private_network=True)]
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={HookError: refuse, Exception: refuse, 404: not_found, 405: not_allowed})
+    return app
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return outcome(404, "not-found", f"no such endpoint: {request.url.path}")
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    return outcome(405, "not-supported", f"{request.method} is not allowed on {request.url.path}")
+
+
+def outcome(status: int, code: str, message: str, expression: str | None = None) -> JSONResponse:
+    issue = pruned({"severity": "error", "code": code, "diagnostics": message,
+                    "expression": [expression] if expression else None})
+    return JSONResponse({"resourceType": "OperationOutcome", "issue": [issue]}, status_code=status,
+                        media_type="application/fhir+json")
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HookError(413, "too-long", f"the request is over {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HookError(413, "too-long", f"the request is over {limit} bytes")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HookError(400, "invalid", f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HookError(400, "invalid", "the body is a JSON object")
+    return data
+
+
+def check_request(body: Mapping[str, Any], hook: str) -> str:
+    for name in ("hook", "hookInstance", "context"):
+        if name not in body:
+            raise HookError(400, "required", f"the request lacks '{name}'", name)
+    if body["hook"] != hook:
+        raise HookError(400, "invalid", f"this service answers '{hook}', not '{body['hook']}'", "hook")
+    if not isinstance(body["context"], Mapping) or not body["context"].get("patientId"):
+        raise HookError(400, "required", "context.patientId is required", "context.patientId")
+    if "fhirAuthorization" in body and "fhirServer" not in body:
+        raise HookError(400, "invalid", "fhirAuthorization is given without fhirServer", "fhirServer")
+    if hook == "order-select":
+        for name in ("selections", "draftOrders"):
+            if name not in body["context"]:
+                raise HookError(400, "required", f"order-select needs context.{name}", f"context.{name}")
+    return hook
+
+
+def selects_ivig(bindings: Bindings, context: Mapping[str, Any]) -> bool:
+    """Is one of the selected draft orders an IVIG product the bindings know?"""
+    selected = set(context.get("selections") or [])
+    ivig = {key for b in bindings.of("order") for key in b.codes}
+    for entry in (context.get("draftOrders") or {}).get("entry") or []:
+        resource = entry.get("resource") or {}
+        if f"{resource.get('resourceType')}/{resource.get('id')}" not in selected:
+            continue
+        concept = resource.get("medicationCodeableConcept") or {}
+        if any((c.get("system"), c.get("code")) in ivig for c in concept.get("coding") or []):
+            return True
+    return False
+
+
+def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
+    """Map, consult and make the cards; InputError is the client's 400, anything else a 500."""
+    try:
+        reading: FhirReading = read_fhir(bindings, body, config.as_of or dt.date.today())
+        facts = normalize(config.kb, reading.facts)
+    except InputError as exc:
+        raise HookError(400, "invalid", str(exc), exc.field) from None
+    with config.lock:  # one engine, one consultation at a time
+        try:
+            consultation = consult(config.kb, facts)
+        except MyoivigError as exc:
+            raise HookError(500, "processing", f"the engine failed: {exc}") from None
+    covered = any("covered_diagnosis" in f.asserted for f in consultation.trace)
+    if hook == "patient-view" and not covered:
+        return []
+    found = cards(config.kb, consultation, str(body["hookInstance"]), reading)
+    with config.lock:
+        for card in found:
+            config.cards_sent[card["uuid"]] = {"rules": card["extension"]["org.myoivig"].get("rules", []),
+                                               "hookInstance": str(body["hookInstance"])}
+        while len(config.cards_sent) > REMEMBERED_CARDS:
+            config.cards_sent.popitem(last=False)
+    return found
+
+
+def feedback_record(config: ServiceConfig, service: str, item: Any, index: int) -> dict[str, Any]:
+    """One log line for one feedback item; the free-text comment is counted, never kept (it may hold PHI)."""
+    where = f"feedback[{index}]"
+    if not isinstance(item, Mapping):
+        raise HookError(400, "invalid", f"{where} is an object", where)
+    for name in ("card", "outcome", "outcomeTimestamp"):
+        if not item.get(name):
+            raise HookError(400, "required", f"{where} lacks '{name}'", f"{where}.{name}")
+    if item["outcome"] not in OUTCOMES:
+        raise HookError(400, "invalid", f"{where}.outcome is '{item['outcome']}'; allowed: {', '.join(OUTCOMES)}",
+                        f"{where}.outcome")
+    if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
+        raise HookError(400, "required", f"{where}: an accepted card needs acceptedSuggestions",
+                        f"{where}.acceptedSuggestions")
+    reason = (item.get("overrideReason") or {}).get("reason") or {}
+    sent = config.cards_sent.get(str(item["card"]), {})
+    return {"received": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "service": service,
+            "card": str(item["card"]), "outcome": item["outcome"], "outcomeTimestamp": item["outcomeTimestamp"],
+            "overrideReason": {"system": reason.get("system"), "code": reason.get("code")} if reason else None,
+            "commentLength": len(str((item.get("overrideReason") or {}).get("userComment") or "")),
+            "acceptedSuggestions": [s.get("id") for s in item.get("acceptedSuggestions") or []
+                                    if isinstance(s, Mapping)],
+            "rules": sent.get("rules"), "hookInstance": sent.get("hookInstance"),
+            "knowledgeBaseSha256": config.kb.sha256}
+
+
+def authorize(config: ServiceConfig, request: Request) -> None:
+    """With --jwks, every call carries a JWT the EHR signed (ES384 or RS384); none is replayed."""
+    if config.jwks is None:
+        return
+    import jwt
+
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer "):
+        raise HookError(401, "login", "a Bearer JWT is required")
+    token = header[len("Bearer "):]
+    try:
+        keys = jwt.PyJWKSet.from_dict(dict(config.jwks))
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = next((k for k in keys.keys if k.key_id == kid), None)
+        if key is None:
+            raise HookError(401, "login", f"unknown key id '{kid}'")
+        audience = (config.audience_base.rstrip("/") + request.url.path) if config.audience_base else str(request.url)
+        claims = jwt.decode(token, key.key, algorithms=["ES384", "RS384"], audience=audience,
+                            issuer=list(config.issuers) or None,
+                            options={"require": ["iss", "aud", "exp", "iat", "jti"]})
+    except jwt.PyJWTError as exc:
+        raise HookError(401, "login", f"the JWT is refused: {exc}") from None
+    now = time.time()
+    with config.lock:
+        for jti, expiry in list(config.seen_jti.items()):
+            if expiry < now:
+                del config.seen_jti[jti]
+        if claims["jti"] in config.seen_jti:
+            raise HookError(401, "login", "the JWT was already used (jti replayed)")
+        config.seen_jti[claims["jti"]] = float(claims["exp"])
+
+
+def serve(config: ServiceConfig, host: str, port: int, log: Callable[[str], None]) -> None:
+    import uvicorn
+
+    app = create_app(config)
+    log(f"myoivig CDS Hooks service on http://{host}:{port}/cds-services "
+        f"(knowledge base {config.kb.name} {config.kb.version}, sha256 {config.kb.sha256[:12]}; "
+        f"JWT {'required' if config.jwks is not None else 'off'})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

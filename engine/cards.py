@@ -1,0 +1,162 @@
+"""CDS Hooks 2.0 cards: one consultation as the cards an EHR shows, one card per concern.
+
+The same cards come from `myoivig serve` and from `consult --format cds-hooks`. The spec forbids
+null and empty values, so every card goes through `pruned`; summaries stay under 140 characters.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .fhir import FhirReading
+from .model import VERDICTS, Conclusion, Consultation, KnowledgeBase
+from .report import summary as summary_of
+
+SPEC_VERSION = "2.0.1"
+SUMMARY_LIMIT = 140
+"""A card's summary is a sentence of fewer than 140 characters (the spec; Inferno checks `< 140`)."""
+NAMESPACE = uuid.UUID("6f1c2a8e-2f55-5b7e-9a51-0f6e7c4d1b2a")
+RULE_SYSTEM = "http://example.org/myoivig/rule"
+"""A placeholder canonical (RFC 2606 domain) for rule ids in `source.topic`: no public URL exists."""
+EXTENSION = "org.myoivig"
+OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+OVERRIDE_REASONS = (
+    ("risk-benefit-ratio", "Recipient assessment of risk/benefit ratio"),
+    ("mitigate-risk-negative-outcome", "Action taken to mitigate risk of negative outcome"),
+    ("cds-not-applicable", "PC CDS does not apply to patient"),
+    ("need-more-info", "Need more information"),
+)
+"""Offered on caution cards [local policy]: the HL7 code system the CDS Hooks 3.0 ballot uses."""
+INDICATORS = {"contraindication": "critical", "caution": "warning"}
+"""A hard stop is critical and a caution never below warning; everything else informs."""
+
+
+def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading: FhirReading | None = None,
+          report_url: str | None = None) -> list[dict[str, Any]]:
+    """The cards for one consultation; `instance` (the hookInstance, or a hash of the facts) makes
+    each card's uuid unique per call and the same for the same call."""
+    verdict = consultation.verdict
+    spec = VERDICTS[verdict.value]
+    facts = summary_of(kb, consultation)
+    label = f"myoivig - {kb.name} {kb.version}"
+    found: list[dict[str, Any]] = []
+
+    def card(key: str, summary: str, indicator: str, detail: list[str], rules: list[str],
+             override: bool = False, extra: Mapping[str, Any] | None = None) -> None:
+        rule = rules[0] if rules else None
+        found.append(pruned({
+            "uuid": str(uuid.uuid5(NAMESPACE, f"{kb.sha256}|{instance}|{key}")),
+            "summary": short(summary),
+            "detail": "\n\n".join(detail),
+            "indicator": indicator,
+            "source": {"label": label,
+                       "topic": {"system": RULE_SYSTEM, "code": rule, "display": rule} if rule else None},
+            "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+                                for code, display in OVERRIDE_REASONS] if override else None,
+            "links": [{"label": "Full consultation report", "url": report_url, "type": "absolute"}]
+            if report_url else None,
+            "extension": {EXTENSION: {"knowledgeBase": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
+                                      "rules": rules, **(extra or {})}},
+        }))
+
+    headline = spec.headline.split(" - ")[0].lower()
+    why = [c for c in consultation.by_kind("indication") if c.strength] or consultation.by_kind("scope")
+    reason = f": {why[0].statement}" if why and verdict.value not in ("not_indicated", "undetermined") else ""
+    if verdict.value == "undetermined" and verdict.open_facts:
+        reason = f": unknown {', '.join(verdict.open_facts)}"
+    dose = consultation.dose
+    card("verdict", f"IVIG {headline}{reason}",
+         "critical" if verdict.value == "contraindicated" else "info",
+         [f"**IVIG: {spec.headline}**" + (f' - the source says IVIG "{verdict.strength}"' if verdict.strength else "")]
+         + [conclusion_markdown(kb, c, consultation, reading) for c in consultation.by_kind("indication")],
+         list(verdict.rules) or [c.id for c in consultation.by_kind("indication")],
+         extra={"verdict": verdict.value, "summary": facts,
+                "conclusions": [c.id for c in consultation.conclusions],
+                "dose": None if dose is None else {"dosing_weight_kg": dose.dosing_weight_kg,
+                                                   "course_total_g": list(dose.standard.course_total_g),
+                                                   "per_day_g": list(dose.standard.per_day_g)}})
+    for kind in ("contraindication", "scope", "caution"):
+        for conclusion in consultation.by_kind(kind):
+            if why and conclusion is why[0] and reason:
+                continue  # already the verdict card's reason
+            title = {"contraindication": "IVIG hard stop", "scope": "Out of scope", "caution": "IVIG caution"}[kind]
+            card(conclusion.id, f"{title}: {conclusion.statement}", INDICATORS.get(kind, "info"),
+                 [conclusion_markdown(kb, conclusion, consultation, reading)], [conclusion.id],
+                 override=kind == "caution")
+    if dose is not None:
+        low, high = dose.standard.course_total_g
+        card("dose", f"IVIG dose: {low:g}-{high:g} g per course over {dose.standard.days_per_course[0]} days "
+             f"({dose.weight_basis.replace('_', ' ')} {dose.dosing_weight_kg:g} kg)", "info",
+             [escape(line) for line in dose.arithmetic]
+             + [conclusion_markdown(kb, c, consultation, reading) for c in consultation.by_kind("dosing")],
+             list(dose.rules))
+    if consultation.missing:
+        names = [m.fact for m in consultation.missing]
+        card("missing", f"Advice incomplete: {len(names)} facts unknown ({', '.join(names)})", "info",
+             [f"- **{m.fact}**: {escape(m.question)} (could change {m.concern.replace('_', ' ')})"
+              for m in consultation.missing], [])
+    if reading is not None and (reading.unmapped or reading.warnings):
+        card("fhir", f"FHIR data not used: {len(reading.unmapped)} resources, {len(reading.warnings)} conflicts",
+             "warning" if reading.warnings else "info",
+             [f"- {escape(u.resource)}: {escape(u.reason)}" for u in reading.unmapped]
+             + [f"- conflict: {escape(w)}" for w in reading.warnings], [])
+    return found
+
+
+def conclusion_markdown(kb: KnowledgeBase, conclusion: Conclusion, consultation: Consultation,
+                        reading: FhirReading | None) -> str:
+    """A conclusion's statement, its quotes with their references, and where its facts came from."""
+    lines = [escape(conclusion.statement) + (" **[local policy]**" if conclusion.local_policy else "")]
+    for quote in conclusion.sources:
+        lines.append(f"> {escape(quote.quote)} [{quote.ref}: {escape(kb.references[quote.ref].label)}]")
+    if conclusion.local_policy:
+        lines.append(f"*Local policy:* {escape(conclusion.local_policy)}")
+    for fact in conclusion.rests_on_facts:
+        if fact in consultation.patient:
+            lines.append(f"- {fact} = {escape(_shown(consultation.patient[fact]))}" + "".join(
+                f" (from {escape(e.resource)}{' ' + escape(e.code) if e.code else ''}"
+                f"{', ' + e.date if e.date else ''})"
+                for e in (reading.evidence if reading else ()) if e.fact == fact))
+    return "\n".join(lines)
+
+
+def short(text: str) -> str:
+    """One line under the summary limit, cut at a word with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) < SUMMARY_LIMIT:
+        return text
+    return text[:SUMMARY_LIMIT - 2].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def escape(text: str) -> str:
+    """Text (a quote, or anything from the EHR) safe inside Markdown that a client renders with raw HTML."""
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for char in "\\`*_[]#|":
+        out = out.replace(char, "\\" + char)
+    return out
+
+
+def pruned(value: Any) -> Any:
+    """The value without None, "", [] or {} anywhere: the spec forbids null and empty values."""
+    if isinstance(value, Mapping):
+        kept = {k: pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        kept_items = [pruned(v) for v in value]
+        return [v for v in kept_items if v not in (None, "", [], {})]
+    return value
+
+
+def facts_key(facts: Mapping[str, Any]) -> str:
+    """A stable stand-in for hookInstance offline: the same patient gives the same card uuids."""
+    return hashlib.sha256(repr(sorted(facts.items())).encode()).hexdigest()[:16]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)

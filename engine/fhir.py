@@ -1,0 +1,506 @@
+"""FHIR R4 input: a Bundle, or a CDS Hooks request's prefetch, read into the vocabulary's facts.
+
+Open world: a resource that is not there never makes a fact false. Every fact read says which
+resource it came from; every resource that gives no fact is listed with the reason; two resources
+that disagree leave a warning. Codes come from the bindings (bindings.py), never from here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .bindings import Binding, Bindings
+from .errors import InputError
+
+ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
+FINAL_OBSERVATION = {"final", "amended", "corrected"}
+ACTIVE_MEDICATION = {"active", "intended"}
+POSITIVE = {("http://snomed.info/sct", "10828004"), ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                                                      "POS")}
+NEGATIVE = {("http://snomed.info/sct", "260385009"), ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                                                       "NEG")}
+US_CORE_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"
+US_CORE_BIRTHSEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+SEX_CODES = {"248152002": "female", "248153007": "male", "F": "female", "M": "male",
+             "female": "female", "male": "male"}
+RESOURCE_TYPES = ("Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement", "Medication",
+                  "List", "Bundle", "OperationOutcome")
+"""What myoivig reads; any other resource is listed as unmapped."""
+MEDICATION_SEARCHES = ("medicationRequests", "medicationStatements")
+"""The discovery document's prefetch keys for active medication (cli/service.py names them too)."""
+DECIMALS = 2
+"""Converted quantities are rounded to this many decimals [local policy]: 154.32 [lb_av] is 70.0 kg."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where one fact came from: the resource, the code, the date, and what was read."""
+
+    fact: str
+    value: Any
+    resource: str  # "Observation/w1"
+    code: str | None  # "LOINC 29463-7"
+    date: str | None
+    read: str  # what was read, e.g. "154.32 [lb_av] = 70.0 kg"
+    local_policy: str | None = None
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    resource: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FhirReading:
+    """What a FHIR input said, in the vocabulary, and everything about how it was read."""
+
+    facts: dict[str, Any]
+    evidence: tuple[Evidence, ...]
+    unmapped: tuple[Unmapped, ...]
+    warnings: tuple[str, ...]
+    as_of: str
+    as_of_from: str  # "--as-of", "Bundle.timestamp" or "today"
+    bindings_file: str
+    bindings_sha256: str
+    patient: str | None
+
+
+def is_fhir(document: Mapping[str, Any]) -> bool:
+    """A FHIR Bundle or a CDS Hooks request, told apart from a patient file by its keys."""
+    return document.get("resourceType") == "Bundle" or ("hook" in document and "context" in document)
+
+
+def resources_of(document: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The resources of a Bundle, or of a CDS Hooks request's prefetch; and the patient id it names."""
+    if document.get("resourceType") == "Bundle":
+        return [dict(e["resource"]) for e in document.get("entry") or [] if isinstance(e, Mapping)
+                and isinstance(e.get("resource"), Mapping)], None
+    context = document.get("context")
+    patient_id = context.get("patientId") if isinstance(context, Mapping) else None
+    found: list[dict[str, Any]] = []
+    for value in (document.get("prefetch") or {}).values():
+        if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
+            found += resources_of(value)[0]
+        elif isinstance(value, Mapping) and value.get("resourceType"):
+            found.append(dict(value))
+    return found, str(patient_id) if patient_id is not None else None
+
+
+def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "entry") -> list[Any]:
+    """Each resource parsed by fhir.resources (R4B, whose elements equal R4's for what is read here).
+
+    A resource that is not valid FHIR is refused with the path of the bad element (exit 2).
+    """
+    from fhir.resources.R4B import get_fhir_model_class  # here: pydantic is imported only for FHIR input
+    from pydantic import ValidationError
+
+    parsed = []
+    for index, resource in enumerate(resources):
+        kind = resource.get("resourceType")
+        if not isinstance(kind, str) or not kind:
+            raise InputError(f"{where}[{index}] has no resourceType", field=f"{where}[{index}].resourceType")
+        try:
+            model = get_fhir_model_class(kind)
+        except KeyError:
+            model = None
+        if model is None:
+            parsed.append(resource)  # not a FHIR R4 type myoivig knows: listed as unmapped below
+            continue
+        try:
+            parsed.append(model.model_validate(resource))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            path = ".".join(str(p) for p in first["loc"])
+            raise InputError(f"{where}[{index}].{path}: {kind}/{resource.get('id', '?')} is not valid FHIR R4: "
+                             f"{first['msg']}", field=f"{where}[{index}].{path}") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(f"{where}[{index}]: {kind}/{resource.get('id', '?')} is not valid FHIR R4: {exc}",
+                             field=f"{where}[{index}]") from None
+    return parsed
+
+
+def read_fhir(bindings: Bindings, document: Mapping[str, Any], as_of: dt.date | None = None) -> FhirReading:
+    """The facts a FHIR Bundle (or CDS Hooks prefetch) gives, with their provenance."""
+    raw, patient_id = resources_of(document)
+    resources = validate_resources(raw, "entry" if document.get("resourceType") == "Bundle" else "prefetch")
+    if as_of is not None:
+        as_of_from = "--as-of"
+    elif document.get("resourceType") == "Bundle" and document.get("timestamp"):
+        as_of, as_of_from = _date(str(document["timestamp"])), "Bundle.timestamp"
+    else:
+        as_of, as_of_from = dt.date.today(), "today"
+    assert as_of is not None
+    reader = _Reader(bindings, as_of)
+    reader.read(resources, patient_id)
+    if document.get("resourceType") != "Bundle":
+        reader.empty_medication_searches(document.get("prefetch") or {})
+    return FhirReading(reader.facts(), tuple(reader.evidence), tuple(reader.unmapped), tuple(reader.warnings),
+                       as_of.isoformat(), as_of_from, bindings.file, bindings.sha256, reader.patient_ref)
+
+
+@dataclass
+class _Reader:
+    bindings: Bindings
+    as_of: dt.date
+    evidence: list[Evidence] = field(default_factory=list)
+    unmapped: list[Unmapped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    patient_ref: str | None = None
+    _found: dict[str, list[tuple[str, Evidence]]] = field(default_factory=dict)  # fact -> (sort key, evidence)
+    _patient_refs: set[str] = field(default_factory=set)
+
+    def read(self, resources: list[Any], patient_id: str | None) -> None:
+        patients = [r for r in resources if _type(r) == "Patient"]
+        if patient_id is not None:
+            patients = [p for p in patients if p.id == patient_id] or patients[:0]
+        if len({p.id for p in patients}) > 1:
+            raise InputError(f"the input holds {len(patients)} patients; give one patient's resources",
+                             field="Patient")
+        if patient_id is not None:
+            self.patient_ref = f"Patient/{patient_id}"
+        elif patients:
+            self.patient_ref = f"Patient/{patients[0].id}"
+        self._patient_refs = {self.patient_ref} if self.patient_ref else set()
+        medications = {f"Medication/{r.id}": r for r in resources if _type(r) == "Medication"}
+        diagnosis_conditions = []
+        for resource in resources:
+            kind = _type(resource)
+            ref = f"{kind}/{_id(resource)}"
+            if kind in ("Bundle", "Medication"):
+                continue
+            if kind == "OperationOutcome":
+                self.unmapped.append(Unmapped(ref, "an error the EHR returned in place of data"))
+            elif kind not in RESOURCE_TYPES:
+                self.unmapped.append(Unmapped(ref, f"myoivig reads no {kind} resources"))
+            elif kind == "Patient":
+                if patients and resource is patients[0]:
+                    self._patient(resource, ref)
+                else:
+                    self.unmapped.append(Unmapped(ref, "another patient"))
+            elif not self._about_patient(resource):
+                self.unmapped.append(Unmapped(ref, "about another patient"))
+            elif kind == "Condition":
+                if self._condition(resource, ref):
+                    diagnosis_conditions.append(resource)
+            elif kind == "Observation":
+                self._observation(resource, ref)
+            elif kind in ("MedicationRequest", "MedicationStatement"):
+                self._medication(resource, ref, medications)
+            elif kind == "List":
+                self._list(resource, ref)
+        self._onset(diagnosis_conditions)
+
+    # -- resources ------------------------------------------------------------------------------
+
+    def _patient(self, patient: Any, ref: str) -> None:
+        policies = self.bindings.patient_policies
+        if patient.birthDate is not None:
+            born = patient.birthDate
+            if isinstance(born, dt.date):
+                years = self.as_of.year - born.year - ((self.as_of.month, self.as_of.day) < (born.month, born.day))
+                self._add("age_years", years, ref, None, str(born), f"born {born}: {years} years on {self.as_of}",
+                          policies.get("age_years"))
+            else:
+                self.unmapped.append(Unmapped(f"{ref}.birthDate", f"a partial birth date ({born}) gives no age"))
+        sex, read = None, ""
+        for extension in patient.extension or []:
+            if extension.url == US_CORE_SEX and extension.valueCode in SEX_CODES:
+                sex, read = SEX_CODES[extension.valueCode], f"US Core sex {extension.valueCode}"
+                break
+            if extension.url == US_CORE_SEX and extension.valueCoding is not None:
+                found = SEX_CODES.get(str(extension.valueCoding.code))
+                if found:
+                    sex, read = found, f"US Core sex {extension.valueCoding.code}"
+                    break
+        if sex is None:
+            for extension in patient.extension or []:
+                if extension.url == US_CORE_BIRTHSEX and extension.valueCode in ("F", "M"):
+                    sex, read = SEX_CODES[extension.valueCode], f"US Core birth sex {extension.valueCode}"
+        if sex is None and patient.gender in ("female", "male"):
+            sex, read = patient.gender, f"gender {patient.gender}"
+        if sex is not None:
+            self._add("sex", sex, ref, None, None, read, policies.get("sex"))
+
+    def _condition(self, condition: Any, ref: str) -> bool:
+        """Read a Condition; True when it is the myositis diagnosis (its onset dates the disease)."""
+        verification = _status(condition.verificationStatus)
+        clinical = _status(condition.clinicalStatus)
+        if verification == "entered-in-error":
+            self.unmapped.append(Unmapped(ref, "entered in error"))
+            return False
+        matches = [(b, b.values[key], self.bindings.code_display(*key)) for b in self.bindings.of("condition")
+                   for key in _codings(condition.code) if key in b.values]
+        if not matches:
+            self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, condition.code)}"))
+            return False
+        date = _date_text(condition.onsetDateTime or condition.recordedDate)
+        if verification in ("provisional", "differential"):
+            self.unmapped.append(Unmapped(ref, f"a {verification} diagnosis sets no fact"))
+            return False
+        is_diagnosis = False
+        for binding, value, code in matches:
+            if verification == "refuted":
+                if value is True:
+                    self._add(binding.fact, False, ref, code, date, "refuted", binding.local_policy)
+                else:
+                    self.unmapped.append(Unmapped(ref, f"a refuted {binding.fact} sets no value"))
+            elif clinical is not None and clinical not in ACTIVE_CONDITION:
+                self.unmapped.append(Unmapped(ref, f"clinical status {clinical}: not a current {binding.fact}"))
+            else:
+                self._add(binding.fact, value, ref, code, date, f"{clinical or 'active'} condition",
+                          binding.local_policy)
+                if binding.fact == "diagnosis":
+                    is_diagnosis = True
+                    self._severity(condition, ref, date)
+        return is_diagnosis
+
+    def _severity(self, condition: Any, ref: str, date: str | None) -> None:
+        if condition.severity is None:
+            return
+        for binding in self.bindings.of("condition_severity"):
+            for key in _codings(condition.severity):
+                if key in binding.values:
+                    self._add(binding.fact, binding.values[key], ref, self.bindings.code_display(*key), date,
+                              "Condition.severity", binding.local_policy)
+                    return
+        self.unmapped.append(Unmapped(f"{ref}.severity",
+                                      f"no binding for {_codes_text(self.bindings, condition.severity)}"))
+
+    def _observation(self, observation: Any, ref: str) -> None:
+        sources = ("quantity", "threshold", "result", "assessment")
+        matches = [(b, key) for b in self.bindings.of(*sources) for key in _codings(observation.code) if key in b.codes]
+        if not matches:
+            self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, observation.code)}"))
+            return
+        if observation.status not in FINAL_OBSERVATION:
+            self.unmapped.append(Unmapped(ref, f"status {observation.status}: only final results are read"))
+            return
+        binding, key = matches[0]
+        code = self.bindings.code_display(*key)
+        date = _date_text(observation.effectiveDateTime
+                          or (observation.effectivePeriod.start if observation.effectivePeriod else None)
+                          or observation.issued)
+        if binding.source in ("quantity", "threshold"):
+            self._quantity(observation, ref, binding, code, date)
+        elif binding.source == "result":
+            self._result(observation, ref, binding, code, date)
+        elif observation.valueBoolean is not None:
+            self._add(binding.fact, bool(observation.valueBoolean), ref, code, date,
+                      f"answered {'yes' if observation.valueBoolean else 'no'}", binding.local_policy)
+        else:
+            answers = {key: b.values[key] for b in self.bindings.bindings if b.fact == binding.fact
+                       and b.source != "assessment" for key in b.values}
+            keys = [key for key in _codings(observation.valueCodeableConcept) if key in answers]
+            if keys:
+                self._add(binding.fact, answers[keys[0]], ref, code, date,
+                          f"answered {self.bindings.code_display(*keys[0])}", binding.local_policy)
+            else:
+                self.unmapped.append(Unmapped(ref, "an assessment is answered by valueBoolean or a bound "
+                                              "valueCodeableConcept, and this one has neither"))
+
+    def _quantity(self, observation: Any, ref: str, binding: Binding, code: str, date: str | None) -> None:
+        quantity = observation.valueQuantity
+        if quantity is None and observation.valueInteger is not None and "1" in binding.units:
+            number, unit = Decimal(observation.valueInteger), "1"
+        elif quantity is None or quantity.value is None:
+            self.unmapped.append(Unmapped(ref, f"no valueQuantity for {binding.fact}"))
+            return
+        else:
+            number, unit = quantity.value, str(quantity.code or quantity.unit or "")
+        if unit not in binding.units:
+            self.unmapped.append(Unmapped(ref, f"unit '{unit}' is not one myoivig converts for {binding.fact}; "
+                                          f"allowed: {', '.join(binding.units)} (UCUM)"))
+            return
+        value = round(float(number) * binding.units[unit], DECIMALS)
+        shown = f"{number} {unit}" + (f" = {_number(value)} {binding.unit}" if binding.units[unit] != 1 else "")
+        if binding.true_below is not None:
+            below = value < binding.true_below
+            self._add(binding.fact, below, ref, code, date,
+                      f"{shown}: {'below' if below else 'not below'} {_number(binding.true_below)}",
+                      binding.local_policy)
+        else:
+            self._add(binding.fact, value if value != int(value) else int(value), ref, code, date, shown,
+                      binding.local_policy)
+
+    def _result(self, observation: Any, ref: str, binding: Binding, code: str, date: str | None) -> None:
+        found = set(_codings(observation.valueCodeableConcept))
+        for interpretation in observation.interpretation or []:
+            found |= set(_codings(interpretation))
+        text = (observation.valueString or "").strip().lower()
+        if found & POSITIVE or text == "positive" or observation.valueBoolean is True:
+            positive = True
+        elif found & NEGATIVE or text == "negative" or observation.valueBoolean is False:
+            positive = False
+        else:
+            self.unmapped.append(Unmapped(ref, "neither positive nor negative (a bare number is not read: "
+                                          "cut-offs are assay-specific)"))
+            return
+        value = binding.values[next(k for k in _codings(observation.code) if k in binding.codes)]
+        self._add(binding.fact, value if positive else (None if value is not True else False), ref, code, date,
+                  "positive" if positive else "negative", binding.local_policy, list_item=value is not True)
+
+    def _medication(self, statement: Any, ref: str, medications: Mapping[str, Any]) -> None:
+        if statement.status not in ACTIVE_MEDICATION:
+            self.unmapped.append(Unmapped(ref, f"status {statement.status}: not a current therapy"))
+            return
+        concept = statement.medicationCodeableConcept
+        if concept is None and statement.medicationReference is not None:
+            medication = medications.get(str(statement.medicationReference.reference))
+            concept = medication.code if medication is not None else None
+        date = _date_text(getattr(statement, "authoredOn", None) or getattr(statement, "dateAsserted", None))
+        for binding in self.bindings.of("medication"):
+            for key in _codings(concept):
+                if key in binding.values:
+                    self._add(binding.fact, binding.values[key], ref, self.bindings.code_display(*key), date,
+                              f"{statement.status} {_type(statement)}", binding.local_policy, list_item=True)
+                    return
+        self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, concept)}"))
+
+    def _list(self, listing: Any, ref: str) -> None:
+        for binding in self.bindings.of("medication"):
+            keys = [k for k in _codings(listing.code) if k in binding.empty_list]
+            if keys and not listing.entry and listing.emptyReason is not None and "nilknown" in {
+                    c for _, c in _codings(listing.emptyReason)}:
+                self._add(binding.fact, None, ref, self.bindings.code_display(*keys[0]), _date_text(listing.date),
+                          "an empty list: nil known", binding.local_policy, list_item=True)
+                return
+        self.unmapped.append(Unmapped(ref, "only an empty current-medication list (emptyReason nilknown) is read"))
+
+    def _onset(self, conditions: list[Any]) -> None:
+        dates = []
+        for condition in conditions:
+            ref = f"Condition/{_id(condition)}"
+            if condition.onsetDateTime is not None:
+                dates.append((_day(condition.onsetDateTime), ref, "onsetDateTime"))
+            elif condition.onsetPeriod is not None and condition.onsetPeriod.start is not None:
+                dates.append((_day(condition.onsetPeriod.start), ref, "onsetPeriod.start"))
+            elif condition.recordedDate is not None:
+                dates.append((_day(condition.recordedDate), ref, "recordedDate (so at least this long)"))
+        if not dates:
+            return
+        day, ref, element = min(dates)
+        months = (self.as_of.year - day.year) * 12 + self.as_of.month - day.month - (self.as_of.day < day.day)
+        if months < 0:
+            self.warnings.append(f"{ref}: the diagnosis is dated {day}, after the reference date {self.as_of}")
+            return
+        self._add("months_since_diagnosis", months, ref, None, day.isoformat(),
+                  f"{element} {day}: {months} months on {self.as_of}",
+                  self.bindings.patient_policies.get("months_since_diagnosis"))
+
+    def empty_medication_searches(self, prefetch: Mapping[str, Any]) -> None:
+        """Both active-medication searches answered, with no entry: no current therapy [local policy].
+        A key left out or answered null means no data, and the list stays unknown."""
+        searches = [prefetch.get(key) for key in MEDICATION_SEARCHES]
+        if all(isinstance(s, Mapping) and s.get("resourceType") == "Bundle" and not s.get("entry")
+               for s in searches):
+            for binding in self.bindings.of("medication"):
+                self._add(binding.fact, None, "prefetch " + " and ".join(MEDICATION_SEARCHES), None, None,
+                          "both searches for active medication came back empty", binding.local_policy,
+                          list_item=True)
+
+    # -- collecting -----------------------------------------------------------------------------
+
+    def _about_patient(self, resource: Any) -> bool:
+        subject = getattr(resource, "subject", None) or getattr(resource, "patient", None)
+        reference = getattr(subject, "reference", None)
+        if reference is None or not self._patient_refs:
+            return True  # a Bundle with no Patient, or an unreferenced resource: trust the sender
+        return str(reference) in self._patient_refs or str(reference).endswith(f"/{self.patient_ref}")
+
+    def _add(self, fact: str, value: Any, ref: str, code: str | None, date: str | None, read: str,
+             policy: str | None, list_item: bool = False) -> None:
+        evidence = Evidence(fact, value, ref, code, date, read, policy)
+        self.evidence.append(evidence)
+        self._found.setdefault(fact, []).append(("list" if list_item else (date or ""), evidence))
+
+    def facts(self) -> dict[str, Any]:
+        """One value per fact: lists gather positives, the most recent value wins, and a tie that
+        disagrees leaves the fact unknown with a warning."""
+        facts: dict[str, Any] = {}
+        for fact, found in self._found.items():
+            if found[0][0] == "list":
+                items = sorted({e.value for _, e in found if e.value is not None})
+                facts[fact] = items
+                continue
+            latest = max(key for key, _ in found)
+            newest = {repr(e.value): e for key, e in found if key == latest}
+            if len(newest) > 1:
+                self.warnings.append(f"{fact}: " + ", ".join(f"{e.resource} says {_shown(e.value)}"
+                                                              for e in newest.values())
+                                     + (f" on {latest}" if latest else "") + "; left unknown")
+                continue
+            older = {repr(e.value) for key, e in found if key != latest} - set(newest)
+            if older and fact == "diagnosis":
+                self.warnings.append("diagnosis: resources name " + ", ".join(sorted(
+                    {str(e.value) for _, e in found})) + "; left unknown")
+                continue
+            facts[fact] = next(iter(newest.values())).value
+        return facts
+
+
+def reading_to_dict(reading: FhirReading) -> dict[str, Any]:
+    """The `fhir` part of a consultation's JSON."""
+    return {"as_of": reading.as_of, "as_of_from": reading.as_of_from, "patient": reading.patient,
+            "bindings": {"file": reading.bindings_file, "sha256": reading.bindings_sha256},
+            "provenance": [{"fact": e.fact, "value": e.value, "resource": e.resource, "code": e.code,
+                            "date": e.date, "read": e.read, "local_policy": e.local_policy}
+                           for e in reading.evidence],
+            "unmapped": [{"resource": u.resource, "reason": u.reason} for u in reading.unmapped],
+            "warnings": list(reading.warnings)}
+
+
+def _type(resource: Any) -> str:
+    if isinstance(resource, Mapping):
+        return str(resource.get("resourceType"))
+    return str(resource.get_resource_type())
+
+
+def _id(resource: Any) -> str:
+    value = resource.get("id") if isinstance(resource, Mapping) else resource.id
+    return str(value) if value else "(no id)"
+
+
+def _codings(concept: Any) -> list[tuple[str, str]]:
+    if concept is None:
+        return []
+    return [(str(c.system), str(c.code)) for c in concept.coding or [] if c.system and c.code]
+
+
+def _codes_text(bindings: Bindings, concept: Any) -> str:
+    codes = [bindings.code_display(*key) for key in _codings(concept)]
+    if codes:
+        return ", ".join(codes)
+    return f"'{concept.text}' (no coding)" if concept is not None and concept.text else "a resource with no code"
+
+
+def _status(concept: Any) -> str | None:
+    codes = _codings(concept)
+    return codes[0][1] if codes else None
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text[:10])
+
+
+def _day(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return _date(str(value))
+
+
+def _date_text(value: Any) -> str | None:
+    return None if value is None else _day(value).isoformat()
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,43 @@
+"""Test helpers: a shipped case's FHIR twin as the CDS Hooks requests an EHR would send."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TWINS = Path(__file__).resolve().parent.parent / "knowledge_base" / "cases" / "fhir"
+IVIG_ORDER = {"system": "http://example.org/myoivig/CodeSystem/assessment", "code": "immune-globulin-iv"}
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
+    if resources:
+        bundle["entry"] = [{"resource": r} for r in resources]
+    return bundle
+
+
+def prefetch(twin: dict[str, Any]) -> dict[str, Any]:
+    """The twin's resources under the discovery document's prefetch keys."""
+    resources = [e["resource"] for e in twin["entry"]]
+    of = {kind: [r for r in resources if r["resourceType"] == kind]
+          for kind in ("Patient", "Condition", "Observation", "MedicationStatement", "List")}
+    found: dict[str, Any] = {"patient": of["Patient"][0], "conditions": searchset(of["Condition"]),
+                             "observations": searchset(of["Observation"])}
+    if of["MedicationStatement"] or of["List"]:
+        found["medicationStatements"] = searchset(of["MedicationStatement"])
+        found["medicationRequests"] = searchset([])
+    return found
+
+
+def request(case: str, hook: str = "patient-view", instance: str = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+            order: dict[str, Any] | None = None) -> dict[str, Any]:
+    twin = json.loads((TWINS / f"{case}.json").read_text())
+    patient_id = next(e["resource"]["id"] for e in twin["entry"] if e["resource"]["resourceType"] == "Patient")
+    context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": patient_id}
+    if hook == "order-select":
+        draft = {"resourceType": "MedicationRequest", "id": "draft-ivig", "status": "draft", "intent": "order",
+                 "subject": {"reference": f"Patient/{patient_id}"},
+                 "medicationCodeableConcept": {"coding": [order or IVIG_ORDER]}}
+        context.update({"selections": ["MedicationRequest/draft-ivig"],
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}})
+    return {"hook": hook, "hookInstance": instance, "context": context, "prefetch": prefetch(twin)}
