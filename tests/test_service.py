@@ -1,0 +1,326 @@
+"""The CDS Hooks service, started for real on a loopback port in a subprocess and called over HTTP."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from myoivig.engine.cards import SUMMARY_LIMIT
+from myoivig.main import cli
+
+from .hooks import request
+
+KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+CASES = sorted(p.stem for p in (KB / "cases").glob("*.yaml"))
+SANDBOX = "https://sandbox.cds-hooks.org"
+PATIENT_VIEW, ORDER_SELECT = "/cds-services/myoivig-patient-view", "/cds-services/myoivig-order-select"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    port, log = free_port(), tmp / "feedback.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--as-of", "2026-01-15",
+                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(base + "/cds-services", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"the server did not start: {process.communicate()[1].decode()}") from None
+            time.sleep(0.1)
+    try:
+        yield base, process, log
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    for base, _process, log in start(tmp_path_factory.mktemp("serve")):
+        yield base, log
+
+
+def cli_advice(case: str) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["consult", str(KB / "cases" / f"{case}.yaml"), "--format", "json"])
+    data = json.loads(result.output)
+    return {"verdict": data["summary"]["verdict"], "conclusions": [c["id"] for c in data["conclusions"]],
+            "dose": None if data["dose"] is None else {"dosing_weight_kg": data["dose"]["dosing_weight_kg"],
+                                                       "course_total_g": data["dose"]["course_total_g"],
+                                                       "per_day_g": data["dose"]["per_day_g"]}}
+
+
+def card_advice(cards: list[dict[str, Any]]) -> dict[str, Any]:
+    verdict = cards[0]["extension"]["org.myoivig"]
+    return {"verdict": verdict["verdict"], "conclusions": verdict.get("conclusions", []), "dose": verdict.get("dose")}
+
+
+def has_empty(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(v in (None, "", [], {}) or has_empty(v) for v in value.values())
+    if isinstance(value, list):
+        return any(v in (None, "", [], {}) or has_empty(v) for v in value)
+    return False
+
+
+def test_discovery_lists_both_hooks_with_prefetch_from_the_bindings(server: tuple[str, Path]) -> None:
+    """The EHR learns the services and what to prefetch; the codes are the bindings' codes."""
+    response = httpx.get(server[0] + "/cds-services")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    services = response.json()["services"]
+    assert [(s["hook"], s["id"]) for s in services] == [("patient-view", "myoivig-patient-view"),
+                                                         ("order-select", "myoivig-order-select")]
+    prefetch = services[0]["prefetch"]
+    assert set(prefetch) == {"patient", "conditions", "observations", "medicationRequests", "medicationStatements"}
+    assert "http://loinc.org|29463-7" in prefetch["observations"] and "{{context.patientId}}" in prefetch["patient"]
+    assert not has_empty(response.json())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_case_gives_its_yaml_advice_through_both_hooks(server: tuple[str, Path], case: str) -> None:
+    """The Bundle twin, prefetched, gives the YAML twin's verdict, conclusions and dose."""
+    expected = cli_advice(case)
+    order = httpx.post(server[0] + ORDER_SELECT, json=request(case, "order-select"), timeout=30)
+    assert order.status_code == 200, order.text
+    cards = order.json()["cards"]
+    assert card_advice(cards) == expected
+    for card in cards:
+        assert len(card["summary"]) < SUMMARY_LIMIT and card["indicator"] in ("info", "warning", "critical")
+        assert card["source"]["label"].startswith("myoivig - ") and uuid.UUID(card["uuid"])
+        assert not has_empty(card)
+    assert len({c["uuid"] for c in cards}) == len(cards)
+    cautions = [c for c in cards if c["summary"].startswith("IVIG caution")]
+    assert all(c["indicator"] == "warning" and all(r["display"] for r in c["overrideReasons"]) for c in cautions)
+    assert len(cautions) == sum(1 for c in expected["conclusions"] if c.startswith("caution."))
+    stops = [c for c in cards if c["summary"].startswith("IVIG hard stop")]
+    assert all(c["indicator"] == "critical" for c in stops)
+    view = httpx.post(server[0] + PATIENT_VIEW, json=request(case), timeout=30).json()["cards"]
+    covered = case not in ("other_diagnosis", "unknown_diagnosis_severe_dysphagia")
+    assert (view != []) == covered
+    if covered:
+        assert card_advice(view) == expected
+
+
+def test_card_uuids_are_deterministic_per_hook_instance(server: tuple[str, Path]) -> None:
+    """The same call gives the same uuids (feedback can find them); another hookInstance gives others."""
+    first = httpx.post(server[0] + PATIENT_VIEW, json=request("dm_on_prednisone")).json()["cards"]
+    again = httpx.post(server[0] + PATIENT_VIEW, json=request("dm_on_prednisone")).json()["cards"]
+    other = httpx.post(server[0] + PATIENT_VIEW, json=request("dm_on_prednisone", instance=str(uuid.uuid4())))
+    assert [c["uuid"] for c in first] == [c["uuid"] for c in again]
+    assert not {c["uuid"] for c in first} & {c["uuid"] for c in other.json()["cards"]}
+
+
+def test_a_non_ivig_order_gets_no_cards(server: tuple[str, Path]) -> None:
+    """order-select speaks only when IVIG is the selected order."""
+    aspirin = {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "243670"}
+    response = httpx.post(server[0] + ORDER_SELECT, json=request("dm_on_prednisone", "order-select", order=aspirin))
+    assert response.status_code == 200 and response.json() == {"cards": []}
+
+
+def test_card_detail_carries_the_quote_and_the_fhir_provenance(server: tuple[str, Path]) -> None:
+    """A caution card shows its quote and which resource the fact came from."""
+    cards = httpx.post(server[0] + PATIENT_VIEW, json=request("pm_elderly_renal_thrombotic_iga")).json()["cards"]
+    renal = next(c for c in cards if c["source"].get("topic", {}).get("code") == "caution.renal_insufficiency")
+    assert "> Using IVIG cautiously in patients with renal insufficiency" in renal["detail"]
+    assert "- renal_insufficiency = true (from Observation/obs-2 LOINC 98979-8, 2026-01-05)" in renal["detail"]
+
+
+def bad(case: str, **change: Any) -> dict[str, Any]:
+    body = request(case)
+    for key, value in change.items():
+        if value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    return body
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code", "says"), [
+    (PATIENT_VIEW, b"{not json", 400, "invalid", "the body is not JSON"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", hookInstance=None), 400, "required", "the request lacks 'hookInstance'"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", hook="order-sign"), 400, "invalid", "answers 'patient-view', not 'order-sign'"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", fhirAuthorization={"access_token": "x"}), 400, "invalid",
+     "fhirAuthorization is given without fhirServer"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", prefetch={"patient": {"resourceType": "Patient", "id": "dm-on-prednisone",
+                                                                 "birthDate": "1967-13-01"},
+                                                     "conditions": {"resourceType": "Bundle", "type": "searchset"}}),
+     400, "invalid", "prefetch[0].birthDate: Patient/dm-on-prednisone is not valid FHIR R4"),
+    ("/cds-services/no-such-service", bad("dm_on_prednisone"), 404, "not-found", "no CDS service 'no-such-service'"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", prefetch={"patient": None}), 412, "required",
+     "prefetch lacks patient, conditions"),
+    (PATIENT_VIEW, b"{" + b" " * (5 * 1024 * 1024 + 1) + b"}", 413, "too-long", "the request is over 5242880 bytes"),
+])
+def test_errors_are_operation_outcomes(server: tuple[str, Path], path: str, body: Any, status: int, code: str,
+                                       says: str) -> None:
+    """Each error has its status and an OperationOutcome naming the problem, never a stack trace."""
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = httpx.post(server[0] + path, content=content, headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == status
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == code
+    assert says in outcome["issue"][0]["diagnostics"] and "Traceback" not in response.text
+
+
+def test_feedback_is_logged_and_joined_to_the_rules(server: tuple[str, Path]) -> None:
+    """Accepted and overridden cards land in the log with their rules; the comment is counted, not kept."""
+    base, log = server
+    cards = httpx.post(base + PATIENT_VIEW, json=request("pm_elderly_renal_thrombotic_iga")).json()["cards"]
+    caution = next(c for c in cards if c["summary"].startswith("IVIG caution"))
+    items = [{"card": cards[0]["uuid"], "outcome": "accepted", "acceptedSuggestions": [],
+              "outcomeTimestamp": "2026-01-15T10:00:00Z"},
+             {"card": caution["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:01:00Z",
+              "overrideReason": {"reason": {"system": "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes",
+                                            "code": "risk-benefit-ratio"}, "userComment": "patient name here"}}]
+    before = log.read_text().count("\n") if log.exists() else 0
+    response = httpx.post(base + "/cds-services/myoivig-patient-view/feedback", json={"feedback": items})
+    assert response.status_code == 200 and response.json() == {}
+    lines = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+    assert [(x["card"], x["outcome"]) for x in lines] == [(cards[0]["uuid"], "accepted"), (caution["uuid"], "overridden")]
+    assert lines[1]["rules"] == [caution["source"]["topic"]["code"]] and lines[1]["commentLength"] == 17
+    assert lines[1]["overrideReason"]["code"] == "risk-benefit-ratio" and "patient name" not in log.read_text()
+    wrong = httpx.post(base + "/cds-services/myoivig-patient-view/feedback",
+                       json={"feedback": [{**items[0], "outcome": "ignored"}]})
+    assert wrong.status_code == 400 and "allowed: accepted, overridden" in wrong.text
+
+
+def test_cors_preflight_allows_the_sandbox_and_private_network(server: tuple[str, Path]) -> None:
+    """A browser client at the configured origin may call a loopback service; another origin may not."""
+    headers = {"Origin": SANDBOX, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "authorization,content-type",
+               "Access-Control-Request-Private-Network": "true"}
+    allowed = httpx.options(server[0] + PATIENT_VIEW, headers=headers)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == SANDBOX
+    assert allowed.headers["access-control-allow-private-network"] == "true"
+    refused = httpx.options(server[0] + PATIENT_VIEW, headers={**headers, "Origin": "https://evil.example"})
+    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+
+
+def test_fifty_concurrent_requests_all_get_their_own_answer(server: tuple[str, Path]) -> None:
+    """durable_rules is single-threaded: the lock serializes it and every answer is the serial one."""
+    cases = [CASES[i % len(CASES)] for i in range(50)]
+    serial = {case: httpx.post(server[0] + ORDER_SELECT, json=request(case, "order-select")).json() for case in set(cases)}
+    with httpx.Client(timeout=60) as client, concurrent.futures.ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda case: client.post(server[0] + ORDER_SELECT,
+                                                         json=request(case, "order-select")), cases))
+    assert [a.status_code for a in answers] == [200] * 50
+    assert [a.json() for a in answers] == [serial[case] for case in cases]
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    tmp = tmp_path_factory.mktemp("jwks")
+    key = ec.generate_private_key(ec.SECP384R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    public.update({"kid": "test-key", "alg": "ES384", "use": "sig"})
+    (tmp / "jwks.json").write_text(json.dumps({"keys": [public]}))
+    for base, _process, _log in start(tmp, "--jwks", str(tmp / "jwks.json"), "--issuer", "https://ehr.example"):
+        yield base, key
+
+
+def token(key: Any, audience: str, **change: Any) -> str:
+    now = int(time.time())
+    claims = {"iss": "https://ehr.example", "aud": audience, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    claims.update({k: v for k, v in change.items() if k not in ("kid", "alg", "secret")})
+    claims = {k: v for k, v in claims.items() if v is not None}
+    if change.get("alg") == "HS256":
+        return jwt.encode(claims, "secret-secret-secret-secret-secret", algorithm="HS256",
+                          headers={"kid": "test-key"})
+    return jwt.encode(claims, key, algorithm="ES384", headers={"kid": change.get("kid", "test-key")})
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (None, "a Bearer JWT is required"),
+    ({"aud": "https://elsewhere.example/cds-services"}, "Audience doesn't match"),
+    ({"exp": 1000}, "Signature has expired"),
+    ({"kid": "someone-else"}, "unknown key id 'someone-else'"),
+    ({"alg": "HS256"}, "The specified alg value is not allowed"),
+    ({"iss": "https://intruder.example"}, "Invalid issuer"),
+    ({"jti": None}, 'Token is missing the "jti" claim'),
+])
+def test_with_jwks_every_call_needs_a_valid_jwt(secured: tuple[str, Any], change: dict[str, Any] | None,
+                                                 says: str) -> None:
+    """No token, a wrong audience, expiry, key, algorithm, issuer or a missing jti: 401."""
+    base, key = secured
+    headers = {} if change is None else {"Authorization": "Bearer " + token(key, base + "/cds-services", **change)}
+    response = httpx.get(base + "/cds-services", headers=headers)
+    assert response.status_code == 401 and response.json()["issue"][0]["code"] == "login"
+    assert says in response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_valid_jwt_is_accepted_once(secured: tuple[str, Any]) -> None:
+    """The EHR's signed call gets through on discovery, service and feedback; a replay does not."""
+    base, key = secured
+    signed = token(key, base + "/cds-services")
+    assert httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}"}).status_code == 200
+    replay = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}"})
+    assert replay.status_code == 401 and "jti replayed" in replay.text
+    call = httpx.post(base + PATIENT_VIEW, json=request("dm_on_prednisone"),
+                      headers={"Authorization": "Bearer " + token(key, base + PATIENT_VIEW)})
+    assert call.status_code == 200 and call.json()["cards"]
+    feedback = httpx.post(base + PATIENT_VIEW + "/feedback",
+                          json={"feedback": [{"card": call.json()["cards"][0]["uuid"], "outcome": "overridden",
+                                              "outcomeTimestamp": "2026-01-15T10:00:00Z"}]},
+                          headers={"Authorization": "Bearer " + token(key, base + PATIENT_VIEW + "/feedback")})
+    assert feedback.status_code == 200
+
+
+def test_an_engine_failure_is_a_500_with_no_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the two evaluators disagree the service answers 500 and sends no card (a real uvicorn, in a thread)."""
+    import uvicorn
+
+    from myoivig.engine import load_knowledge_base
+    from myoivig.engine.backend import DurableEngine
+    from myoivig.service import ServiceConfig, create_app
+
+    real = DurableEngine.run
+    monkeypatch.setattr(DurableEngine, "run", lambda self, facts: [f for f in real(self, facts)
+                                                                   if f.rule != "caution.renal_insufficiency"])
+    app = create_app(ServiceConfig(kb=load_knowledge_base(None), feedback_log=tmp_path / "f.jsonl"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        response = httpx.post(f"http://127.0.0.1:{port}{PATIENT_VIEW}", json=request("pm_elderly_renal_thrombotic_iga"))
+        assert response.status_code == 500
+        assert response.json()["issue"][0]["code"] == "processing"
+        assert "the engine failed" in response.text and "cards" not in response.text
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_serve_refuses_an_open_host_without_a_client_check() -> None:
+    """Listening beyond loopback with no JWT check is refused unless asked for by name."""
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "--host 0.0.0.0 is not loopback: give --jwks" in result.output
