@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test lint typecheck bench soak fuzz mutation graphs clean dot
+.PHONY: demo test lint typecheck bench soak fuzz mutation graphs clean dot chromium
 
 # Installing is quiet unless it fails (then its whole log is shown).
 $(STAMP): pyproject.toml
@@ -20,12 +20,18 @@ dot:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null; fi; }
 
+# Debian's chromium, which the report's browser tests drive through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
 demo: $(STAMP) dot
 	@$(BIN)/myoivig consult $(PATIENT)
 	@mkdir -p out
 	@$(BIN)/myoivig graph case $(PATIENT) -o out/demo-case.svg
 
-test: lint typecheck dot
+test: lint typecheck dot chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
