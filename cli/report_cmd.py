@@ -34,7 +34,7 @@ def report_html(kb: KnowledgeBase, consultation: Consultation, patient_name: str
     for conclusion in data["conclusions"]:
         by_kind.setdefault(conclusion["kind"], []).append(conclusion)
     fired = dict.fromkeys(firing.rule for firing in consultation.trace)
-    rules = []
+    rules: list[dict[str, Any]] = []
     for rule_id in fired:
         rule = kb.rule(rule_id)
         rules.append({"id": rule.id, "title": rule.title, "file": rule.file, "line": rule.line,

@@ -35,12 +35,14 @@ def _loopback(host: str) -> bool:
               help="A browser origin allowed to call the service (repeatable), e.g. https://sandbox.cds-hooks.org.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
               help="Count ages and months to this date instead of today (for demonstrations and tests).")
+@click.option("--public-url", metavar="URL", default=None,
+              help="The URL clinicians' browsers reach this service at: cards then link to the full HTML report.")
 @click.option("--insecure", is_flag=True,
               help="Allow a non-loopback --host without --jwks (plain HTTP, no client check).")
 @kb_option
 def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issuers: tuple[str, ...],
-              audience_base: str | None, cors_origins: tuple[str, ...], as_of: dt.datetime | None, insecure: bool,
-              kb_dir: Path | None) -> None:
+              audience_base: str | None, cors_origins: tuple[str, ...], as_of: dt.datetime | None,
+              public_url: str | None, insecure: bool, kb_dir: Path | None) -> None:
     """Serve CDS Hooks: GET /cds-services, POST /cds-services/{id}, POST /cds-services/{id}/feedback.
 
     It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C.
@@ -61,7 +63,8 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
             raise InputError(f"{jwks} is not a JWKS JSON file: {exc}", field="--jwks") from None
     kb = load_kb(kb_dir)
     config = ServiceConfig(kb=kb, feedback_log=feedback_log, as_of=as_of.date() if as_of else None, jwks=keys,
-                           issuers=issuers, audience_base=audience_base, cors_origins=cors_origins)
+                           issuers=issuers, audience_base=audience_base, cors_origins=cors_origins,
+                           public_url=public_url)
     serve(config, host, port, lambda line: click.echo(line, err=True))
 
 

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
@@ -35,6 +35,9 @@ REQUIRED_PREFETCH = ("patient", "conditions")
 """Without these the service cannot tell what the patient has: 412, as the spec asks."""
 HOOKS = {"myoivig-patient-view": "patient-view", "myoivig-order-select": "order-select"}
 OUTCOMES = ("accepted", "overridden")
+REMEMBERED_REPORTS = 1_000
+"""Reports kept for the cards' links, by hookInstance: a link works while its consultation is among
+the last thousand [local policy]; the hookInstance, a UUID the EHR made up, is the only key to it."""
 REMEMBERED_CARDS = 10_000
 """Card uuids kept to join feedback to rules; the oldest are forgotten first."""
 
@@ -58,7 +61,9 @@ class ServiceConfig:
     cors_origins: Sequence[str] = ()
     max_body: int = MAX_BODY
     lock: threading.Lock = field(default_factory=threading.Lock)
+    public_url: str | None = None  # where clinicians' browsers reach the service: cards link to reports
     cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    reports: OrderedDict[str, tuple[Any, FhirReading]] = field(default_factory=OrderedDict)
     seen_jti: dict[str, float] = field(default_factory=dict)
 
 
@@ -110,7 +115,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         authorize(config, request)
         body = await read_json(request, config.max_body)
         hook = check_request(body, HOOKS[service])
-        prefetch = body.get("prefetch") if isinstance(body.get("prefetch"), Mapping) else {}
+        prefetch: Mapping[str, Any] = body["prefetch"] if isinstance(body.get("prefetch"), Mapping) else {}
         missing = [key for key in REQUIRED_PREFETCH if prefetch.get(key) is None]
         if missing:
             raise HookError(412, "required", f"prefetch lacks {', '.join(missing)}: this service reads prefetched "
@@ -134,6 +139,19 @@ def create_app(config: ServiceConfig) -> Starlette:
             log.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
         return JSONResponse({})
 
+    async def report(request: Request) -> Response:
+        kept = config.reports.get(request.path_params["instance"])
+        if kept is None:
+            raise HookError(404, "not-found", "no report for this hookInstance (reports are kept for the last "
+                            f"{REMEMBERED_REPORTS} consultations)")
+        from .engine.fhir import reading_to_dict
+        from .report_cmd import report_html
+
+        consultation, reading = kept
+        page = await run_in_threadpool(report_html, kb, consultation, reading.patient or "the patient",
+                                       reading_to_dict(reading))
+        return HTMLResponse(page)
+
     async def refuse(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HookError):
             return outcome(exc.status, exc.code, exc.message, exc.expression)
@@ -141,7 +159,8 @@ def create_app(config: ServiceConfig) -> Starlette:
 
     routes = [Route("/cds-services", list_services, methods=["GET"]),
               Route("/cds-services/{service}", call, methods=["POST"]),
-              Route("/cds-services/{service}/feedback", feedback, methods=["POST"])]
+              Route("/cds-services/{service}/feedback", feedback, methods=["POST"]),
+              Route("/reports/{instance}", report, methods=["GET"])]
     middleware = [Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
                              allow_methods=["GET", "POST", "OPTIONS"],
                              allow_headers=["Authorization", "Content-Type"], allow_private_network=True)]
@@ -229,8 +248,14 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
     covered = any("covered_diagnosis" in f.asserted for f in consultation.trace)
     if hook == "patient-view" and not covered:
         return []
-    found = cards(config.kb, consultation, str(body["hookInstance"]), reading)
+    instance = str(body["hookInstance"])
+    report_url = f"{config.public_url.rstrip('/')}/reports/{instance}" if config.public_url else None
+    found = cards(config.kb, consultation, instance, reading, report_url)
     with config.lock:
+        if report_url:
+            config.reports[instance] = (consultation, reading)
+            while len(config.reports) > REMEMBERED_REPORTS:
+                config.reports.popitem(last=False)
         for card in found:
             config.cards_sent[card["uuid"]] = {"rules": card["extension"]["org.myoivig"].get("rules", []),
                                                "hookInstance": str(body["hookInstance"])}

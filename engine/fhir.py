@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -98,7 +98,7 @@ def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "ent
     from fhir.resources.R4B import get_fhir_model_class  # here: pydantic is imported only for FHIR input
     from pydantic import ValidationError
 
-    parsed = []
+    parsed: list[Any] = []
     for index, resource in enumerate(resources):
         kind = resource.get("resourceType")
         if not isinstance(kind, str) or not kind:
@@ -142,16 +142,17 @@ def read_fhir(bindings: Bindings, document: Mapping[str, Any], as_of: dt.date | 
                        as_of.isoformat(), as_of_from, bindings.file, bindings.sha256, reader.patient_ref)
 
 
-@dataclass
 class _Reader:
-    bindings: Bindings
-    as_of: dt.date
-    evidence: list[Evidence] = field(default_factory=list)
-    unmapped: list[Unmapped] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    patient_ref: str | None = None
-    _found: dict[str, list[tuple[str, Evidence]]] = field(default_factory=dict)  # fact -> (sort key, evidence)
-    _patient_refs: set[str] = field(default_factory=set)
+    """Collects evidence, unmapped resources and warnings while one input is read (never handed out)."""
+
+    def __init__(self, bindings: Bindings, as_of: dt.date) -> None:
+        self.bindings, self.as_of = bindings, as_of
+        self.evidence: list[Evidence] = []
+        self.unmapped: list[Unmapped] = []
+        self.warnings: list[str] = []
+        self.patient_ref: str | None = None
+        self._found: dict[str, list[tuple[str, Evidence]]] = {}  # fact -> (sort key, evidence)
+        self._patient_refs: set[str] = set()
 
     def read(self, resources: list[Any], patient_id: str | None) -> None:
         patients = [r for r in resources if _type(r) == "Patient"]

@@ -39,8 +39,9 @@ def free_port() -> int:
 
 def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port, log = free_port(), tmp / "feedback.jsonl"
+    public = [] if "--jwks" in extra else ["--public-url", f"http://127.0.0.1:{port}"]
     process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--as-of", "2026-01-15",
-                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *extra],
+                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -133,6 +134,20 @@ def test_card_uuids_are_deterministic_per_hook_instance(server: tuple[str, Path]
     other = httpx.post(server[0] + PATIENT_VIEW, json=request("dm_on_prednisone", instance=str(uuid.uuid4())))
     assert [c["uuid"] for c in first] == [c["uuid"] for c in again]
     assert not {c["uuid"] for c in first} & {c["uuid"] for c in other.json()["cards"]}
+
+
+def test_cards_link_to_the_full_report(server: tuple[str, Path]) -> None:
+    """With --public-url every card links to the consultation's HTML report, served for that hookInstance."""
+    instance = str(uuid.uuid4())
+    cards = httpx.post(server[0] + PATIENT_VIEW, json=request("imnm_anti_hmgcr_early", instance=instance)).json()
+    links = {json.dumps(c["links"]) for c in cards["cards"]}
+    assert links == {json.dumps([{"label": "Full consultation report", "url": f"{server[0]}/reports/{instance}",
+                                  "type": "absolute"}])}
+    page = httpx.get(f"{server[0]}/reports/{instance}", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "IVIG: INDICATED" in page.text and "Observation/obs-15 LOINC 29463-7" in page.text
+    gone = httpx.get(f"{server[0]}/reports/{uuid.uuid4()}")
+    assert gone.status_code == 404 and gone.json()["resourceType"] == "OperationOutcome"
 
 
 def test_a_non_ivig_order_gets_no_cards(server: tuple[str, Path]) -> None:
@@ -283,6 +298,7 @@ def test_a_valid_jwt_is_accepted_once(secured: tuple[str, Any]) -> None:
     call = httpx.post(base + PATIENT_VIEW, json=request("dm_on_prednisone"),
                       headers={"Authorization": "Bearer " + token(key, base + PATIENT_VIEW)})
     assert call.status_code == 200 and call.json()["cards"]
+    assert all("links" not in card for card in call.json()["cards"])  # no --public-url, no link
     feedback = httpx.post(base + PATIENT_VIEW + "/feedback",
                           json={"feedback": [{"card": call.json()["cards"][0]["uuid"], "outcome": "overridden",
                                               "outcomeTimestamp": "2026-01-15T10:00:00Z"}]},
