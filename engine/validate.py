@@ -54,7 +54,7 @@ def never_holds(conjunct: list[cond.Literal]) -> str | None:
         low, low_strict, high, high_strict = _bounds(literals)
         if low > high or (low == high and (low_strict or high_strict)):
             return f"no number satisfies the bounds on '{fact}'"
-        if allowed is not None and all(isinstance(v, (int, float)) for v in allowed) and low > float("-inf") \
+        if allowed is not None and all(isinstance(v, (int, float)) for v in allowed) \
                 and not any((v > low if low_strict else v >= low) and (v < high if high_strict else v <= high)
                             for v in allowed):
             return f"the values allowed for '{fact}' lie outside its bounds"
@@ -84,7 +84,8 @@ def lint_rules(rules: list[Rule], input_facts: Collection[str] = ()) -> list[Pro
         for other in rules:
             if other.id != rule.id and set(rule.derive) <= set(other.derive) \
                     and _implies(forms[rule.id], forms[other.id]) \
-                    and not (_implies(forms[other.id], forms[rule.id]) and other.id > rule.id):
+                    and not (_implies(forms[other.id], forms[rule.id]) and set(other.derive) <= set(rule.derive)
+                             and other.id > rule.id):  # of two rules that do the same, warn of one
                 problems.append(Problem(rule.file, rule.line, 1,
                                         f"redundant: '{other.id}' ({other.where}) derives "
                                         f"{', '.join(rule.derive)} whenever this rule holds", rule.id,

@@ -18,6 +18,7 @@ def lit(op: str, value: Any, negated: bool = False, fact: str = "x") -> cond.Lit
 
 
 NEVER = [
+    ([lit("in", (7,)), lit("lt", 5)], "lie outside its bounds"),  # an upper bound alone also excludes values
     ([lit("gt", 5), lit("lt", 5)], "no number satisfies the bounds on 'x'"),
     ([lit("gt", 5), lit("lte", 5)], "no number satisfies"),
     ([lit("gte", 5), lit("lt", 5)], "no number satisfies"),
