@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .bindings import load_bindings
 from .consultation import consult
 from .errors import EngineError, InputError, MyoivigError
+from .fhir import is_fhir, read_fhir, reading_to_dict
 from .model import VERDICTS, KnowledgeBase
 from .patient import normalize, read_patient
 from .report import consultation_to_dict
@@ -161,10 +163,12 @@ def consult_row(kb: KnowledgeBase, row: Row) -> dict[str, Any]:
         return record | {"error": {"kind": "input", "problems": [{"field": None, "message": row.problem}]}}
     try:
         notes: list[str] = []
-        facts = normalize(kb, row.raw, notes)
-        if not facts:
+        reading = read_fhir(load_bindings(kb), row.raw) if is_fhir(row.raw) else None
+        facts = normalize(kb, reading.facts if reading else row.raw, notes)
+        if not facts and reading is None:
             raise InputError("no known fact: every fact is empty or null", field="patient")
-        return record | consultation_to_dict(kb, consult(kb, facts)) | {"read_as": notes}
+        found = record | consultation_to_dict(kb, consult(kb, facts)) | {"read_as": notes}
+        return found | {"fhir": reading_to_dict(reading)} if reading else found
     except InputError as exc:
         return record | {"error": {"kind": "input", "problems": [
             {"field": p.field, "message": str(p)} for p in exc.problems]}}

@@ -284,3 +284,25 @@ def test_unverified_codes_are_listed_on_request() -> None:
     assert quiet == []
     assert len(loud) == 42 and all(p.severity == "warning" for p in loud)
     assert any("RXNORM 121191 (rituximab) is unverified" in p.message for p in loud)
+
+
+def test_batch_reads_bundles_as_it_reads_patient_files(tmp_path: Path) -> None:
+    """A folder of Bundle twins and a JSON-lines file of them advise like the YAML cases; a bad Bundle
+    gets an error record naming the element and the batch goes on."""
+    yaml_dir, fhir_dir = tmp_path / "yaml", tmp_path / "fhir"
+    shutil.copytree(KB / "cases", yaml_dir, ignore=shutil.ignore_patterns("fhir"))
+    shutil.copytree(TWINS, fhir_dir)
+    bad = bundle()
+    bad["entry"][0]["resource"]["birthDate"] = "next week"
+    lines = [json.dumps(json.loads(p.read_text())) for p in sorted(TWINS.glob("*.json"))] + [json.dumps(bad)]
+    (tmp_path / "twins.jsonl").write_text("\n".join(lines) + "\n")
+    outputs = {}
+    for name, source in (("yaml", yaml_dir), ("fhir", fhir_dir), ("jsonl", tmp_path / "twins.jsonl")):
+        result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(tmp_path / f"{name}.jsonl"), "-q"])
+        assert result.exit_code == (1 if name == "jsonl" else 0), result.output
+        outputs[name] = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    assert [advice(r) for r in outputs["fhir"]] == [advice(r) for r in outputs["yaml"]]
+    assert [advice(r) for r in outputs["jsonl"][:-1]] == [advice(r) for r in outputs["yaml"]]
+    assert all(r["fhir"]["as_of_from"] == "Bundle.timestamp" for r in outputs["fhir"])
+    assert outputs["jsonl"][0]["id"] == "twin-child-dermatomyositis"
+    assert outputs["jsonl"][-1]["error"]["problems"][0]["field"] == "entry[0].birthDate"
