@@ -340,3 +340,15 @@ def test_serve_refuses_an_open_host_without_a_client_check() -> None:
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "--host 0.0.0.0 is not loopback: give --jwks" in result.output
+
+
+def test_the_readme_request_is_a_shipped_twin_and_gets_cards(server: tuple[str, Path]) -> None:
+    """The file the README posts with curl is the early anti-HMGCR twin as patient-view, and it is answered."""
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "patient-view-request.json"
+    assert json.loads(example.read_text()) == request("imnm_anti_hmgcr_early")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "--data @docs/examples/patient-view-request.json" in readme
+    response = httpx.post(server[0] + PATIENT_VIEW, content=example.read_bytes(),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json()["cards"][0]["summary"].startswith("IVIG indicated: IVIG is recommended")
