@@ -108,12 +108,16 @@ def create_app(config: ServiceConfig) -> Starlette:
         authorize(config, request)
         return JSONResponse(services)
 
-    async def call(request: Request) -> Response:
+    async def accepted(request: Request) -> tuple[str, dict[str, Any]]:
+        """The service named in the path and the request's JSON body, once the caller is let in."""
         service = request.path_params["service"]
         if service not in HOOKS:
             raise HookError(404, "not-found", f"no CDS service '{service}'; see GET /cds-services")
         authorize(config, request)
-        body = await read_json(request, config.max_body)
+        return service, await read_json(request, config.max_body)
+
+    async def call(request: Request) -> Response:
+        service, body = await accepted(request)
         hook = check_request(body, HOOKS[service])
         prefetch: Mapping[str, Any] = body["prefetch"] if isinstance(body.get("prefetch"), Mapping) else {}
         missing = [key for key in REQUIRED_PREFETCH if prefetch.get(key) is None]
@@ -126,11 +130,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         return JSONResponse({"cards": found})
 
     async def feedback(request: Request) -> Response:
-        service = request.path_params["service"]
-        if service not in HOOKS:
-            raise HookError(404, "not-found", f"no CDS service '{service}'")
-        authorize(config, request)
-        body = await read_json(request, config.max_body)
+        service, body = await accepted(request)
         items = body.get("feedback")
         if not isinstance(items, list) or not items:
             raise HookError(400, "invalid", "feedback is a non-empty array", "feedback")
