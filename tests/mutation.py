@@ -3,6 +3,7 @@
     make mutation                                   # every module of engine/ (about an hour on 2 cores)
     make mutation MUTATE="engine/verdict.py"        # one module (a minute or two)
     python3 tests/mutation.py --sample 4            # a seeded quarter of the mutants: an estimate
+    python3 tests/mutation.py --sample 4 --seed 1   # another quarter, drawn afresh
     python3 tests/mutation.py --resume              # go on with an interrupted run
 
 One covered run of the suite maps each line of engine/ to the tests that execute it; each mutant is
@@ -80,8 +81,11 @@ def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]
     return spans
 
 
-def skip(session: Path, module: Path, sample: int) -> None:
-    """Mark annotation mutants, and with `sample` > 1 all but a seeded 1 in `sample`, as not to run."""
+def skip(session: Path, module: Path, sample: int, seed: int = 0) -> None:
+    """Mark annotation mutants, and with `sample` > 1 all but a seeded 1 in `sample`, as not to run.
+
+    Another `seed` draws another sample: tests written against one sample's survivors are
+    measured fairly only on a sample they were not written from."""
     spans = annotation_spans(module.read_text())
     marks = []
     with sqlite3.connect(session) as db:
@@ -90,14 +94,15 @@ def skip(session: Path, module: Path, sample: int) -> None:
             if any(start <= (row, col) < end for start, end in spans):
                 marks.append(("annotation", job))
             elif sample > 1:
-                seed = hashlib.sha256(f"{module.name}:{operator}:{row}:{col}:{occurrence}".encode()).digest()
-                if seed[0] % sample:
+                salt = f"{seed}:" if seed else ""
+                digest = hashlib.sha256(f"{salt}{module.name}:{operator}:{row}:{col}:{occurrence}".encode()).digest()
+                if digest[0] % sample:
                     marks.append(("not sampled", job))
         db.executemany("INSERT OR REPLACE INTO work_results (worker_outcome, output, job_id) VALUES ('skipped', ?, ?)",
                        marks)
 
 
-def mutate(clone: Path, module: str, sample: int) -> dict:
+def mutate(clone: Path, module: str, sample: int, seed: int = 0) -> dict:
     session = clone / ".mutation" / (Path(module).stem + ".sqlite")
     config = clone / ".mutation" / (Path(module).stem + ".toml")
     config.write_text(f'[cosmic-ray]\nmodule-path = "{module}"\ntimeout = 300.0\nexcluded-modules = []\n'
@@ -105,7 +110,7 @@ def mutate(clone: Path, module: str, sample: int) -> dict:
                       '[cosmic-ray.distributor]\nname = "local"\n')
     if not session.exists():
         run(f".venv/bin/cosmic-ray init {config} {session}", clone)
-        skip(session, clone / module, sample)
+        skip(session, clone / module, sample, seed)
     run(f".venv/bin/cosmic-ray exec {config} {session}", clone)
     return collect(session, module)
 
@@ -132,6 +137,8 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only report what build/mutation holds so far")
     parser.add_argument("--sample", type=int, default=1, metavar="N",
                         help="run a seeded 1 in N of the mutants (an estimate of the score; default: all)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="with --sample: which sample (a fresh seed for tests written from another's survivors)")
     args = parser.parse_args()
     modules = args.modules or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "engine").glob("*.py")
                                      if p.name != "__init__.py")
@@ -161,7 +168,7 @@ def main() -> int:
                 module = todo.get_nowait()
             except queue.Empty:
                 return
-            result = mutate(clone, module, args.sample)
+            result = mutate(clone, module, args.sample, args.seed)
             results.append(result)
             killed = result["total"] - result["survived"]
             print(f"{module}: {killed} of {result['total']} killed ({100 * killed / max(result['total'], 1):.1f}%), "
