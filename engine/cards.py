@@ -52,7 +52,8 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
             "detail": "\n\n".join(detail),
             "indicator": indicator,
             "source": {"label": label,
-                       "topic": {"system": RULE_SYSTEM, "code": rule, "display": rule} if rule else None},
+                       "topic": {"system": RULE_SYSTEM, "code": rule, "display": kb.rule(rule).title}
+                       if rule else None},
             "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
                                 for code, display in OVERRIDE_REASONS] if override else None,
             "links": [{"label": "Full consultation report", "url": report_url, "type": "absolute"}]

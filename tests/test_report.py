@@ -94,6 +94,8 @@ def test_report_in_a_real_browser(browser: Any, tmp_path: Path, case: Path) -> N
     rule_nodes = page.locator("#decision-graph svg g.node.rule")
     assert rule_nodes.count() > 0
     first = rule_nodes.first
+    node_box = first.bounding_box()
+    assert node_box is not None and node_box["width"] > 10 and node_box["height"] > 10
     rule_id = first.locator("title").text_content().removeprefix("rule__")
     panel = page.locator(f'[id="rule-{rule_id}"]')
     assert not panel.evaluate("element => element.open")

@@ -161,6 +161,8 @@ def test_card_detail_carries_the_quote_and_the_fhir_provenance(server: tuple[str
     """A caution card shows its quote and which resource the fact came from."""
     cards = httpx.post(server[0] + PATIENT_VIEW, json=request("pm_elderly_renal_thrombotic_iga")).json()["cards"]
     renal = next(c for c in cards if c["source"].get("topic", {}).get("code") == "caution.renal_insufficiency")
+    assert renal["source"]["topic"] == {"system": "http://example.org/myoivig/rule", "code": "caution.renal_insufficiency",
+                                        "display": "Renal insufficiency"}
     assert "> Using IVIG cautiously in patients with renal insufficiency" in renal["detail"]
     assert "- renal_insufficiency = true (from Observation/obs-2 LOINC 98979-8, 2026-01-05)" in renal["detail"]
 
