@@ -105,7 +105,7 @@ def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "ent
             raise InputError(f"{where}[{index}] has no resourceType", field=f"{where}[{index}].resourceType")
         try:
             model = get_fhir_model_class(kind)
-        except KeyError:
+        except ValueError:  # "Foo is not a valid FHIR Model"
             model = None
         if model is None:
             parsed.append(resource)  # not a FHIR R4 type myoivig knows: listed as unmapped below
@@ -375,12 +375,18 @@ class _Reader:
         dates = []
         for condition in conditions:
             ref = f"Condition/{_id(condition)}"
-            if condition.onsetDateTime is not None:
-                dates.append((_day(condition.onsetDateTime), ref, "onsetDateTime"))
-            elif condition.onsetPeriod is not None and condition.onsetPeriod.start is not None:
-                dates.append((_day(condition.onsetPeriod.start), ref, "onsetPeriod.start"))
-            elif condition.recordedDate is not None:
-                dates.append((_day(condition.recordedDate), ref, "recordedDate (so at least this long)"))
+            period_start = condition.onsetPeriod.start if condition.onsetPeriod else None
+            for value, element in ((condition.onsetDateTime, "onsetDateTime"), (period_start, "onsetPeriod.start"),
+                                   (condition.recordedDate, "recordedDate (so at least this long)")):
+                if value is None:
+                    continue
+                day = _day(value)
+                if day is None:
+                    self.unmapped.append(Unmapped(f"{ref}.{element.split()[0]}",
+                                                  f"a partial date ({value}) gives no months since diagnosis"))
+                else:
+                    dates.append((day, ref, element))
+                break
         if not dates:
             return
         day, ref, element = min(dates)
@@ -487,16 +493,23 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text[:10])
 
 
-def _day(value: Any) -> dt.date:
+def _day(value: Any) -> dt.date | None:
+    """The day of a FHIR date or dateTime; None for a partial date (YYYY or YYYY-MM), which names no day."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    return _date(str(value))
+    try:
+        return _date(str(value))
+    except ValueError:
+        return None
 
 
 def _date_text(value: Any) -> str | None:
-    return None if value is None else _day(value).isoformat()
+    if value is None:
+        return None
+    day = _day(value)
+    return day.isoformat() if day is not None else str(value)
 
 
 def _number(value: float) -> str:

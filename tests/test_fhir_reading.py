@@ -1,0 +1,197 @@
+"""The FHIR reader's rules one by one, in process: what each kind of resource and value gives."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from myoivig.engine import InputError, load_knowledge_base
+from myoivig.engine.bindings import load_bindings
+from myoivig.engine.fhir import read_fhir
+
+from .test_fhir import SCT, bundle, condition, observation, quantity, read
+
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+POSITIVE = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "10828004"}]}}
+
+
+def hook_request(*resources: dict[str, Any], patient_id: str = "p", **prefetch: Any) -> dict[str, Any]:
+    """A CDS Hooks request whose prefetch holds these resources (the first Patient under `patient`)."""
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    others = [r for r in resources if r["resourceType"] != "Patient"]
+    found: dict[str, Any] = {"patient": patients[0] if patients else None,
+                             "conditions": {"resourceType": "Bundle", "type": "searchset",
+                                            "entry": [{"resource": r} for r in others + patients[1:]]}}
+    return {"hook": "patient-view", "hookInstance": "i", "context": {"patientId": patient_id},
+            "prefetch": {**found, **prefetch}}
+
+
+def read_request(document: dict[str, Any]) -> Any:
+    return read_fhir(load_bindings(load_knowledge_base(None)), document, dt.date(2026, 1, 15))
+
+
+def patient(pid: str = "p", **fields: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, **fields}
+
+
+def test_converted_values_keep_two_decimals() -> None:
+    """100 lb is 45.36 kg, not 45.4: the rounding is the documented two decimals."""
+    assert read(bundle(observation("29463-7", quantity(100, "[lb_av]")))).facts["weight_kg"] == 45.36
+
+
+def test_a_negative_non_integer_is_kept_as_read_for_the_range_check() -> None:
+    """The reader passes -1.5 on (the vocabulary's range then refuses it), never a rounded -1."""
+    assert read(bundle(observation("29463-7", quantity(-1.5, "kg")))).facts["weight_kg"] == -1.5
+
+
+def test_an_unknown_resource_type_is_listed_and_the_rest_still_read() -> None:
+    """A type FHIR R4 lacks is unmapped by name; resources after it are read."""
+    reading = read(bundle({"resourceType": "Foo", "id": "x"}, observation("29463-7", quantity(70, "kg"))))
+    assert reading.facts["weight_kg"] == 70
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [("Foo/x", "myoivig reads no Foo resources")]
+
+
+def test_an_unknown_contained_resource_is_invalid_fhir() -> None:
+    """A Condition containing a resource of no FHIR type is refused with its place, not a traceback."""
+    bad = {**condition(SCT, "31384009"), "contained": [{"resourceType": "Foo"}]}
+    with pytest.raises(InputError, match=r"^entry\[1\]: Condition/c is not valid FHIR R4: 'R4.FooType'$"):
+        read(bundle(bad))
+
+
+def test_a_hook_request_is_read_from_its_prefetch_and_counts_to_today() -> None:
+    """Errors name the prefetch; without --as-of a request's ages count to the reference date given."""
+    with pytest.raises(InputError) as refused:
+        read_request(hook_request(patient(birthDate="1970-13-01")))
+    assert refused.value.field == "prefetch[0].birthDate"
+    document = hook_request(patient(birthDate="1970-03-01"))
+    today = read_fhir(load_bindings(load_knowledge_base(None)), document)
+    assert today.as_of_from == "today" and today.as_of == dt.date.today().isoformat()
+    assert read_request(document).facts["age_years"] == 55
+
+
+def test_a_bundle_without_timestamp_counts_to_today() -> None:
+    """No --as-of and no timestamp: today, and the output says so."""
+    document = bundle()
+    del document["timestamp"]
+    assert read_fhir(load_bindings(load_knowledge_base(None)), document).as_of_from == "today"
+
+
+def test_the_context_patient_is_the_one_read() -> None:
+    """Of two patients in the prefetch, the one context.patientId names gives the facts; the other is listed."""
+    reading = read_request(hook_request(patient("p", birthDate="1970-03-01"), patient("q", birthDate="2010-03-01")))
+    assert reading.facts["age_years"] == 55 and reading.patient == "Patient/p"
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [("Patient/q", "another patient")]
+
+
+def test_a_bundle_of_two_patients_is_refused_and_one_without_a_patient_is_read() -> None:
+    """One patient's resources make one consultation; a Bundle of two is an input error."""
+    two = bundle(patient("q"))
+    with pytest.raises(InputError, match="the input holds 2 patients; give one patient's resources"):
+        read(two)
+    alone = bundle(observation("29463-7", quantity(70, "kg")))
+    alone["entry"] = alone["entry"][1:]
+    assert read(alone).facts == {"weight_kg": 70} and read(alone).patient is None
+
+
+def test_a_resource_without_subject_is_trusted_to_be_the_patients() -> None:
+    """Only a subject naming someone else excludes a resource; no subject at all is read."""
+    weight = observation("29463-7", quantity(70, "kg"))
+    del weight["subject"]
+    assert read(bundle(weight)).facts["weight_kg"] == 70
+
+
+def test_a_medication_named_by_reference_is_read_from_the_medication() -> None:
+    """MedicationStatement.medicationReference to a Medication in the Bundle gives its therapy."""
+    medication = {"resourceType": "Medication", "id": "m",
+                  "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "8640"}]}}
+    statement = {"resourceType": "MedicationStatement", "id": "s", "status": "active",
+                 "medicationReference": {"reference": "Medication/m"}, "subject": {"reference": "Patient/p"}}
+    assert read(bundle(medication, statement)).facts["current_therapies"] == ["corticosteroids"]
+
+
+def test_an_operation_outcome_in_place_of_data_is_listed() -> None:
+    """A prefetch the EHR could not fill is reported, not read as data."""
+    outcome = {"resourceType": "OperationOutcome", "id": "oo",
+               "issue": [{"severity": "error", "code": "timeout"}]}
+    reading = read_request(hook_request(patient(), outcome))
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [
+        ("OperationOutcome/oo", "an error the EHR returned in place of data")]
+
+
+@pytest.mark.parametrize(("extensions", "gender", "expected"), [
+    ([{"url": "http://example.org/other", "valueCode": "male"}], "female", "female"),
+    ([{"url": US_CORE + "us-core-sex", "valueCoding": {"system": SCT, "code": "248153007"}}], "female", "male"),
+    ([{"url": "http://zzz.example/sex", "valueCoding": {"system": SCT, "code": "248153007"}}], "female", "female"),
+    ([{"url": "http://aaa.example/birthsex", "valueCode": "M"}], "female", "female"),
+    ([{"url": "http://zzz.example/birthsex", "valueCode": "M"}], "female", "female"),
+])
+def test_only_the_us_core_extensions_say_sex(extensions: list[dict[str, Any]], gender: str, expected: str) -> None:
+    """Another extension with a sex-like code is not the patient's sex; US Core sex as a Coding is."""
+    document = bundle()
+    document["entry"][0]["resource"].update({"gender": gender, "extension": extensions})
+    assert read(document).facts["sex"] == expected
+
+
+def test_only_the_diagnosis_dates_the_disease_and_carries_its_severity() -> None:
+    """A dysphagia Condition's onset and severity are not the myositis's."""
+    reading = read(bundle(condition(SCT, "40739000", onsetDateTime="2025-01-10",
+                                    severity={"coding": [{"system": SCT, "code": "24484000"}]})))
+    assert reading.facts == {"age_years": 55, "sex": "female", "dysphagia": True}
+
+
+def test_months_are_whole_on_the_same_day_of_the_month() -> None:
+    """Onset on the 15th, reference date the 15th three months later: 3 months, not 2."""
+    assert read(bundle(condition(SCT, "31384009", onsetDateTime="2025-10-15"))).facts["months_since_diagnosis"] == 3
+
+
+def test_a_partial_onset_date_gives_no_months_and_says_why() -> None:
+    """"2025-10" names no day: months since diagnosis stay unknown, listed, never a crash."""
+    reading = read(bundle(condition(SCT, "31384009", onsetDateTime="2025-10")))
+    assert "months_since_diagnosis" not in reading.facts and reading.facts["diagnosis"] == "polymyositis"
+    assert ("Condition/c.onsetDateTime", "a partial date (2025-10) gives no months since diagnosis") in [
+        (u.resource, u.reason) for u in reading.unmapped]
+
+
+def test_a_severity_assessment_reads_only_severity_codes() -> None:
+    """Answered with a severity code it gives that severity; with another fact's code it is unmapped."""
+    local = "http://example.org/myoivig/CodeSystem/assessment"
+    severe = observation("myositis-severity", {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "24484000"}]}},
+                         system=local)
+    assert read(bundle(severe)).facts["severity"] == "severe"
+    other = observation("myositis-severity", {"valueCodeableConcept": {"coding": [
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z86.718"}]}}, system=local)
+    reading = read(bundle(other))
+    assert "severity" not in reading.facts
+    assert reading.unmapped[0].reason.startswith("an assessment is answered by valueBoolean or a bound")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"valueString": "Positive"}, ["anti_hmgcr"]),
+    ({"valueString": " negative "}, []),
+    ({"valueBoolean": True}, ["anti_hmgcr"]),
+    ({"valueBoolean": False}, []),
+    ({"valueString": "weakly reactive"}, None),
+])
+def test_a_result_is_positive_or_negative_or_not_read(value: dict[str, Any], expected: list[str] | None) -> None:
+    """Words and booleans count; any other text is not guessed at."""
+    reading = read(bundle(observation("93493-5", value)))
+    assert reading.facts.get("autoantibodies") == expected
+
+
+def test_both_medication_searches_empty_mean_no_current_therapy() -> None:
+    """Two empty searchsets say no active medication; a missing or null search leaves the list unknown."""
+    empty = {"resourceType": "Bundle", "type": "searchset"}
+    both = read_request(hook_request(patient(), medicationRequests=empty, medicationStatements=empty))
+    assert both.facts["current_therapies"] == []
+    evidence = [e for e in both.evidence if e.fact == "current_therapies"]
+    assert [(e.resource, e.read) for e in evidence] == [
+        ("prefetch medicationRequests and medicationStatements", "both searches for active medication came back empty")]
+    one = read_request(hook_request(patient(), medicationRequests=empty, medicationStatements=None))
+    assert "current_therapies" not in one.facts
+
+
+def test_a_code_with_only_text_is_named_by_its_text() -> None:
+    """A Condition coded by free text alone is listed with that text."""
+    free = {**condition(SCT, "x"), "code": {"text": "myositis, unsure"}}
+    assert read(bundle(free)).unmapped[0].reason == "no binding for 'myositis, unsure' (no coding)"
