@@ -63,15 +63,22 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
         }))
 
     headline = spec.headline.split(" - ")[0].lower()
-    why = [c for c in consultation.by_kind("indication") if c.strength] or consultation.by_kind("scope")
-    reason = f": {why[0].statement}" if why and verdict.value not in ("not_indicated", "undetermined") else ""
+    why = {"contraindicated": consultation.by_kind("contraindication"),
+           "out_of_scope": [c for c in consultation.by_kind("scope") if c.outside_scope],
+           "indicated": [c for c in consultation.by_kind("indication") if c.strength],
+           "may_be_considered": [c for c in consultation.by_kind("indication") if c.strength]}.get(verdict.value, [])
+    reason = f": {why[0].statement}" if why else ""
     if verdict.value == "undetermined" and verdict.open_facts:
         reason = f": unknown {', '.join(verdict.open_facts)}"
     dose = consultation.dose
+    held = "Routes to IVIG that hold, but give no advice while the above stands:" if verdict.value in (
+        "contraindicated", "out_of_scope") and consultation.by_kind("indication") else None
     card("verdict", f"IVIG {headline}{reason}",
          "critical" if verdict.value == "contraindicated" else "info",
          [f"**IVIG: {spec.headline}**" + (f' - the source says IVIG "{verdict.strength}"' if verdict.strength else "")]
-         + [conclusion_markdown(kb, c, consultation, reading) for c in consultation.by_kind("indication")],
+         + [conclusion_markdown(kb, c, consultation, reading) for c in why[:1]] + ([held] if held else [])
+         + [conclusion_markdown(kb, c, consultation, reading) for c in consultation.by_kind("indication")
+            if not why or c is not why[0]],
          list(verdict.rules) or [c.id for c in consultation.by_kind("indication")],
          extra={"verdict": verdict.value, "summary": facts,
                 "conclusions": [c.id for c in consultation.conclusions],
@@ -80,7 +87,7 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
                                                    "per_day_g": list(dose.standard.per_day_g)}})
     for kind in ("contraindication", "scope", "caution"):
         for conclusion in consultation.by_kind(kind):
-            if why and conclusion is why[0] and reason:
+            if why and conclusion is why[0]:
                 continue  # already the verdict card's reason
             title = {"contraindication": "IVIG hard stop", "scope": "Out of scope", "caution": "IVIG caution"}[kind]
             card(conclusion.id, f"{title}: {conclusion.statement}", INDICATORS.get(kind, "info"),

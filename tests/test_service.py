@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from myoivig.engine import load_knowledge_base
 from myoivig.engine.cards import SUMMARY_LIMIT
 from myoivig.main import cli
 
@@ -161,8 +162,9 @@ def test_card_detail_carries_the_quote_and_the_fhir_provenance(server: tuple[str
     """A caution card shows its quote and which resource the fact came from."""
     cards = httpx.post(server[0] + PATIENT_VIEW, json=request("pm_elderly_renal_thrombotic_iga")).json()["cards"]
     renal = next(c for c in cards if c["source"].get("topic", {}).get("code") == "caution.renal_insufficiency")
+    title = load_knowledge_base(None).rule("caution.renal_insufficiency").title  # not pinned: titles may change
     assert renal["source"]["topic"] == {"system": "http://example.org/myoivig/rule", "code": "caution.renal_insufficiency",
-                                        "display": "Renal insufficiency"}
+                                        "display": title}
     assert "> Using IVIG cautiously in patients with renal insufficiency" in renal["detail"]
     assert "- renal_insufficiency = true (from Observation/obs-2 LOINC 98979-8, 2026-01-05)" in renal["detail"]
 
