@@ -79,7 +79,7 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
     (with `unverified`, a warning for each code not verified against an authoritative source)."""
     path = bindings_path(kb)
     file = _shown(path)
-    if not path.is_file():
+    if not path.exists():
         return None, [Problem(file, 1, 1, "no FHIR bindings file", severity="warning",
                               hint="FHIR input is refused without it")]
     try:

@@ -59,3 +59,9 @@ def test_a_number_written_as_text_is_read_up_to_40_characters(kb: KnowledgeBase,
     else:
         assert refusal(kb, {"age_years": text}).startswith(
             f"fact 'age_years': \"{'0' * 40}...\" is not a number")
+
+
+@pytest.mark.parametrize(("name", "value"), [("weight_kg", 350), ("weight_kg", 2), ("age_years", 120), ("age_years", 0)])
+def test_both_ends_of_a_range_are_allowed(kb: KnowledgeBase, name: str, value: float) -> None:
+    """A range is closed: its first and last values are facts, not refusals."""
+    assert normalize(kb, {name: value}) == {name: value}

@@ -256,6 +256,12 @@ def test_binding_sources_match_the_schema() -> None:
     ("code: SNOMED 24484000", "code: SNOMED 6736007", "SNOMED 6736007 is bound twice: to severity=moderate and to "
                                                      "severity=severe"),
     ("verified: secondary", "verified: maybe", "is not one of ['authoritative', 'secondary', 'unverified', 'local']"),
+    ("code: ICD10CM M33.22", "code: SNOMED 72315009", "SNOMED 72315009 is bound twice: to diagnosis=polymyositis and "
+                                                       "to diagnosis=inclusion_body_myositis"),
+    ("    units: {cm: 1, m: 100, \"[in_i]\": 2.54}\n", "", "a binding from quantity needs `units`"),
+    ("  height_cm:\n    from: quantity", "  height_cn:\n    from: quantity", "'height_cn' is not a fact of the vocabulary"),
+    ("  dysphagia:\n    from: condition\n    codes:", "  dysphagia:\n    from: condition\n    units: {x: 1}\n    codes:",
+     "a binding from condition takes no `units`"),
 ])
 def test_kb_validate_checks_the_bindings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str,
                                          message: str) -> None:
@@ -274,6 +280,49 @@ def test_kb_validate_checks_the_bindings(tmp_path: Path, monkeypatch: pytest.Mon
     twin = str(TWINS / "pm_severe_sparse.json")
     refused = CliRunner().invoke(cli, ["consult", twin, "--kb", str(copy_kb)])
     assert refused.exit_code == 3 and "IVIG:" not in refused.output
+
+
+@pytest.mark.parametrize(("old", "new", "where"), [
+    ("code: ICD10CM M33.22", "code: ICDX M33.22", "bindings.yaml:45:12: error: code system 'ICDX' is not one of "
+                                                  "`systems` - known: SNOMED, ICD10CM, LOINC, RXNORM, MYOIVIG"),
+    ("code: SNOMED 40739000", "code: ICDX 40739000", "bindings.yaml:66:10: error: code system 'ICDX'"),
+])
+def test_a_binding_problem_points_at_its_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str,
+                                              where: str) -> None:
+    """Under `values` or under `codes`, the editor is sent to the very code."""
+    copy_kb = tmp_path / "kb"
+    shutil.copytree(KB, copy_kb)
+    path = copy_kb / "fhir" / "bindings.yaml"
+    path.write_text(path.read_text().replace(old, new, 1))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["kb", "validate", "--kb", str(copy_kb)])
+    assert where in result.output, result.output
+
+
+def test_an_unreadable_bindings_file_is_an_error_at_its_first_line(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder where the file should be: file:1:1, the reason, exit 3."""
+    copy_kb = tmp_path / "kb"
+    shutil.copytree(KB, copy_kb)
+    (copy_kb / "fhir" / "bindings.yaml").unlink()
+    (copy_kb / "fhir" / "bindings.yaml").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["kb", "validate", "--kb", str(copy_kb)])
+    assert result.exit_code == 3
+    assert "kb/fhir/bindings.yaml:1:1: error: cannot read the file: Is a directory" in result.output
+
+
+def test_without_a_bindings_file_fhir_is_refused_but_rules_stand(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bindings is a warning for the knowledge base and exit 3 for FHIR input, never a guess."""
+    copy_kb = tmp_path / "kb"
+    shutil.copytree(KB, copy_kb)
+    (copy_kb / "fhir" / "bindings.yaml").unlink()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["kb", "validate", "--kb", str(copy_kb)])
+    assert result.exit_code == 0 and "kb/fhir/bindings.yaml:1:1: warning: no FHIR bindings file" in result.output
+    refused = CliRunner().invoke(cli, ["consult", str(TWINS / "pm_severe_sparse.json"), "--kb", str(copy_kb)])
+    assert refused.exit_code == 3 and "no FHIR bindings file" in refused.output
 
 
 def test_unverified_codes_are_listed_on_request() -> None:
