@@ -76,3 +76,19 @@ def test_a_dose_that_appears_is_compared_with_the_reason_there_was_none(kb: Know
     assert dose.before == "No dose until the verdict is decided: answer the questions under MISSING."
     assert dose.after == "56.9 kg (ideal_body_weight): 57-114 g per course"
     assert dose.because_of == ("severity",)
+
+
+def test_what_if_with_the_value_already_given_changes_nothing(kb: KnowledgeBase) -> None:
+    """Asking "what if she took corticosteroids" of a patient who does: no difference, whatever the list's identity."""
+    facts = normalize(kb, {"diagnosis": "DM", "severity": "severe", "current_therapies": ["prednisone"],
+                           "sex": "female", "height_cm": 165, "weight_kg": 70, "age_years": 58})
+    same = normalize(kb, {"current_therapies": ["corticosteroids"]})
+    assert what_if(kb, facts, same).differences == ()
+
+
+def test_a_weight_change_names_the_weight_as_the_cause_of_the_new_dose(kb: KnowledgeBase) -> None:
+    """The weights feed the dose arithmetic, not a rule's condition; the difference still names them."""
+    facts = normalize(kb, {"diagnosis": "DM", "severity": "severe", "sex": "female", "height_cm": 165,
+                           "weight_kg": 50, "age_years": 58})
+    dose = [d for d in what_if(kb, facts, {"weight_kg": 48.0}).differences if d.change == "dose"]
+    assert len(dose) == 1 and "weight_kg" in dose[0].because_of
