@@ -125,3 +125,13 @@ def test_report_reads_on_a_phone_and_prints(browser: Any, tmp_path: Path) -> Non
     page.pdf(path=str(pdf))
     assert pdf.read_bytes().startswith(b"%PDF")
     page.close()
+
+
+def test_a_bad_patient_gives_exit_2_and_no_page(tmp_path: Path) -> None:
+    """A refused patient writes nothing: no half page for someone to print."""
+    patient = tmp_path / "bad.yaml"
+    patient.write_text("diagnosis: dermatomyosistis\n")
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(patient), "-o", str(out)])
+    assert result.exit_code == 2 and "diagnosis" in result.output and "Traceback" not in result.output
+    assert not out.exists()

@@ -356,3 +356,10 @@ def test_the_readme_request_is_a_shipped_twin_and_gets_cards(server: tuple[str, 
                           headers={"Content-Type": "application/json"})
     assert response.status_code == 200
     assert response.json()["cards"][0]["summary"].startswith("IVIG indicated: IVIG is recommended")
+
+
+def test_serve_refuses_a_jwks_that_is_not_json(tmp_path: Path) -> None:
+    """A broken key file stops the server before it listens, naming the option."""
+    (tmp_path / "keys.json").write_text("not json")
+    result = CliRunner().invoke(cli, ["serve", "--jwks", str(tmp_path / "keys.json")])
+    assert result.exit_code == 2 and "is not a JWKS JSON file" in result.output and "Traceback" not in result.output
