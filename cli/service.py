@@ -7,11 +7,15 @@ under a lock, in a worker thread, because durable_rules is single-threaded.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 import time
+import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,10 @@ REQUIRED_PREFETCH = ("patient", "conditions")
 HOOKS = {"myoivig-patient-view": "patient-view", "myoivig-order-select": "order-select"}
 OUTCOMES = ("accepted", "overridden")
 REMEMBERED_REPORTS = 1_000
-"""Reports kept for the cards' links, by hookInstance: a link works while its consultation is among
-the last thousand [local policy]; the hookInstance, a UUID the EHR made up, is the only key to it."""
+"""Reports kept for the cards' links: a link works while its consultation is among the server's last
+thousand [local policy]. Its key is an HMAC of the hookInstance under a secret drawn at start-up, so a
+link cannot be guessed from a hookInstance; a browser following it carries no JWT, so the link itself
+is the credential (serve it on a network only clinicians reach)."""
 REMEMBERED_CARDS = 10_000
 """Card uuids kept to join feedback to rules; the oldest are forgotten first."""
 
@@ -65,6 +71,7 @@ class ServiceConfig:
     cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     reports: OrderedDict[str, tuple[Any, FhirReading]] = field(default_factory=OrderedDict)
     seen_jti: dict[str, float] = field(default_factory=dict)
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
 
 def discovery(kb: KnowledgeBase, bindings: Bindings) -> dict[str, Any]:
@@ -120,7 +127,8 @@ def create_app(config: ServiceConfig) -> Starlette:
         service, body = await accepted(request)
         hook = check_request(body, HOOKS[service])
         prefetch: Mapping[str, Any] = body["prefetch"] if isinstance(body.get("prefetch"), Mapping) else {}
-        missing = [key for key in REQUIRED_PREFETCH if prefetch.get(key) is None]
+        missing = [key for key in REQUIRED_PREFETCH if not isinstance(prefetch.get(key), Mapping)
+                   or prefetch[key].get("resourceType") in (None, "OperationOutcome")]
         if missing:
             raise HookError(412, "required", f"prefetch lacks {', '.join(missing)}: this service reads prefetched "
                             "data only", expression="prefetch")
@@ -140,10 +148,10 @@ def create_app(config: ServiceConfig) -> Starlette:
         return JSONResponse({})
 
     async def report(request: Request) -> Response:
-        kept = config.reports.get(request.path_params["instance"])
+        kept = config.reports.get(request.path_params["token"])
         if kept is None:
-            raise HookError(404, "not-found", "no report for this hookInstance (reports are kept for the last "
-                            f"{REMEMBERED_REPORTS} consultations)")
+            raise HookError(404, "not-found", "no such report (reports are kept for the last "
+                            f"{REMEMBERED_REPORTS} consultations of this server)")
         from .engine.fhir import reading_to_dict
         from .report_cmd import report_html
 
@@ -152,21 +160,27 @@ def create_app(config: ServiceConfig) -> Starlette:
                                        reading_to_dict(reading))
         return HTMLResponse(page)
 
-    async def refuse(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, HookError):
-            return outcome(exc.status, exc.code, exc.message, exc.expression)
-        return outcome(500, "exception", "the service failed; nothing was advised")
-
-    routes = [Route("/cds-services", list_services, methods=["GET"]),
-              Route("/cds-services/{service}", call, methods=["POST"]),
-              Route("/cds-services/{service}/feedback", feedback, methods=["POST"]),
-              Route("/reports/{instance}", report, methods=["GET"])]
+    routes = [Route("/cds-services", guarded(list_services), methods=["GET"]),
+              Route("/cds-services/{service}", guarded(call), methods=["POST"]),
+              Route("/cds-services/{service}/feedback", guarded(feedback), methods=["POST"]),
+              Route("/reports/{token}", guarded(report), methods=["GET"])]
     middleware = [Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
                              allow_methods=["GET", "POST", "OPTIONS"],
                              allow_headers=["Authorization", "Content-Type"], allow_private_network=True)]
-    app = Starlette(routes=routes, middleware=middleware,
-                    exception_handlers={HookError: refuse, Exception: refuse, 404: not_found, 405: not_allowed})
-    return app
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found, 405: not_allowed})
+
+
+def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Every failure becomes an OperationOutcome here, so none reaches the server as a traceback (which
+    would also drop the client's kept-alive connection)."""
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except HookError as exc:
+            return outcome(exc.status, exc.code, exc.message, exc.expression)
+        except Exception:
+            return outcome(500, "exception", "the service failed; nothing was advised")
+    return answer
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -208,6 +222,10 @@ def check_request(body: Mapping[str, Any], hook: str) -> str:
             raise HookError(400, "required", f"the request lacks '{name}'", name)
     if body["hook"] != hook:
         raise HookError(400, "invalid", f"this service answers '{hook}', not '{body['hook']}'", "hook")
+    try:
+        uuid.UUID(str(body["hookInstance"]))
+    except ValueError:
+        raise HookError(400, "invalid", "hookInstance is a UUID", "hookInstance") from None
     if not isinstance(body["context"], Mapping) or not body["context"].get("patientId"):
         raise HookError(400, "required", "context.patientId is required", "context.patientId")
     if "fhirAuthorization" in body and "fhirServer" not in body:
@@ -216,6 +234,12 @@ def check_request(body: Mapping[str, Any], hook: str) -> str:
         for name in ("selections", "draftOrders"):
             if name not in body["context"]:
                 raise HookError(400, "required", f"order-select needs context.{name}", f"context.{name}")
+        selections, orders = body["context"]["selections"], body["context"]["draftOrders"]
+        if not isinstance(selections, list) or not all(isinstance(s, str) for s in selections):
+            raise HookError(400, "invalid", "context.selections is a list of references", "context.selections")
+        if not isinstance(orders, Mapping) or orders.get("resourceType") != "Bundle" or not all(
+                isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping) for e in orders.get("entry") or []):
+            raise HookError(400, "invalid", "context.draftOrders is a Bundle of resources", "context.draftOrders")
     return hook
 
 
@@ -246,14 +270,18 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
         except MyoivigError as exc:
             raise HookError(500, "processing", f"the engine failed: {exc}") from None
     covered = any("covered_diagnosis" in f.asserted for f in consultation.trace)
-    if hook == "patient-view" and not covered:
-        return []
+    conflict = "diagnosis" in reading.conflicting  # two myositis diagnoses: the EHR must hear of it
+    if hook == "patient-view" and not covered and not conflict:
+        return []  # no myositis the document covers: no alert fatigue on every chart
+    if hook == "order-select" and "diagnosis" not in facts and not conflict:
+        return []  # IVIG for another disease (ITP, an immune deficiency): not this service's business
     instance = str(body["hookInstance"])
-    report_url = f"{config.public_url.rstrip('/')}/reports/{instance}" if config.public_url else None
+    token = hmac.new(config.secret, instance.encode(), hashlib.sha256).hexdigest()[:32]
+    report_url = f"{config.public_url.rstrip('/')}/reports/{token}" if config.public_url else None
     found = cards(config.kb, consultation, instance, reading, report_url)
     with config.lock:
         if report_url:
-            config.reports[instance] = (consultation, reading)
+            config.reports[token] = (consultation, reading)
             while len(config.reports) > REMEMBERED_REPORTS:
                 config.reports.popitem(last=False)
         for card in found:
@@ -275,15 +303,29 @@ def feedback_record(config: ServiceConfig, service: str, item: Any, index: int) 
     if item["outcome"] not in OUTCOMES:
         raise HookError(400, "invalid", f"{where}.outcome is '{item['outcome']}'; allowed: {', '.join(OUTCOMES)}",
                         f"{where}.outcome")
+    if not isinstance(item["card"], str):
+        raise HookError(400, "invalid", f"{where}.card is the card's uuid", f"{where}.card")
+    try:
+        dt.datetime.fromisoformat(str(item["outcomeTimestamp"]).replace("Z", "+00:00"))
+    except ValueError:
+        raise HookError(400, "invalid", f"{where}.outcomeTimestamp is not an RFC 3339 time",
+                        f"{where}.outcomeTimestamp") from None
     if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
         raise HookError(400, "required", f"{where}: an accepted card needs acceptedSuggestions",
                         f"{where}.acceptedSuggestions")
-    reason = (item.get("overrideReason") or {}).get("reason") or {}
+    if item["outcome"] == "overridden" and "acceptedSuggestions" in item:
+        raise HookError(400, "invalid", f"{where}: an overridden card accepts no suggestion",
+                        f"{where}.acceptedSuggestions")
+    override = item.get("overrideReason") or {}
+    if not isinstance(override, Mapping) or not isinstance(override.get("reason") or {}, Mapping):
+        raise HookError(400, "invalid", f"{where}.overrideReason is an object with a Coding as reason",
+                        f"{where}.overrideReason")
+    reason = override.get("reason") or {}
     sent = config.cards_sent.get(str(item["card"]), {})
     return {"received": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "service": service,
             "card": str(item["card"]), "outcome": item["outcome"], "outcomeTimestamp": item["outcomeTimestamp"],
             "overrideReason": {"system": reason.get("system"), "code": reason.get("code")} if reason else None,
-            "commentLength": len(str((item.get("overrideReason") or {}).get("userComment") or "")),
+            "commentLength": len(str(override.get("userComment") or "")),
             "acceptedSuggestions": [s.get("id") for s in item.get("acceptedSuggestions") or []
                                     if isinstance(s, Mapping)],
             "rules": sent.get("rules"), "hookInstance": sent.get("hookInstance"),
@@ -296,21 +338,25 @@ def authorize(config: ServiceConfig, request: Request) -> None:
         return
     import jwt
 
-    header = request.headers.get("authorization", "")
-    if not header.startswith("Bearer "):
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise HookError(401, "login", "a Bearer JWT is required")
-    token = header[len("Bearer "):]
+    token = token.strip()
     try:
         keys = jwt.PyJWKSet.from_dict(dict(config.jwks))
-        kid = jwt.get_unverified_header(token).get("kid")
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
         key = next((k for k in keys.keys if k.key_id == kid), None)
         if key is None:
             raise HookError(401, "login", f"unknown key id '{kid}'")
+        if header.get("typ", "JWT") != "JWT" or (key.algorithm_name and header.get("alg") != key.algorithm_name):
+            raise HookError(401, "login", f"the JWT's header ({header.get('alg')}, {header.get('typ')}) does not "
+                            f"match key '{kid}'")
         audience = (config.audience_base.rstrip("/") + request.url.path) if config.audience_base else str(request.url)
         claims = jwt.decode(token, key.key, algorithms=["ES384", "RS384"], audience=audience,
                             issuer=list(config.issuers) or None,
                             options={"require": ["iss", "aud", "exp", "iat", "jti"]})
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:  # a key of one type offered a token of another
         raise HookError(401, "login", f"the JWT is refused: {exc}") from None
     now = time.time()
     with config.lock:

@@ -85,11 +85,15 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
                 "dose": None if dose is None else {"dosing_weight_kg": dose.dosing_weight_kg,
                                                    "course_total_g": list(dose.standard.course_total_g),
                                                    "per_day_g": list(dose.standard.per_day_g)}})
+    rule_ids = {rule.id for rule in kb.rules}
+    for wid, text in consultation.warnings:  # implausible or inconsistent facts: a clinician must look
+        card(wid, f"Check before IVIG: {text}", "warning", [escape(text)], [wid] if wid in rule_ids else [])
     for kind in ("contraindication", "scope", "caution"):
         for conclusion in consultation.by_kind(kind):
             if why and conclusion is why[0]:
                 continue  # already the verdict card's reason
-            title = {"contraindication": "IVIG hard stop", "scope": "Out of scope", "caution": "IVIG caution"}[kind]
+            title = {"contraindication": "IVIG hard stop", "caution": "IVIG caution",
+                     "scope": "Out of scope" if conclusion.outside_scope else "Scope"}[kind]
             card(conclusion.id, f"{title}: {conclusion.statement}", INDICATORS.get(kind, "info"),
                  [conclusion_markdown(kb, conclusion, consultation, reading)], [conclusion.id],
                  override=kind == "caution")
@@ -106,7 +110,8 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
              [f"- **{m.fact}**: {escape(m.question)} (could change {m.concern.replace('_', ' ')})"
               for m in consultation.missing], [])
     if reading is not None and (reading.unmapped or reading.warnings):
-        card("fhir", f"FHIR data not used: {len(reading.unmapped)} resources, {len(reading.warnings)} conflicts",
+        card("fhir", f"FHIR data not used: {_count(len(reading.unmapped), 'resource')}, "
+             f"{_count(len(reading.warnings), 'conflict')}",
              "warning" if reading.warnings else "info",
              [f"- {escape(u.resource)}: {escape(u.reason)}" for u in reading.unmapped]
              + [f"- conflict: {escape(w)}" for w in reading.warnings], [])
@@ -123,10 +128,11 @@ def conclusion_markdown(kb: KnowledgeBase, conclusion: Conclusion, consultation:
         lines.append(f"*Local policy:* {escape(conclusion.local_policy)}")
     for fact in conclusion.rests_on_facts:
         if fact in consultation.patient:
-            lines.append(f"- {fact} = {escape(_shown(consultation.patient[fact]))}" + "".join(
+            value = consultation.patient[fact]
+            lines.append(f"- {fact} = {escape(_shown(value))}" + "".join(
                 f" (from {escape(e.resource)}{' ' + escape(e.code) if e.code else ''}"
-                f"{', ' + e.date if e.date else ''})"
-                for e in (reading.evidence if reading else ()) if e.fact == fact))
+                f"{', ' + escape(e.date) if e.date else ''})"
+                for e in (reading.evidence if reading else ()) if e.fact == fact and _supports(e.value, value)))
     return "\n".join(lines)
 
 
@@ -139,11 +145,12 @@ def short(text: str) -> str:
 
 
 def escape(text: str) -> str:
-    """Text (a quote, or anything from the EHR) safe inside Markdown that a client renders with raw HTML."""
-    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text (a quote, or anything from the EHR) safe inside Markdown that a client renders with raw HTML:
+    one line (no heading or list made of it), no markup, no link (GFM links bare URLs)."""
+    out = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for char in "\\`*_[]#|":
         out = out.replace(char, "\\" + char)
-    return out
+    return out.replace("://", ":&#47;&#47;").replace("www.", "www&#46;")
 
 
 def pruned(value: Any) -> Any:
@@ -160,6 +167,15 @@ def pruned(value: Any) -> Any:
 def facts_key(facts: Mapping[str, Any]) -> str:
     """A stable stand-in for hookInstance offline: the same patient gives the same card uuids."""
     return hashlib.sha256(repr(sorted(facts.items())).encode()).hexdigest()[:16]
+
+
+def _supports(evidence: Any, value: Any) -> bool:
+    """Evidence that gave the fact's value (not a superseded one); every result behind a list."""
+    return isinstance(value, list) or evidence == value
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _shown(value: Any) -> str:

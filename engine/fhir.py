@@ -18,6 +18,8 @@ from .errors import InputError
 ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 FINAL_OBSERVATION = {"final", "amended", "corrected"}
 ACTIVE_MEDICATION = {"active", "intended"}
+ORDER_INTENTS = {"order", "original-order", "reflex-order", "filler-order", "instance-order", "plan"}
+"""A MedicationRequest with another intent (a proposal, an option) is not a therapy the patient takes."""
 POSITIVE = {("http://snomed.info/sct", "10828004"), ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
                                                       "POS")}
 NEGATIVE = {("http://snomed.info/sct", "260385009"), ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
@@ -67,6 +69,7 @@ class FhirReading:
     bindings_file: str
     bindings_sha256: str
     patient: str | None
+    conflicting: tuple[str, ...] = ()  # facts left unknown because resources disagree
 
 
 def is_fhir(document: Mapping[str, Any]) -> bool:
@@ -74,20 +77,67 @@ def is_fhir(document: Mapping[str, Any]) -> bool:
     return document.get("resourceType") == "Bundle" or ("hook" in document and "context" in document)
 
 
-def resources_of(document: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The resources of a Bundle, or of a CDS Hooks request's prefetch; and the patient id it names."""
+@dataclass(frozen=True)
+class _Input:
+    """The resources of an input, the patient it names, the patient's fullUrls, and what could not be read."""
+
+    resources: list[dict[str, Any]]
+    patient_id: str | None
+    patient_urls: frozenset[str]
+    skipped: tuple[Unmapped, ...]
+
+
+def resources_of(document: Mapping[str, Any]) -> _Input:
+    """The resources of a Bundle, or of a CDS Hooks request's prefetch (its Bundles opened)."""
+    found: list[dict[str, Any]] = []
+    urls: set[str] = set()
+    skipped: list[Unmapped] = []
+
+    def bundle(value: Mapping[str, Any], where: str) -> None:
+        validate_shell(value, where)
+        entries = value.get("entry") or []
+        for index, entry in enumerate(entries):
+            resource = entry.get("resource") if isinstance(entry, Mapping) else None
+            if not isinstance(resource, Mapping):
+                skipped.append(Unmapped(f"{where}entry[{index}]", "an entry without a resource"))
+                continue
+            found.append(dict(resource))
+            if resource.get("resourceType") == "Patient" and isinstance(entry.get("fullUrl"), str):
+                urls.add(entry["fullUrl"])
+
     if document.get("resourceType") == "Bundle":
-        return [dict(e["resource"]) for e in document.get("entry") or [] if isinstance(e, Mapping)
-                and isinstance(e.get("resource"), Mapping)], None
+        bundle(document, "")
+        return _Input(found, None, frozenset(urls), tuple(skipped))
     context = document.get("context")
     patient_id = context.get("patientId") if isinstance(context, Mapping) else None
-    found: list[dict[str, Any]] = []
-    for value in (document.get("prefetch") or {}).values():
+    prefetch = document.get("prefetch", {}) if document.get("prefetch") is not None else {}
+    if not isinstance(prefetch, Mapping):
+        raise InputError("prefetch is an object of prefetch keys to FHIR resources", field="prefetch")
+    for key, value in prefetch.items():
         if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
-            found += resources_of(value)[0]
+            bundle(value, f"prefetch.{key}.")
         elif isinstance(value, Mapping) and value.get("resourceType"):
             found.append(dict(value))
-    return found, str(patient_id) if patient_id is not None else None
+        elif value is not None:
+            skipped.append(Unmapped(f"prefetch.{key}", "not a FHIR resource"))
+    return _Input(found, str(patient_id) if patient_id is not None else None, frozenset(urls), tuple(skipped))
+
+
+def validate_shell(bundle: Mapping[str, Any], where: str = "") -> None:
+    """The Bundle itself (type, timestamp, entry as a list) is valid R4, or the input is refused."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    entries = bundle.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise InputError(f"{where}entry is a list of entries", field=f"{where}entry")
+    try:
+        Bundle.model_validate({key: value for key, value in bundle.items() if key != "entry"})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{where}{path}: the Bundle is not valid FHIR R4: {first['msg']}",
+                         field=f"{where}{path}") from None
 
 
 def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "entry") -> list[Any]:
@@ -125,8 +175,8 @@ def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "ent
 
 def read_fhir(bindings: Bindings, document: Mapping[str, Any], as_of: dt.date | None = None) -> FhirReading:
     """The facts a FHIR Bundle (or CDS Hooks prefetch) gives, with their provenance."""
-    raw, patient_id = resources_of(document)
-    resources = validate_resources(raw, "entry" if document.get("resourceType") == "Bundle" else "prefetch")
+    given = resources_of(document)
+    resources = validate_resources(given.resources, "entry" if document.get("resourceType") == "Bundle" else "prefetch")
     if as_of is not None:
         as_of_from = "--as-of"
     elif document.get("resourceType") == "Bundle" and document.get("timestamp"):
@@ -135,11 +185,14 @@ def read_fhir(bindings: Bindings, document: Mapping[str, Any], as_of: dt.date | 
         as_of, as_of_from = dt.date.today(), "today"
     assert as_of is not None
     reader = _Reader(bindings, as_of)
-    reader.read(resources, patient_id)
+    reader.unmapped += given.skipped
+    reader.read(resources, given.patient_id, given.patient_urls)
     if document.get("resourceType") != "Bundle":
         reader.empty_medication_searches(document.get("prefetch") or {})
-    return FhirReading(reader.facts(), tuple(reader.evidence), tuple(reader.unmapped), tuple(reader.warnings),
-                       as_of.isoformat(), as_of_from, bindings.file, bindings.sha256, reader.patient_ref)
+    facts = reader.facts()
+    return FhirReading(facts, tuple(reader.evidence), tuple(reader.unmapped), tuple(reader.warnings),
+                       as_of.isoformat(), as_of_from, bindings.file, bindings.sha256, reader.patient_ref,
+                       tuple(sorted(reader.conflicting)))
 
 
 class _Reader:
@@ -151,10 +204,12 @@ class _Reader:
         self.unmapped: list[Unmapped] = []
         self.warnings: list[str] = []
         self.patient_ref: str | None = None
+        self.conflicting: set[str] = set()  # facts left unknown because resources disagree
         self._found: dict[str, list[tuple[str, Evidence]]] = {}  # fact -> (sort key, evidence)
+        self._results: dict[str, dict[str, list[tuple[str, bool, Evidence]]]] = {}  # fact -> item -> results
         self._patient_refs: set[str] = set()
 
-    def read(self, resources: list[Any], patient_id: str | None) -> None:
+    def read(self, resources: list[Any], patient_id: str | None, patient_urls: frozenset[str] = frozenset()) -> None:
         patients = [r for r in resources if _type(r) == "Patient"]
         if patient_id is not None:
             patients = [p for p in patients if p.id == patient_id] or patients[:0]
@@ -165,13 +220,16 @@ class _Reader:
             self.patient_ref = f"Patient/{patient_id}"
         elif patients:
             self.patient_ref = f"Patient/{patients[0].id}"
-        self._patient_refs = {self.patient_ref} if self.patient_ref else set()
+        self._patient_refs = ({self.patient_ref} | set(patient_urls)) if self.patient_ref else set()
         medications = {f"Medication/{r.id}": r for r in resources if _type(r) == "Medication"}
         diagnosis_conditions = []
         for resource in resources:
             kind = _type(resource)
             ref = f"{kind}/{_id(resource)}"
-            if kind in ("Bundle", "Medication"):
+            if kind == "Medication":
+                continue  # read through the medication that names it
+            if kind == "Bundle":
+                self.unmapped.append(Unmapped(ref, "a Bundle inside the input is not opened"))
                 continue
             if kind == "OperationOutcome":
                 self.unmapped.append(Unmapped(ref, "an error the EHR returned in place of data"))
@@ -245,9 +303,9 @@ class _Reader:
         is_diagnosis = False
         for binding, value, code in matches:
             if verification == "refuted":
-                if value is True:
+                if value is True and len(matches) == 1:
                     self._add(binding.fact, False, ref, code, date, "refuted", binding.local_policy)
-                else:
+                else:  # a refuted diagnosis, or a combination code: refuting the whole says nothing of a part
                     self.unmapped.append(Unmapped(ref, f"a refuted {binding.fact} sets no value"))
             elif clinical is not None and clinical not in ACTIVE_CONDITION:
                 self.unmapped.append(Unmapped(ref, f"clinical status {clinical}: not a current {binding.fact}"))
@@ -316,13 +374,25 @@ class _Reader:
             self.unmapped.append(Unmapped(ref, f"unit '{unit}' is not one myoivig converts for {binding.fact}; "
                                           f"allowed: {', '.join(binding.units)} (UCUM)"))
             return
-        value = round(float(number) * binding.units[unit], DECIMALS)
-        shown = f"{number} {unit}" + (f" = {_number(value)} {binding.unit}" if binding.units[unit] != 1 else "")
+        exact = float(number) * binding.units[unit]
+        value = round(exact, DECIMALS)
+        comparator = str(quantity.comparator) if quantity is not None and quantity.comparator else ""
+        shown = f"{comparator}{number} {unit}" + (f" = {comparator}{_number(value)} {binding.unit}"
+                                                  if binding.units[unit] != 1 else "")
         if binding.true_below is not None:
-            below = value < binding.true_below
+            threshold = binding.true_below
+            if (comparator in ("<", "<=") and exact <= threshold) or (comparator == "" and exact < threshold):
+                below = True
+            elif (comparator in (">", ">=") and exact >= threshold) or comparator == "":
+                below = False
+            else:
+                self.unmapped.append(Unmapped(ref, f"{shown} is a bound that does not say which side of "
+                                              f"{_number(threshold)} the value lies"))
+                return
             self._add(binding.fact, below, ref, code, date,
-                      f"{shown}: {'below' if below else 'not below'} {_number(binding.true_below)}",
-                      binding.local_policy)
+                      f"{shown}: {'below' if below else 'not below'} {_number(threshold)}", binding.local_policy)
+        elif comparator:
+            self.unmapped.append(Unmapped(ref, f"{shown} is a bound, not a value"))
         else:
             self._add(binding.fact, value if value != int(value) else int(value), ref, code, date, shown,
                       binding.local_policy)
@@ -341,12 +411,22 @@ class _Reader:
                                           "cut-offs are assay-specific)"))
             return
         value = binding.values[next(k for k in _codings(observation.code) if k in binding.codes)]
-        self._add(binding.fact, value if positive else (None if value is not True else False), ref, code, date,
-                  "positive" if positive else "negative", binding.local_policy, list_item=value is not True)
+        if value is True:
+            self._add(binding.fact, positive, ref, code, date, "positive" if positive else "negative",
+                      binding.local_policy)
+            return
+        evidence = Evidence(binding.fact, value, ref, code, date, "positive" if positive else "negative",
+                            binding.local_policy)
+        self.evidence.append(evidence)
+        self._results.setdefault(binding.fact, {}).setdefault(str(value), []).append((date or "", positive, evidence))
 
     def _medication(self, statement: Any, ref: str, medications: Mapping[str, Any]) -> None:
         if statement.status not in ACTIVE_MEDICATION:
             self.unmapped.append(Unmapped(ref, f"status {statement.status}: not a current therapy"))
+            return
+        intent = getattr(statement, "intent", None)
+        if intent is not None and intent not in ORDER_INTENTS:
+            self.unmapped.append(Unmapped(ref, f"intent {intent}: not a current therapy"))
             return
         concept = statement.medicationCodeableConcept
         if concept is None and statement.medicationReference is not None:
@@ -439,14 +519,47 @@ class _Reader:
                 self.warnings.append(f"{fact}: " + ", ".join(f"{e.resource} says {_shown(e.value)}"
                                                               for e in newest.values())
                                      + (f" on {latest}" if latest else "") + "; left unknown")
+                self.conflicting.add(fact)
                 continue
+            chosen = next(iter(newest.values()))
             older = {repr(e.value) for key, e in found if key != latest} - set(newest)
             if older and fact == "diagnosis":
                 self.warnings.append("diagnosis: resources name " + ", ".join(sorted(
                     {str(e.value) for _, e in found})) + "; left unknown")
+                self.conflicting.add(fact)
                 continue
-            facts[fact] = next(iter(newest.values())).value
+            standing = [e for _, e in found if e.value is True and e.resource.startswith("Condition/")]
+            if chosen.value is False and standing:
+                self.warnings.append(f"{fact}: {standing[0].resource} (active) says true, {chosen.resource} "
+                                     f"({chosen.date or 'undated'}) says false; the active Condition stands "
+                                     "[local policy]")
+                chosen = standing[0]
+            facts[fact] = chosen.value
+        for fact, items in self._results.items():
+            facts.update(self._result_list(fact, items))
         return facts
+
+    def _result_list(self, fact: str, items: Mapping[str, list[tuple[str, bool, Evidence]]]) -> dict[str, Any]:
+        """Each antibody by its latest result; the list is empty only when every bound one is negative."""
+        positive, negative = [], []
+        for item, results in items.items():
+            latest = max(date for date, _, _ in results)
+            answers = {found for date, found, _ in results if date == latest}
+            if len(answers) > 1:
+                self.warnings.append(f"{fact}: {item} is both positive and negative on {latest or 'an undated day'}; "
+                                     f"{item} left unknown")
+                self.conflicting.add(fact)
+                continue
+            (positive if answers.pop() else negative).append(item)
+        bound = {str(v) for b in self.bindings.bindings if b.fact == fact for v in b.values.values()}
+        untested = sorted(bound - set(positive) - set(negative))
+        if positive:
+            return {fact: sorted(positive)}
+        if not untested:
+            return {fact: []}
+        self.warnings.append(f"{fact}: {', '.join(sorted(negative))} negative, {', '.join(untested)} not tested: "
+                             "left unknown (an empty list means all tested, none found)")
+        return {}
 
 
 def reading_to_dict(reading: FhirReading) -> dict[str, Any]:

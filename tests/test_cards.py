@@ -74,9 +74,26 @@ def test_a_conflict_makes_the_fhir_card_a_warning(tmp_path: Path) -> None:
                       {"resource": {**weight, "id": "w2", "valueQuantity": {"value": 90, "code": "kg"}}}]
     (tmp_path / "twin.json").write_text(json.dumps(twin))
     card = next(c for c in offline(tmp_path / "twin.json") if c["summary"].startswith("FHIR data"))
-    assert card["summary"] == "FHIR data not used: 0 resources, 1 conflicts" and card["indicator"] == "warning"
+    assert card["summary"] == "FHIR data not used: 0 resources, 1 conflict" and card["indicator"] == "warning"
     assert card["detail"] == ("- conflict: weight\\_kg: Observation/w1 says 70, Observation/w2 says 90 on "
                               "2026-01-05; left unknown")
+
+
+def test_facts_to_check_each_get_a_warning_card() -> None:
+    """An implausible weight is a warning card, not only a line in the text advice."""
+    found = offline(KB / "cases" / "dm_implausible_body.yaml")
+    checks = [c for c in found if c["summary"].startswith("Check before IVIG: ")]
+    assert [c["indicator"] for c in checks] == ["warning"] * 3
+    assert checks[0]["summary"] == ("Check before IVIG: An adult weight under 30 kg is implausible; check the weight "
+                                    "before any dose is given.")
+    assert checks[0]["source"]["topic"]["code"] == "warning.adult_weight_under_30_kg"
+
+
+def test_a_card_cites_only_the_resource_that_gave_the_value() -> None:
+    """The older 75 kg weight is not cited for the 72 kg used."""
+    found = offline(KB / "cases" / "fhir" / "imnm_anti_hmgcr_early.json")
+    details = "\n".join(c.get("detail", "") for c in found)
+    assert "Observation/obs-15" in details and "Observation/obs-14" not in details
 
 
 def test_a_report_url_links_every_card() -> None:
@@ -102,9 +119,13 @@ def test_a_summary_is_one_line_cut_at_a_word(text: str, expected: str) -> None:
 
 
 def test_text_from_the_ehr_cannot_become_markup() -> None:
-    """HTML and Markdown control characters are escaped: the sandbox renders raw HTML."""
+    """HTML and Markdown control characters are escaped, lines joined and bare links broken: the sandbox
+    renders raw HTML and GFM."""
     assert escape("<img src=x onerror=alert(1)> & *b* _i_ [l](u) `c` #h |t| \\") == (
         "&lt;img src=x onerror=alert(1)&gt; &amp; \\*b\\* \\_i\\_ \\[l\\](u) \\`c\\` \\#h \\|t\\| \\\\")
+    assert escape("ok\n\nIVIG INDICATED\n======") == "ok IVIG INDICATED ======"
+    assert escape("see https://evil.example and www.evil.example") == (
+        "see https:&#47;&#47;evil.example and www&#46;evil.example")
 
 
 def test_pruning_drops_every_empty_value_and_keeps_falsy_ones() -> None:

@@ -169,16 +169,37 @@ def test_removing_a_resource_makes_its_fact_unknown_and_missing() -> None:
     assert "dysphagia" not in reading.facts
 
 
-def test_antibody_results_make_a_list_and_all_negative_means_none_found() -> None:
-    """Positives are listed; only negatives give an empty list; a bare number is not read."""
-    pos = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "10828004"}]}}
-    neg = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "260385009"}]}}
-    assert read(bundle(observation("93493-5", pos, "a"), observation("33571-1", neg, "b")))\
-        .facts["autoantibodies"] == ["anti_hmgcr"]
-    assert read(bundle(observation("33571-1", neg, "b"))).facts["autoantibodies"] == []
-    bare = read(bundle(observation("33571-1", {"valueQuantity": {"value": 12}}, "b")))
-    assert "autoantibodies" not in bare.facts
-    assert bare.unmapped[0].reason.startswith("neither positive nor negative")
+ANTIBODIES = {"anti_hmgcr": ("93493-5", LOINC), "anti_srp": ("33921-8", LOINC), "anti_jo1": ("33571-1", LOINC),
+              "anti_mda5": ("82424-3", LOINC), **{f"anti_{n}": (f"anti-{n}", "http://example.org/myoivig/CodeSystem/assessment")
+                                                   for n in ("tif1g", "mi2", "nxp2", "sae")}}
+POS = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "10828004"}]}}
+NEG = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "260385009"}]}}
+
+
+def antibody(name: str, value: dict[str, Any], date: str = "2026-01-05") -> dict[str, Any]:
+    code, system = ANTIBODIES[name]
+    return observation(code, value, f"{name}-{date}".replace("_", "-"), date, system=system)
+
+
+def test_antibody_results_make_a_list_and_only_a_whole_negative_panel_means_none_found() -> None:
+    """Positives are listed; one negative leaves the list unknown, naming what was not tested; all eight
+    negative is the empty list ("tested, none found")."""
+    assert read(bundle(antibody("anti_hmgcr", POS), antibody("anti_jo1", NEG))).facts["autoantibodies"] == ["anti_hmgcr"]
+    one = read(bundle(antibody("anti_jo1", NEG)))
+    assert "autoantibodies" not in one.facts
+    assert one.warnings == ("autoantibodies: anti_jo1 negative, anti_hmgcr, anti_mda5, anti_mi2, anti_nxp2, anti_sae, "
+                            "anti_srp, anti_tif1g not tested: left unknown (an empty list means all tested, none found)",)
+    assert read(bundle(*(antibody(name, NEG) for name in ANTIBODIES))).facts["autoantibodies"] == []
+
+
+def test_each_antibody_is_its_latest_result_and_a_same_day_disagreement_is_unknown() -> None:
+    """An old positive does not outlive a new negative; positive and negative on one day leave it unknown."""
+    later_negative = read(bundle(antibody("anti_hmgcr", POS, "2015-01-01"), antibody("anti_hmgcr", NEG, "2026-01-05"),
+                                 antibody("anti_srp", POS)))
+    assert later_negative.facts["autoantibodies"] == ["anti_srp"]
+    same_day = read(bundle(antibody("anti_hmgcr", POS), antibody("anti_hmgcr", NEG, "2026-01-05") | {"id": "b"}))
+    assert "autoantibodies" not in same_day.facts and same_day.conflicting == ("autoantibodies",)
+    assert same_day.warnings[0] == "autoantibodies: anti_hmgcr is both positive and negative on 2026-01-05; anti_hmgcr left unknown"
 
 
 @pytest.mark.parametrize(("extensions", "gender", "expected"), [

@@ -167,16 +167,91 @@ def test_a_severity_assessment_reads_only_severity_codes() -> None:
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ({"valueString": "Positive"}, ["anti_hmgcr"]),
-    ({"valueString": " negative "}, []),
-    ({"valueBoolean": True}, ["anti_hmgcr"]),
-    ({"valueBoolean": False}, []),
-    ({"valueString": "weakly reactive"}, None),
+    ({"valueString": "Positive"}, ["positive"]),
+    ({"valueString": " negative "}, ["negative"]),
+    ({"valueBoolean": True}, ["positive"]),
+    ({"valueBoolean": False}, ["negative"]),
+    ({"valueString": "weakly reactive"}, []),
 ])
-def test_a_result_is_positive_or_negative_or_not_read(value: dict[str, Any], expected: list[str] | None) -> None:
+def test_a_result_is_positive_or_negative_or_not_read(value: dict[str, Any], expected: list[str]) -> None:
     """Words and booleans count; any other text is not guessed at."""
     reading = read(bundle(observation("93493-5", value)))
-    assert reading.facts.get("autoantibodies") == expected
+    assert [e.read for e in reading.evidence if e.fact == "autoantibodies"] == expected
+    assert (reading.facts.get("autoantibodies") == ["anti_hmgcr"]) == (expected == ["positive"])
+
+
+@pytest.mark.parametrize(("code", "value", "unit", "fact", "expected"), [
+    ("2458-8", "<", 5, "iga_deficiency", True),           # under 5 is under 7
+    ("2458-8", "<", 7, "iga_deficiency", True),
+    ("2458-8", "<", 10, "iga_deficiency", None),          # under 10 may or may not be under 7
+    ("2458-8", ">", 7, "iga_deficiency", False),
+    ("98979-8", ">", 60, "renal_insufficiency", False),
+    ("98979-8", "<", 60, "renal_insufficiency", True),
+    ("98979-8", ">=", 30, "renal_insufficiency", None),
+    ("29463-7", "<", 100, "weight_kg", None),             # a bound is not a weight
+])
+def test_a_comparator_decides_a_threshold_only_when_it_can(code: str, value: str, unit: float, fact: str,
+                                                           expected: bool | None) -> None:
+    """'<10 mg/dL' IgA is not 'not deficient': a bound that leaves the side open leaves the fact unknown, listed."""
+    units = {"2458-8": "mg/dL", "98979-8": "mL/min/{1.73_m2}", "29463-7": "kg"}[code]
+    quantity = {"valueQuantity": {"value": unit, "comparator": value, "unit": units,
+                                  "system": "http://unitsofmeasure.org", "code": units}}
+    reading = read(bundle(observation(code, quantity)))
+    assert reading.facts.get(fact) == expected
+    if expected is None:
+        assert reading.unmapped[0].resource == "Observation/o" and "bound" in reading.unmapped[0].reason
+
+
+def test_a_threshold_is_compared_before_rounding() -> None:
+    """IgA 6.999 mg/dL is below 7, though it shows as 7.0 rounded."""
+    assert read(bundle(observation("2458-8", quantity(6.999, "mg/dL")))).facts["iga_deficiency"] is True
+
+
+def test_an_active_condition_stands_against_a_newer_normal_lab() -> None:
+    """CKD on the problem list and a normal eGFR today: the caution stays, with a warning to reconcile."""
+    reading = read(bundle(condition(SCT, "709044004", "ckd", onsetDateTime="2020-01-01"),
+                          observation("98979-8", quantity(62, "mL/min/{1.73_m2}"), "egfr")))
+    assert reading.facts["renal_insufficiency"] is True
+    assert reading.warnings == ("renal_insufficiency: Condition/ckd (active) says true, Observation/egfr (2026-01-05) "
+                                "says false; the active Condition stands [local policy]",)
+
+
+def test_references_by_full_url_reach_the_patient() -> None:
+    """Synthea and transaction Bundles name the patient by its fullUrl (urn:uuid:...)."""
+    document = bundle(observation("29463-7", quantity(70, "kg")) | {"subject": {"reference": "urn:uuid:1234"}})
+    document["entry"][0]["fullUrl"] = "urn:uuid:1234"
+    assert read(document).facts["weight_kg"] == 70
+    other = bundle(observation("29463-7", quantity(70, "kg")) | {"subject": {"reference": "urn:uuid:9999"}})
+    other["entry"][0]["fullUrl"] = "urn:uuid:1234"
+    assert "weight_kg" not in read(other).facts
+
+
+def test_entries_without_resources_and_nested_bundles_are_listed() -> None:
+    """Nothing in the input disappears without a line saying so."""
+    document = bundle({"resourceType": "Bundle", "id": "inner", "type": "collection"})
+    document["entry"].append({"fullUrl": "urn:uuid:x"})
+    reading = read(document)
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [
+        ("entry[2]", "an entry without a resource"), ("Bundle/inner", "a Bundle inside the input is not opened")]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"timestamp": "yesterday"}, "timestamp: the Bundle is not valid FHIR R4"),
+    ({"entry": {"resource": {}}}, "entry is a list of entries"),
+    ({"type": None}, "type: the Bundle is not valid FHIR R4"),
+])
+def test_a_broken_bundle_is_refused_with_its_element(change: dict[str, Any], message: str) -> None:
+    """The Bundle itself is checked as FHIR R4, not only its resources."""
+    document = {**bundle(), **change}
+    document = {k: v for k, v in document.items() if v is not None}
+    with pytest.raises(InputError, match=message):
+        read(document)
+
+
+def test_a_prefetch_that_is_not_an_object_is_refused() -> None:
+    """A request whose prefetch is a list is the client's mistake, named."""
+    with pytest.raises(InputError, match="prefetch is an object of prefetch keys to FHIR resources"):
+        read_request({"hook": "patient-view", "hookInstance": "i", "context": {"patientId": "p"}, "prefetch": []})
 
 
 def test_both_medication_searches_empty_mean_no_current_therapy() -> None:
@@ -195,3 +270,11 @@ def test_a_code_with_only_text_is_named_by_its_text() -> None:
     """A Condition coded by free text alone is listed with that text."""
     free = {**condition(SCT, "x"), "code": {"text": "myositis, unsure"}}
     assert read(bundle(free)).unmapped[0].reason == "no binding for 'myositis, unsure' (no coding)"
+
+
+def test_refuting_a_combination_code_says_nothing_of_its_parts() -> None:
+    """M33.11 refuted (dermatomyositis with respiratory involvement) does not mean no respiratory involvement."""
+    reading = read(bundle(condition("http://hl7.org/fhir/sid/icd-10-cm", "M33.11", verification="refuted", clinical="")))
+    assert "respiratory_involvement" not in reading.facts and "diagnosis" not in reading.facts
+    assert {u.reason for u in reading.unmapped} == {"a refuted diagnosis sets no value",
+                                                    "a refuted respiratory_involvement sets no value"}

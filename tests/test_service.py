@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -110,6 +111,9 @@ def test_every_case_gives_its_yaml_advice_through_both_hooks(server: tuple[str, 
     order = httpx.post(server[0] + ORDER_SELECT, json=request(case, "order-select"), timeout=30)
     assert order.status_code == 200, order.text
     cards = order.json()["cards"]
+    if case == "unknown_diagnosis_severe_dysphagia":  # no myositis diagnosis: IVIG may be for anything else
+        assert cards == []
+        return
     assert card_advice(cards) == expected
     for card in cards:
         assert len(card["summary"]) < SUMMARY_LIMIT and card["indicator"] in ("info", "warning", "critical")
@@ -142,13 +146,31 @@ def test_cards_link_to_the_full_report(server: tuple[str, Path]) -> None:
     instance = str(uuid.uuid4())
     cards = httpx.post(server[0] + PATIENT_VIEW, json=request("imnm_anti_hmgcr_early", instance=instance)).json()
     links = {json.dumps(c["links"]) for c in cards["cards"]}
-    assert links == {json.dumps([{"label": "Full consultation report", "url": f"{server[0]}/reports/{instance}",
-                                  "type": "absolute"}])}
-    page = httpx.get(f"{server[0]}/reports/{instance}", timeout=30)
+    assert len(links) == 1
+    link = cards["cards"][0]["links"][0]
+    assert link["label"] == "Full consultation report" and link["type"] == "absolute"
+    token = link["url"].removeprefix(f"{server[0]}/reports/")
+    assert re.fullmatch(r"[0-9a-f]{32}", token) and instance.replace("-", "") not in token  # not the hookInstance
+    assert httpx.get(f"{server[0]}/reports/{instance}").status_code == 404
+    page = httpx.get(link["url"], timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "IVIG: INDICATED" in page.text and "Observation/obs-15 LOINC 29463-7" in page.text
     gone = httpx.get(f"{server[0]}/reports/{uuid.uuid4()}")
     assert gone.status_code == 404 and gone.json()["resourceType"] == "OperationOutcome"
+
+
+def test_two_covered_diagnoses_still_speak_in_patient_view(server: tuple[str, Path]) -> None:
+    """Dermatomyositis and polymyositis both active: no verdict, but the conflict is shown, not silence."""
+    body = request("dm_on_prednisone")
+    conditions = body["prefetch"]["conditions"]
+    pm = {"resourceType": "Condition", "id": "pm", "subject": {"reference": "Patient/dm-on-prednisone"},
+          "code": {"coding": [{"system": "http://snomed.info/sct", "code": "31384009"}]}}
+    conditions["entry"].append({"resource": pm})
+    cards = httpx.post(server[0] + PATIENT_VIEW, json=body).json()["cards"]
+    assert cards[0]["summary"].startswith("IVIG undetermined: unknown diagnosis")
+    fhir = next(c for c in cards if c["summary"].startswith("FHIR data not used"))
+    assert fhir["indicator"] == "warning"
+    assert "conflict: diagnosis: Condition/cond-1 says dermatomyositis, Condition/pm says polymyositis" in fhir["detail"]
 
 
 def test_a_non_ivig_order_gets_no_cards(server: tuple[str, Path]) -> None:
@@ -193,6 +215,20 @@ def bad(case: str, **change: Any) -> dict[str, Any]:
     (PATIENT_VIEW, bad("dm_on_prednisone", prefetch={"patient": None}), 412, "required",
      "prefetch lacks patient, conditions"),
     (PATIENT_VIEW, b"{" + b" " * (5 * 1024 * 1024 + 1) + b"}", 413, "too-long", "the request is over 5242880 bytes"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", hookInstance="call-1"), 400, "invalid", "hookInstance is a UUID"),
+    (PATIENT_VIEW, bad("dm_on_prednisone", prefetch={**request("dm_on_prednisone")["prefetch"], "conditions": {
+        "resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}}),
+     412, "required", "prefetch lacks conditions"),
+    (ORDER_SELECT, {**request("dm_on_prednisone", "order-select"), "context": {
+        **request("dm_on_prednisone", "order-select")["context"], "selections": "MedicationRequest/x"}},
+     400, "invalid", "context.selections is a list of references"),
+    (ORDER_SELECT, {**request("dm_on_prednisone", "order-select"), "context": {
+        **request("dm_on_prednisone", "order-select")["context"], "draftOrders": ["x"]}},
+     400, "invalid", "context.draftOrders is a Bundle of resources"),
+    (PATIENT_VIEW, {**request("dm_on_prednisone"), "prefetch": {**request("dm_on_prednisone")["prefetch"],
+                                                               "observations": {"resourceType": "Bundle",
+                                                                                "type": "searchset", "entry": {}}}},
+     400, "invalid", "prefetch.observations.entry is a list of entries"),
 ])
 def test_errors_are_operation_outcomes(server: tuple[str, Path], path: str, body: Any, status: int, code: str,
                                        says: str) -> None:
@@ -222,9 +258,14 @@ def test_feedback_is_logged_and_joined_to_the_rules(server: tuple[str, Path]) ->
     assert [(x["card"], x["outcome"]) for x in lines] == [(cards[0]["uuid"], "accepted"), (caution["uuid"], "overridden")]
     assert lines[1]["rules"] == [caution["source"]["topic"]["code"]] and lines[1]["commentLength"] == 17
     assert lines[1]["overrideReason"]["code"] == "risk-benefit-ratio" and "patient name" not in log.read_text()
-    wrong = httpx.post(base + "/cds-services/myoivig-patient-view/feedback",
-                       json={"feedback": [{**items[0], "outcome": "ignored"}]})
-    assert wrong.status_code == 400 and "allowed: accepted, overridden" in wrong.text
+    for change, says in (({"outcome": "ignored"}, "allowed: accepted, overridden"),
+                         ({"outcomeTimestamp": "yesterday"}, "outcomeTimestamp is not an RFC 3339 time"),
+                         ({"card": ["x"]}, "card is the card's uuid"),
+                         ({"outcome": "overridden"}, "an overridden card accepts no suggestion"),
+                         ({"overrideReason": "too risky"}, "overrideReason is an object with a Coding as reason")):
+        wrong = httpx.post(base + "/cds-services/myoivig-patient-view/feedback",
+                           json={"feedback": [{**items[0], **change}]})
+        assert wrong.status_code == 400 and says in wrong.json()["issue"][0]["diagnostics"], change
 
 
 def test_cors_preflight_allows_the_sandbox_and_private_network(server: tuple[str, Path]) -> None:
@@ -238,6 +279,20 @@ def test_cors_preflight_allows_the_sandbox_and_private_network(server: tuple[str
     assert allowed.headers["access-control-allow-private-network"] == "true"
     refused = httpx.options(server[0] + PATIENT_VIEW, headers={**headers, "Origin": "https://evil.example"})
     assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+
+
+def test_a_proposed_medication_is_not_a_current_therapy() -> None:
+    """Only ordered or planned MedicationRequests count; a proposal is listed, not read."""
+    from .test_fhir import bundle, read
+
+    proposal = {"resourceType": "MedicationRequest", "id": "mr", "status": "active", "intent": "proposal",
+                "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": {"coding": [
+                    {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "8640"}]}}
+    reading = read(bundle(proposal))
+    assert "current_therapies" not in reading.facts
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [("MedicationRequest/mr",
+                                                                   "intent proposal: not a current therapy")]
+    assert read(bundle({**proposal, "intent": "order"})).facts["current_therapies"] == ["corticosteroids"]
 
 
 def test_fifty_concurrent_requests_all_get_their_own_answer(server: tuple[str, Path]) -> None:
@@ -278,7 +333,7 @@ def token(key: Any, audience: str, **change: Any) -> str:
     ({"aud": "https://elsewhere.example/cds-services"}, "Audience doesn't match"),
     ({"exp": 1000}, "Signature has expired"),
     ({"kid": "someone-else"}, "unknown key id 'someone-else'"),
-    ({"alg": "HS256"}, "The specified alg value is not allowed"),
+    ({"alg": "HS256"}, "the JWT's header (HS256, JWT) does not match key 'test-key'"),
     ({"iss": "https://intruder.example"}, "Invalid issuer"),
     ({"jti": None}, 'Token is missing the "jti" claim'),
 ])
@@ -296,7 +351,7 @@ def test_a_valid_jwt_is_accepted_once(secured: tuple[str, Any]) -> None:
     """The EHR's signed call gets through on discovery, service and feedback; a replay does not."""
     base, key = secured
     signed = token(key, base + "/cds-services")
-    assert httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}"}).status_code == 200
+    assert httpx.get(base + "/cds-services", headers={"Authorization": f"bearer {signed}"}).status_code == 200
     replay = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}"})
     assert replay.status_code == 401 and "jti replayed" in replay.text
     call = httpx.post(base + PATIENT_VIEW, json=request("dm_on_prednisone"),
@@ -308,6 +363,19 @@ def test_a_valid_jwt_is_accepted_once(secured: tuple[str, Any]) -> None:
                                               "outcomeTimestamp": "2026-01-15T10:00:00Z"}]},
                           headers={"Authorization": "Bearer " + token(key, base + PATIENT_VIEW + "/feedback")})
     assert feedback.status_code == 200
+
+
+def test_a_token_of_another_key_type_is_refused_not_a_crash(secured: tuple[str, Any]) -> None:
+    """An RS384 token naming the EC key is a 401, not a 500."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    base, _key = secured
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    forged = jwt.encode({"iss": "https://ehr.example", "aud": base + "/cds-services", "exp": now + 300, "iat": now,
+                         "jti": str(uuid.uuid4())}, rsa_key, algorithm="RS384", headers={"kid": "test-key"})
+    response = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401 and "does not match key 'test-key'" in response.text
 
 
 def test_an_engine_failure_is_a_500_with_no_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,10 +398,12 @@ def test_an_engine_failure_is_a_500_with_no_advice(tmp_path: Path, monkeypatch: 
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        response = httpx.post(f"http://127.0.0.1:{port}{PATIENT_VIEW}", json=request("pm_elderly_renal_thrombotic_iga"))
-        assert response.status_code == 500
-        assert response.json()["issue"][0]["code"] == "processing"
-        assert "the engine failed" in response.text and "cards" not in response.text
+        with httpx.Client() as client:  # one kept-alive connection: a 500 must not break it
+            response = client.post(f"http://127.0.0.1:{port}{PATIENT_VIEW}", json=request("pm_elderly_renal_thrombotic_iga"))
+            assert response.status_code == 500
+            assert response.json()["issue"][0]["code"] == "processing"
+            assert "the engine failed" in response.text and "cards" not in response.text
+            assert client.get(f"http://127.0.0.1:{port}/cds-services").status_code == 200
     finally:
         server.should_exit = True
         thread.join(timeout=10)
