@@ -297,8 +297,8 @@ class _Reader:
             self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, condition.code)}"))
             return False
         date = _date_text(condition.onsetDateTime or condition.recordedDate)
-        if verification in ("provisional", "differential"):
-            self.unmapped.append(Unmapped(ref, f"a {verification} diagnosis sets no fact"))
+        if verification in ("unconfirmed", "provisional", "differential"):
+            self.unmapped.append(Unmapped(ref, f"verification status {verification}: sets no fact until confirmed"))
             return False
         is_diagnosis = False
         for binding, value, code in matches:

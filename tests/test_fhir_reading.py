@@ -278,3 +278,94 @@ def test_refuting_a_combination_code_says_nothing_of_its_parts() -> None:
     assert "respiratory_involvement" not in reading.facts and "diagnosis" not in reading.facts
     assert {u.reason for u in reading.unmapped} == {"a refuted diagnosis sets no value",
                                                     "a refuted respiratory_involvement sets no value"}
+
+
+def evidence_of(reading: Any, fact: str) -> list[tuple[str | None, str]]:
+    return [(e.date, e.read) for e in reading.evidence if e.fact == fact]
+
+
+def test_what_was_read_is_said_exactly() -> None:
+    """The provenance line is what a clinician checks against the chart: unit, conversion, threshold side."""
+    reading = read(bundle(observation("29463-7", quantity(100, "[lb_av]"), "w"),
+                          observation("8302-2", quantity(165, "cm"), "h"),
+                          observation("98979-8", quantity(42, "mL/min/{1.73_m2}"), "e"),
+                          condition(SCT, "40739000", "d", clinical="")))
+    assert evidence_of(reading, "weight_kg") == [("2026-01-05", "100 [lb_av] = 45.36 kg")]
+    assert evidence_of(reading, "height_cm") == [("2026-01-05", "165 cm")]
+    assert evidence_of(reading, "renal_insufficiency") == [("2026-01-05", "42 mL/min/{1.73_m2}: below 60")]
+    assert evidence_of(reading, "dysphagia") == [(None, "active condition")]
+
+
+def test_an_observation_is_dated_by_its_period_or_its_issue() -> None:
+    """effectiveDateTime, else effectivePeriod.start, else issued."""
+    period = observation("29463-7", quantity(70, "kg"), "p")
+    del period["effectiveDateTime"]
+    period["effectivePeriod"] = {"start": "2025-11-02"}
+    issued = observation("8302-2", quantity(165, "cm"), "i")
+    del issued["effectiveDateTime"]
+    issued["issued"] = "2025-10-03T08:00:00Z"
+    reading = read(bundle(period, issued))
+    assert evidence_of(reading, "weight_kg")[0][0] == "2025-11-02"
+    assert evidence_of(reading, "height_cm")[0][0] == "2025-10-03"
+
+
+def test_counts_and_unit_only_quantities_are_read() -> None:
+    """IVIG courses as valueInteger; a quantity with a unit but no code is read by its unit."""
+    local = "http://example.org/myoivig/CodeSystem/assessment"
+    courses = observation("ivig-courses-given", {"valueInteger": 3}, "c", system=local)
+    weight = observation("29463-7", {"valueQuantity": {"value": 70, "unit": "kg"}}, "w")
+    facts = read(bundle(courses, weight)).facts
+    assert (facts["ivig_courses_given"], facts["weight_kg"]) == (3, 70)
+
+
+def test_age_counts_a_birthday_already_passed_this_year() -> None:
+    """Born 10 January 1970, on 15 January 2026: 56."""
+    document = bundle()
+    document["entry"][0]["resource"]["birthDate"] = "1970-01-10"
+    assert read(document).facts["age_years"] == 56
+
+
+def test_only_a_readable_diagnosis_dates_the_disease() -> None:
+    """An entered-in-error dermatomyositis with an old onset does not date the polymyositis."""
+    reading = read(bundle(condition(SCT, "396230008", "old", verification="entered-in-error", onsetDateTime="2010-01-10"),
+                          condition(SCT, "31384009", "pm", onsetDateTime="2025-10-10")))
+    assert reading.facts["months_since_diagnosis"] == 3 and reading.facts["diagnosis"] == "polymyositis"
+
+
+def test_an_unconfirmed_condition_sets_nothing() -> None:
+    """Unconfirmed, like provisional and differential, is not yet a fact."""
+    reading = read(bundle(condition(SCT, "40739000", verification="unconfirmed")))
+    assert "dysphagia" not in reading.facts
+    assert reading.unmapped[0].reason == "verification status unconfirmed: sets no fact until confirmed"
+
+
+def test_other_resource_types_are_not_patients_and_do_not_stop_the_reading() -> None:
+    """A Practitioner is listed, not counted as a second patient; a Medication first does not end the reading."""
+    medication = {"resourceType": "Medication", "id": "m"}
+    practitioner = {"resourceType": "Practitioner", "id": "dr"}
+    reading = read(bundle(medication, practitioner, observation("29463-7", quantity(70, "kg"))))
+    assert reading.facts["weight_kg"] == 70
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [
+        ("Practitioner/dr", "myoivig reads no Practitioner resources")]
+
+
+def test_a_medication_statement_is_dated_when_asserted() -> None:
+    """The date a statement was made is the date shown."""
+    statement = {"resourceType": "MedicationStatement", "id": "s", "status": "active", "dateAsserted": "2025-12-24",
+                 "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": {"coding": [
+                     {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "8640"}]}}
+    assert evidence_of(read(bundle(statement)), "current_therapies") == [("2025-12-24", "active MedicationStatement")]
+
+
+def test_a_partial_recorded_date_is_named_by_its_element() -> None:
+    """The unmapped line names the element that held the partial date."""
+    reading = read(bundle(condition(SCT, "31384009", recordedDate="2024")))
+    assert ("Condition/c.recordedDate", "a partial date (2024) gives no months since diagnosis") in [
+        (u.resource, u.reason) for u in reading.unmapped]
+
+
+def test_an_invalid_resource_is_named_by_its_first_problem() -> None:
+    """Two problems in one resource: the message names the first, in the order FHIR lists elements."""
+    with pytest.raises(InputError) as refused:
+        read(bundle(condition(SCT, "31384009", onsetDateTime="2025-13-01", recordedDate="someday")))
+    assert refused.value.field == "entry[1].onsetDateTime"
