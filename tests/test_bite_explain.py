@@ -92,3 +92,29 @@ def test_a_weight_change_names_the_weight_as_the_cause_of_the_new_dose(kb: Knowl
                            "weight_kg": 50, "age_years": 58})
     dose = [d for d in what_if(kb, facts, {"weight_kg": 48.0}).differences if d.change == "dose"]
     assert len(dose) == 1 and "weight_kg" in dose[0].because_of
+
+
+@pytest.mark.parametrize(("when", "groups"), [
+    ("any: [{a: true}, {b: true}]", ["any", "any"]),
+    ("all: [{a: true}, {b: true}]", ["all", "all"]),
+    ("not: {any: [{a: true}, {b: true}]}", ["all", "all"]),      # not (a or b) = not a and not b
+    ("not: {all: [{a: true}, {b: true}]}", ["any", "any"]),      # not (a and b) = not a or not b
+])
+def test_each_check_says_how_it_combines_after_de_morgan(when: str, groups: list[str]) -> None:
+    """Why-not lists each test with 'all' or 'any' as it really combines once negation is pushed inward."""
+    from myoivig.engine.explain import condition_checks
+    from myoivig.engine.yamlio import parse_yaml
+
+    rule = Rule("r.x", "r", cond.parse(parse_yaml(when)), "rules.yaml", 1, Provenance(local_policy="an example"))
+    assert [check.group for check in condition_checks(rule, {"a": True})] == groups
+
+
+def test_a_negated_test_is_judged_negated_and_unknown_stays_unknown() -> None:
+    """not a, with a true, failed; with b unknown, unknown (never guessed)."""
+    from myoivig.engine.explain import condition_checks
+    from myoivig.engine.yamlio import parse_yaml
+
+    rule = Rule("r.x", "r", cond.parse(parse_yaml("all: [{not: {a: true}}, {not: {b: true}}]")), "rules.yaml", 1,
+                Provenance(local_policy="an example"))
+    assert [(c.description, c.status) for c in condition_checks(rule, {"a": True})] == [
+        ("not a = true", "failed"), ("not b = true", "unknown")]
