@@ -132,3 +132,11 @@ def test_pruning_drops_every_empty_value_and_keeps_falsy_ones() -> None:
     """The spec forbids null and empty values; 0 and false are values."""
     assert pruned({"a": None, "b": "", "c": [], "d": {}, "e": 0, "f": False,
                    "g": {"h": [None, {}, {"i": ""}, 1]}, "j": {"k": None}}) == {"e": 0, "f": False, "g": {"h": [1]}}
+
+
+def test_an_undetermined_verdict_names_the_unknown_facts_that_decide_it() -> None:
+    """The summary says which answers could make IVIG indicated; other verdicts give their reason instead."""
+    found = offline(KB / "cases" / "unknown_diagnosis_severe_dysphagia.yaml")
+    assert found[0]["summary"] == ("IVIG undetermined: unknown diagnosis, autoantibodies, flare, refractory, "
+                                   "corticosteroid_contraindicated, intolerant_to_standard_therapy")
+    assert offline(KB / "cases" / "dm_mild_no_indication.yaml")[0]["summary"] == "IVIG not indicated on the facts given"
