@@ -535,13 +535,14 @@ class _Reader:
                                      "[local policy]")
                 chosen = standing[0]
             facts[fact] = chosen.value
-        for fact, items in self._results.items():
-            facts.update(self._result_list(fact, items))
+        for fact, by_item in self._results.items():
+            facts.update(self._result_list(fact, by_item))
         return facts
 
     def _result_list(self, fact: str, items: Mapping[str, list[tuple[str, bool, Evidence]]]) -> dict[str, Any]:
         """Each antibody by its latest result; the list is empty only when every bound one is negative."""
-        positive, negative = [], []
+        positive: list[str] = []
+        negative: list[str] = []
         for item, results in items.items():
             latest = max(date for date, _, _ in results)
             answers = {found for date, found, _ in results if date == latest}
