@@ -134,10 +134,15 @@ def validate_shell(bundle: Mapping[str, Any], where: str = "") -> None:
     try:
         Bundle.model_validate({key: value for key, value in bundle.items() if key != "entry"})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{where}{path}: the Bundle is not valid FHIR R4: {first['msg']}",
+        path, message = first_problem(exc)
+        raise InputError(f"{where}{path}: the Bundle is not valid FHIR R4: {message}",
                          field=f"{where}{path}") from None
+
+
+def first_problem(exc: Any) -> tuple[str, str]:
+    """The element path and message of pydantic's first error: the one a user fixes first."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]), str(first["msg"])
 
 
 def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "entry") -> list[Any]:
@@ -163,10 +168,9 @@ def validate_resources(resources: Iterable[Mapping[str, Any]], where: str = "ent
         try:
             parsed.append(model.model_validate(resource))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            path = ".".join(str(p) for p in first["loc"])
+            path, message = first_problem(exc)
             raise InputError(f"{where}[{index}].{path}: {kind}/{resource.get('id', '?')} is not valid FHIR R4: "
-                             f"{first['msg']}", field=f"{where}[{index}].{path}") from None
+                             f"{message}", field=f"{where}[{index}].{path}") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"{where}[{index}]: {kind}/{resource.get('id', '?')} is not valid FHIR R4: {exc}",
                              field=f"{where}[{index}]") from None
