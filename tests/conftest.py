@@ -11,6 +11,7 @@ from myoivig.engine import KnowledgeBase, load_knowledge_base
 ROOT = Path(__file__).resolve().parent.parent
 KB_DIR = ROOT / "knowledge_base"
 CASES = sorted((KB_DIR / "cases").glob("*.yaml"))
+_OWN_CACHE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
@@ -35,4 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """The suite keeps its checked knowledge bases apart from the user's cache (engine/kbcache.py)."""
     import os
     import tempfile
-    os.environ.setdefault("MYOIVIG_CACHE_DIR", tempfile.mkdtemp(prefix="myoivig-test-cache-"))
+    if "MYOIVIG_CACHE_DIR" not in os.environ:
+        config.stash[_OWN_CACHE] = os.environ["MYOIVIG_CACHE_DIR"] = tempfile.mkdtemp(prefix="myoivig-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The cache made for this run goes with it: a mutation run starts pytest thousands of times."""
+    own = config.stash.get(_OWN_CACHE, None)
+    if own:
+        shutil.rmtree(own, ignore_errors=True)
