@@ -1,16 +1,18 @@
 """Mutation testing of engine/ with cosmic-ray, in throwaway clones (it edits files in place).
 
-    make mutation                                   # every module of engine/ (about an hour on 2 cores)
+    make mutation                                   # every mutant of engine/ (3-4 hours on 2 cores)
     make mutation MUTATE="engine/verdict.py"        # one module (a minute or two)
     python3 tests/mutation.py --sample 4            # a seeded quarter of the mutants: an estimate
     python3 tests/mutation.py --sample 4 --seed 1   # another quarter, drawn afresh
     python3 tests/mutation.py --resume              # go on with an interrupted run
 
 One covered run of the suite maps each line of engine/ to the tests that execute it; each mutant is
-then tested by those tests only, quickest first, up to 20 s of them (tests/mutation_select.py). Mutants inside type
-annotations are skipped and not counted: with `from __future__ import annotations` they are never
-evaluated, so they could only ever survive. Prints the share of mutants killed, module by module
-and in all; the survivors' diffs go to build/mutation/survivors.txt for docs/testing.md.
+then tested by those tests only, the module's own test files first, then quickest, up to 20 s of
+them (tests/mutation_select.py). Mutants inside type annotations are skipped and not counted: with
+`from __future__ import annotations` they are never evaluated, so they could only ever survive.
+Mutants confirmed equivalent by hand (tests/mutation_equivalent.yaml, each with why) are reported
+apart. Prints the share of the others killed, module by module and in all; every survivor's diff
+goes to build/mutation/survivors.txt for docs/testing.md.
 """
 from __future__ import annotations
 
@@ -25,10 +27,13 @@ import subprocess
 import threading
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
 INSTALL = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' cosmic-ray==8.7.0 pytest-cov==7.0.0"
 TARGET = 90.0
+EQUIVALENT = ROOT / "tests" / "mutation_equivalent.yaml"
 
 
 def run(command: str, cwd: Path) -> str:
@@ -182,20 +187,47 @@ def main() -> int:
     return report(results, args.sample)
 
 
+def change(diff: str) -> tuple[str, str]:
+    """A mutant's edit as (the line it removes, the line it adds), stripped: what identifies it across
+    commits that move it to another line."""
+    removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return " / ".join(removed), " / ".join(added)
+
+
+def equivalents() -> dict[tuple[str, str, str, str], str]:
+    """Mutants confirmed equivalent by hand (tests/mutation_equivalent.yaml): no input can tell them
+    from the original, so no test can kill them. Each entry says why."""
+    entries = yaml.safe_load(EQUIVALENT.read_text()) or []
+    return {(e["module"], e["operator"], e["before"].strip(), e["after"].strip()): e["why"] for e in entries}
+
+
 def report(results: list[dict], sample: int) -> int:
+    """The score is killed / (run - confirmed equivalent), the usual definition; the raw share is printed
+    beside it, and every survivor, equivalent or not, is written out with its diff."""
     results.sort(key=lambda r: r["module"])
+    known = equivalents()
     for result in results:
+        for survivor in result["survivors"]:
+            survivor["equivalent"] = known.get((result["module"], survivor["operator"], *change(survivor["diff"])))
+        result["equivalent"] = sum(1 for s in result["survivors"] if s["equivalent"])
         killed = result["total"] - result["survived"]
-        print(f"  {result['module']:<28} {killed:>4} of {result['total']:>4} killed", flush=True)
+        print(f"  {result['module']:<28} {killed:>4} of {result['total'] - result['equivalent']:>4} killed"
+              + (f" ({result['equivalent']} equivalent)" if result["equivalent"] else ""), flush=True)
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
     (WORK / "survivors.txt").write_text("".join(
-        f"## {r['module']} line {s['line']} {s['operator']}\n{s['diff']}\n{s['output']}\n"
+        f"## {r['module']} line {s['line']} {s['operator']}"
+        + (f" EQUIVALENT: {s['equivalent']}" if s["equivalent"] else "")
+        + f"\n{s['diff']}\n{s['output']}\n"
         for r in results for s in r["survivors"]))
     total = sum(r["total"] for r in results)
     killed = total - sum(r["survived"] for r in results)
-    score = 100 * killed / max(total, 1)
+    equivalent = sum(r["equivalent"] for r in results)
+    score = 100 * killed / max(total - equivalent, 1)
     sampled = f", a seeded 1 in {sample} of the mutants" if sample > 1 else ""
-    print(f"mutation score: {score:.1f}% ({killed} of {total} killed{sampled}); survivors: {WORK / 'survivors.txt'}")
+    print(f"mutation score: {score:.1f}% ({killed} of {total - equivalent} killed{sampled}; {equivalent} more "
+          f"confirmed equivalent, listed in {EQUIVALENT.relative_to(ROOT)}; {100 * killed / max(total, 1):.1f}% "
+          f"of all {total}); survivors: {WORK / 'survivors.txt'}")
     return 0 if score >= TARGET else 1
 
 
