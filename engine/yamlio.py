@@ -50,7 +50,7 @@ MAX_BYTES = {"patient": 1_000_000, "knowledge base": 2_000_000}
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans, no anchors or aliases, and limited nesting."""
+    """SafeLoader with YAML 1.2 booleans, dates as text, no anchors or aliases, and limited nesting."""
 
     _depth = 0
 
@@ -70,8 +70,9 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+_Loader.yaml_implicit_resolvers = {  # no YAML 1.1 booleans (yes, on) and no dates: 2020-13-45 stays text
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                               list("tTfF"))

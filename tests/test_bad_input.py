@@ -114,6 +114,14 @@ def test_non_numbers_are_refused(tmp_path: Path, spelling: str) -> None:
     refused(consult_file(tmp_path, f"weight_kg: {spelling}\n"), "is not a number")
 
 
+@pytest.mark.parametrize("date", ["2020-13-45", "2020-12-05", "2001-12-14t21:59:43.10-05:00"])
+def test_a_date_is_text_not_a_crash(tmp_path: Path, date: str) -> None:
+    """YAML 1.1 reads 2020-12-05 as a date, and 2020-13-45 raised a bare ValueError with a traceback;
+    no fact is a date, so a date-shaped answer is text, refused by name like any other."""
+    refused(consult_file(tmp_path, f"diagnosis: DM\nage_years: {date}\n"),
+            f"fact 'age_years': \"{date}\" is not a number; allowed: a number from 0 to 120 years")
+
+
 def test_non_utf8_standard_input() -> None:
     refused(CliRunner().invoke(cli, ["consult", "-"], input=b"diagnosis: DM\n\xff\xfe\n"),
             "standard input:2:1: not UTF-8 text")
