@@ -33,14 +33,17 @@ def schema_problems(document: Any, definition: str, file: str) -> list[Problem]:
     problems = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         best = jsonschema.exceptions.best_match([error])
-        path = list(best.absolute_path)
+        path, message = list(best.absolute_path), best.message
+        if best.validator == "uniqueItems":  # point at the repeat, not at a list that may span lines
+            again = next(i for i, item in enumerate(best.instance) if item in best.instance[:i])
+            path, message = [*path, again], f"{best.instance[again]!r} is given twice"
         line, column = position(document, path)
         node = _at(document, path)
         keys = getattr(node, "key_positions", {})
         if isinstance(best.instance, str) and best.instance in keys:
             line, column = keys[best.instance]  # a bad key: point at the key itself
         where = "/".join(map(str, path)) or "(top level)"
-        problems.append(Problem(file, line, column, f"{where}: {best.message}",
+        problems.append(Problem(file, line, column, f"{where}: {message}",
                                 rule=_rule_id_at(document, path),
                                 hint="see engine/schema/knowledge_base.schema.json"))
     return problems

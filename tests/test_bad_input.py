@@ -177,6 +177,17 @@ def test_an_oversized_rule_file_is_exit_3(kb_copy: Path) -> None:
     refused(kb_validate(kb_copy), "larger than 2,000,000 bytes", code=3)
 
 
+def test_a_value_listed_twice_is_exit_3_at_the_repeat(kb_copy: Path) -> None:
+    """durable_rules aborted the whole process ("double free or corruption") on a list fact whose
+    values held a duplicate; the schema now refuses it, pointing at the second one."""
+    vocabulary = kb_copy / "vocabulary.yaml"
+    line = line_of(vocabulary, "    values: [corticosteroids, methotrexate, azathioprine, mycophenolate, tacrolimus,")
+    vocabulary.write_text(vocabulary.read_text().replace("[corticosteroids, methotrexate,",
+                                                         "[corticosteroids, methotrexate, methotrexate,", 1))
+    refused(kb_validate(kb_copy), f"knowledge_base/vocabulary.yaml:{line}:45: error: "
+                                  "facts/current_therapies/values/2: 'methotrexate' is given twice", code=3)
+
+
 def test_kb_validate_checks_the_case_files(kb_copy: Path) -> None:
     case = kb_copy / "cases" / "other_diagnosis.yaml"
     case.write_text(case.read_text().replace("diagnosis: other", "diagnosis: sarcoid_myopathy", 1))
