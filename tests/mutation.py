@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import importlib.util
 import json
+import os
 import queue
 import re
 import sqlite3
@@ -130,7 +132,9 @@ def collect(session: Path, module: str) -> dict:
                  for outcome, _, diff, output, op, line in rows if (outcome or "").lower() == "survived"]
     annotations = sum(1 for _, worker, _, output, *_ in rows if worker == "skipped" and output == "annotation")
     unsampled = sum(1 for _, worker, _, output, *_ in rows if worker == "skipped" and output == "not sampled")
+    second = sum(1 for outcome, _, _, output, *_ in rows if outcome == "KILLED" and SECOND_LOOK in (output or ""))
     return {"module": module, "total": len(rows) - annotations - unsampled, "survived": len(survivors),
+            "second_look": second,
             "skipped": annotations, "unsampled": unsampled, "survivors": survivors}
 
 
@@ -144,11 +148,16 @@ def main() -> int:
                         help="run a seeded 1 in N of the mutants (an estimate of the score; default: all)")
     parser.add_argument("--seed", type=int, default=0,
                         help="with --sample: which sample (a fresh seed for tests written from another's survivors)")
+    parser.add_argument("--recheck", type=float, metavar="SECONDS",
+                        help="after the run (with --report: on what build/mutation holds): give each survivor the "
+                             "covering tests the first 20 s did not reach, up to SECONDS more")
     args = parser.parse_args()
     modules = args.modules or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "engine").glob("*.py")
                                      if p.name != "__init__.py")
     clones = [WORK / f"w{i}" for i in range(args.jobs)]
     if args.report:
+        if args.recheck:
+            recheck(clones, args.recheck, modules)
         return report([collect(session, f"engine/{session.stem}.py")
                        for session in sorted(WORK.glob("w*/.mutation/*.sqlite"))], args.sample)
     if not args.resume:
@@ -184,7 +193,69 @@ def main() -> int:
         thread.start()
     for thread in threads:
         thread.join()
+    if args.recheck:
+        recheck(clones, args.recheck, modules)
+        results = [collect(session, f"engine/{session.stem}.py")
+                   for session in sorted(WORK.glob("w*/.mutation/*.sqlite"))]
     return report(results, args.sample)
+
+
+SECOND_LOOK = "[second look]"
+
+
+def recheck(clones: list[Path], seconds: float, modules: list[str]) -> None:
+    """Give each survivor the covering tests its first 20 s did not reach, up to `seconds` more.
+
+    A mutant that any test of the suite kills is killed; the first budget only bounds the cost of a
+    whole run. The row is updated in place, and marked so that a resumed second look skips it."""
+    todo: queue.Queue[tuple[Path, str, str, str]] = queue.Queue()
+    for session in sorted(WORK.glob("w*/.mutation/*.sqlite")):
+        if f"engine/{session.stem}.py" not in modules:
+            continue
+        with sqlite3.connect(session) as db:
+            for job, diff, output in db.execute("SELECT job_id, diff, output FROM work_results "
+                                                "WHERE test_outcome = 'SURVIVED'"):
+                if SECOND_LOOK not in (output or ""):
+                    todo.put((session, job, diff, output or ""))
+    print(f"second look at {todo.qsize()} survivors, up to {seconds:.0f} s of further tests each", flush=True)
+    first = select_budget()
+
+    def worker(clone: Path) -> None:
+        while True:
+            try:
+                session, job, diff, output = todo.get_nowait()
+            except queue.Empty:
+                return
+            patch = diff.split("\n", 1)[1] + "\n"  # after cosmic-ray's "--- mutation diff ---" line
+            subprocess.run(["git", "apply", "-"], input=patch, text=True, cwd=clone, check=True)
+            try:
+                done = subprocess.run([".venv/bin/python", "tests/mutation_select.py"], cwd=clone, text=True,
+                                      capture_output=True, timeout=3 * seconds + 120,
+                                      env={**os.environ, "MUTATION_AFTER": str(first), "MUTATION_BUDGET": str(seconds)})
+                killed, said = done.returncode != 0, done.stdout[-400:]
+            except subprocess.TimeoutExpired:
+                killed, said = True, "timed out"  # as cosmic-ray counts a mutant that hangs its tests
+            finally:
+                subprocess.run(["git", "checkout", "--", "engine"], cwd=clone, check=True)
+            with sqlite3.connect(session) as db:
+                db.execute("UPDATE work_results SET test_outcome = ?, output = ? WHERE job_id = ?",
+                           ("KILLED" if killed else "SURVIVED", f"{output}\n{SECOND_LOOK} {said}", job))
+            print(f"  {'killed  ' if killed else 'survived'} {session.stem}.py: {change(diff)[1]}", flush=True)
+
+    threads = [threading.Thread(target=worker, args=(clone,)) for clone in clones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def select_budget() -> float:
+    """The first look's budget, as tests/mutation_select.py defines it."""
+    spec = importlib.util.spec_from_file_location("mutation_select", ROOT / "tests" / "mutation_select.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return float(module.BUDGET_SECONDS)
 
 
 def change(diff: str) -> tuple[str, str]:
@@ -225,6 +296,8 @@ def report(results: list[dict], sample: int) -> int:
     equivalent = sum(r["equivalent"] for r in results)
     score = 100 * killed / max(total - equivalent, 1)
     sampled = f", a seeded 1 in {sample} of the mutants" if sample > 1 else ""
+    second = sum(r.get("second_look", 0) for r in results)
+    sampled += f", {second} of them on a second look" if second else ""
     print(f"mutation score: {score:.1f}% ({killed} of {total - equivalent} killed{sampled}; {equivalent} more "
           f"confirmed equivalent, listed in {EQUIVALENT.relative_to(ROOT)}; {100 * killed / max(total, 1):.1f}% "
           f"of all {total}); survivors: {WORK / 'survivors.txt'}")

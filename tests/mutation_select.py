@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 MAP = Path(".mutation/map.json")
-BUDGET_SECONDS = 20.0
+BUDGET_SECONDS = float(os.environ.get("MUTATION_BUDGET", 20.0))
 """At most this much of the tests' measured time per mutant, quickest first. Kills come from the
 first failing test, so this bounds what a surviving mutant on a line every test runs costs (90 s
 otherwise); it can only lower the score, never raise it."""
+AFTER_SECONDS = float(os.environ.get("MUTATION_AFTER", 0.0))
+"""Skip the tests within this much time of the start of the order: a second look at a survivor
+(`tests/mutation.py --recheck`) runs the tests the first budget did not reach."""
 
 
 def mutated_lines() -> tuple[str, set[int]]:
@@ -47,6 +51,16 @@ def statement_lines(path: str, lines: set[int]) -> set[int]:
     return covered
 
 
+def reach(tests: list[str], durations: dict[str, float], budget: float) -> int:
+    """How many tests of `tests`, in order, fit in `budget` seconds of measured time (at least one)."""
+    spent = 0.0
+    for count, test in enumerate(tests):
+        spent += durations.get(test, 0.0)
+        if count and spent > budget:
+            return count
+    return len(tests)
+
+
 def main() -> int:
     data = json.loads(MAP.read_text())
     path, lines = mutated_lines()
@@ -65,12 +79,13 @@ def main() -> int:
         the tests written for a module would otherwise queue behind hundreds of quicker ones."""
         return stem not in test.split("::")[0], data["durations"].get(test, 0.0), test
 
-    ordered, spent = [], 0.0
-    for test in sorted(tests, key=order):
-        spent += data["durations"].get(test, 0.0)
-        if ordered and spent > BUDGET_SECONDS:
-            break
-        ordered.append(test)
+    ordered = sorted(tests, key=order)
+    if AFTER_SECONDS:
+        ordered = ordered[reach(ordered, data["durations"], AFTER_SECONDS):]
+        if not ordered:
+            print(f"no test beyond the first {AFTER_SECONDS:.0f} s runs {path} lines {sorted(lines)}")
+            return 0
+    ordered = ordered[:reach(ordered, data["durations"], BUDGET_SECONDS)]
     code = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                            "--snapshot-warn-unused", *ordered]).returncode
     return 0 if code == 5 else code  # no test collected kills nothing; a conftest that cannot import does

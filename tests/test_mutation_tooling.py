@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.mutation import EQUIVALENT, ROOT, change, equivalents
+from tests.mutation_select import reach
 
 DIFF = """--- mutation diff ---
 --- a/engine/audit.py
@@ -39,3 +40,13 @@ def test_the_equivalents_file_has_no_entry_twice() -> None:
     import yaml
     raw = yaml.safe_load(Path(EQUIVALENT).read_text()) or []
     assert len(raw) == len(equivalents())
+
+
+def test_a_look_runs_the_tests_that_fit_its_budget_and_at_least_one() -> None:
+    """The second look starts where the first stopped: both cut the same ordered list with reach()."""
+    durations = {"a": 5.0, "b": 10.0, "c": 10.0}
+    assert reach(["a", "b", "c"], durations, 20.0) == 2
+    assert reach(["a", "b", "c"], durations, 15.0) == 2
+    assert reach(["a", "b", "c"], durations, 25.0) == 3
+    assert reach(["c", "a"], durations, 1.0) == 1
+    assert reach([], durations, 20.0) == 0
