@@ -50,7 +50,7 @@ MAX_BYTES = {"patient": 1_000_000, "knowledge base": 2_000_000}
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans, dates as text, no anchors or aliases, and limited nesting."""
+    """SafeLoader with YAML 1.2 booleans, dates as text, no anchors, aliases or tags, and limited nesting."""
 
     _depth = 0
 
@@ -59,6 +59,11 @@ class _Loader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             mark = event.start_mark
             raise YamlProblem("anchors and aliases (&name, *name) are not accepted; write the values out",
+                              mark.line + 1, mark.column + 1)
+        if getattr(event, "tag", None) not in (None, "!"):  # !!int x raised a bare ValueError
+            mark = event.start_mark
+            tag = event.tag.replace("tag:yaml.org,2002:", "!!", 1)
+            raise YamlProblem(f"a tag ({tag}) is not accepted; write the value plainly, or quote it",
                               mark.line + 1, mark.column + 1)
         self._depth += 1
         try:

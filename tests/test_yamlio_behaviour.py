@@ -1,0 +1,226 @@
+"""engine/yamlio.py as a whole: every refusal with its exact message and file:line:column, the
+positions kept for every mapping, key, list and item, the YAML 1.2 booleans, and the size limits.
+
+Positions are chosen on purpose at 0-based marks that are odd and at least 3 (1-based 4, 6, 8...):
+there `mark + 1` differs from `mark | 1`, `mark ^ 1`, `mark << 1`, `mark - 1` and `mark * 1`, so an
+arithmetic slip in any position is seen. (At mark 1, `1 + 1 == 1 << 1`; at even marks `m + 1 == m | 1`.)
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from myoivig.engine.yamlio import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    Located,
+    LocatedList,
+    YamlProblem,
+    decode,
+    parse_yaml,
+    position,
+    read_limited,
+    read_yaml,
+)
+
+ANCHORS = "anchors and aliases (&name, *name) are not accepted; write the values out"
+HEAD = "a: 1\nb: 2\nc: 3\n"  # three lines, so the line under test is line 4 (0-based 3)
+
+
+@pytest.mark.parametrize("text, message, line, column", [
+    (HEAD + "d:   &x 2\n", ANCHORS, 4, 6),
+    (HEAD + "d:   *x\n", ANCHORS, 4, 6),
+    (HEAD + "d:  " + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "\n", f"nested more than {MAX_DEPTH} levels deep", 4, 54),
+    ("a: 1\nb: 2\nx:\n ? [k]\n : 2\n", "a mapping key must be a plain value", 4, 4),
+    ("a: 1\nb: 2\nx:\n   ~: 1\n", "a mapping key must be a plain value", 4, 4),
+    ("a: 1\nb: 2\nx:\n   !!int 1: y\n", "a tag (!!int) is not accepted; write the value plainly, or quote it", 4, 4),
+    ("a: 1\nb:\n     c: 1\n     c: 2\n", "duplicate key 'c' (first given at line 3)", 4, 6),
+    ("a: 1\nb:\n     1: x\n     1: y\n", "duplicate key '1' (first given at line 3)", 4, 6),
+    ("1: a\ntrue: b\n", "duplicate key 'True' (first given at line 1)", 2, 1),
+    ("a\nb\nc\nabcde\0", "a NUL byte: this is not a text file", 4, 6),
+    ("\0", "a NUL byte: this is not a text file", 1, 1),
+    (HEAD + "d:  x: y\n", "malformed YAML: mapping values are not allowed here", 4, 6),
+    (HEAD + "d: 4\nf:  [1, 2\nggg: 3\n", "malformed YAML: expected ',' or ']', but got ':'", 6, 4),
+    ("a: \x07", 'malformed YAML: unacceptable character #x0007: special characters are not allowed\n'
+                '  in "<unicode string>", position 3', 1, 1),
+], ids=["anchor", "alias", "too-deep", "list-key", "null-key", "tagged-key", "duplicate-key", "duplicate-int-key",
+        "true-is-1", "nul", "nul-first", "mapping-in-scalar", "unclosed-flow-list", "control-character"])
+def test_each_refusal_has_its_exact_message_and_position(text: str, message: str, line: int, column: int) -> None:
+    """A knowledge engineer reads the message and jumps to file:line:column; both must be exact."""
+    with pytest.raises(YamlProblem) as caught:
+        parse_yaml(text)
+    assert (caught.value.message, caught.value.line, caught.value.column) == (message, line, column)
+    assert str(caught.value) == message
+
+
+def test_a_parser_error_without_a_position_is_reported_at_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML may give a marked error with no mark and only a context: still a message, at 1:1."""
+    def fail(*_: Any, **__: Any) -> None:
+        raise yaml.MarkedYAMLError(context="while reading a thing")
+    monkeypatch.setattr(yaml, "load", fail)
+    with pytest.raises(YamlProblem) as caught:
+        parse_yaml("a: 1\n")
+    assert (caught.value.message, caught.value.line, caught.value.column) == (
+        "malformed YAML: while reading a thing", 1, 1)
+
+
+def test_every_mapping_key_list_and_item_keeps_its_position() -> None:
+    """Later messages (schema, meaning) point at keys and items through exactly these positions."""
+    document = parse_yaml(HEAD.replace("c: 3\n", "c:\n     d: 1\n     ee: 2\n") + "l:\n     - x\n     -   y\n")
+    assert document == {"a": 1, "b": 2, "c": {"d": 1, "ee": 2}, "l": ["x", "y"]}
+    assert isinstance(document, Located) and isinstance(document["l"], LocatedList)
+    assert (document.line, document.column) == (1, 1)
+    assert document.key_positions == {"a": (1, 1), "b": (2, 1), "c": (3, 1), "l": (6, 1)}
+    assert (document["c"].line, document["c"].column) == (4, 6)
+    assert document["c"].key_positions == {"d": (4, 6), "ee": (5, 6)}
+    assert (document["l"].line, document["l"].column) == (7, 6)
+    assert document["l"].item_positions == [(7, 8), (8, 10)]
+
+
+def test_empty_mappings_and_lists_keep_their_position_too() -> None:
+    """`{}` and `[]` still say where they stand, with no keys or items."""
+    document = parse_yaml(HEAD + "m:   {}\nn:   []\n")
+    assert (document["m"].line, document["m"].column, document["m"].key_positions) == (4, 6, {})
+    assert (document["n"].line, document["n"].column, document["n"].item_positions) == (5, 6, [])
+
+
+def test_a_mapping_or_list_built_in_code_claims_no_position() -> None:
+    """0 means "no position" (conditions.parse passes it on); `position` then falls back to 1:1."""
+    assert (Located().line, Located().column, LocatedList().line, LocatedList().column) == (0, 0, 0, 0)
+
+
+def test_only_true_and_false_are_booleans() -> None:
+    """YAML 1.1 read `yes`, `on`, `off`, `y` and `No` as booleans; here they reach the vocabulary as words."""
+    text = ("a: yes\nb: on\nc: TRUE\nd: False\ne: 12\nf: 1.5\ng: ~\nh: No\ni: off\nj: y\n"
+            "k: true\nl: false\nm: True\nn: FALSE\no: 0x1f\np: '7'\n")
+    assert parse_yaml(text) == {"a": "yes", "b": "on", "c": True, "d": False, "e": 12, "f": 1.5, "g": None,
+                                "h": "No", "i": "off", "j": "y", "k": True, "l": False, "m": True, "n": False,
+                                "o": 31, "p": "7"}
+    assert type(parse_yaml("x: 1\n")["x"]) is int and type(parse_yaml("x: true\n")["x"]) is bool
+
+
+def test_plain_keys_of_every_scalar_type_are_accepted() -> None:
+    """Numbers and booleans are plain values and may be keys (reference numbers, for instance)."""
+    document = parse_yaml("1: a\n1.5: b\nfalse: c\nx: d\n")
+    assert document == {1: "a", 1.5: "b", False: "c", "x": "d"}
+    assert document.key_positions == {1: (1, 1), 1.5: (2, 1), False: (3, 1), "x": (4, 1)}
+
+
+@pytest.mark.parametrize("text, expected", [("", None), ("# nothing\n", None), ("- 1\n- 2\n", [1, 2]), ("7\n", 7)])
+def test_documents_that_are_not_mappings_are_returned_as_they_are(text: str, expected: Any) -> None:
+    """An empty file is None and a list stays a list: the schema check names what is wrong."""
+    assert parse_yaml(text) == expected
+
+
+@pytest.mark.parametrize("data, line, column", [
+    (b"a\nb\nc\nabcde\xff", 4, 6),
+    (b"\xff", 1, 1),
+    (b"abc\xe9", 1, 4),
+])
+def test_bytes_that_are_not_utf8_are_refused_where_they_stand(data: bytes, line: int, column: int) -> None:
+    """A Latin-1 `é` in a patient file is pointed at, not read as garbage."""
+    with pytest.raises(YamlProblem) as caught:
+        decode(data, "patient")
+    assert (caught.value.message, caught.value.line, caught.value.column) == ("not UTF-8 text", line, column)
+
+
+def test_utf8_text_is_decoded_whole() -> None:
+    assert decode("a: é\n".encode(), "patient") == "a: é\n"
+
+
+@pytest.mark.parametrize("what", ["patient", "knowledge base"])
+def test_each_kind_of_file_may_be_exactly_as_large_as_its_own_limit(what: str) -> None:
+    """A patient file may be 1,000,000 bytes and a knowledge-base file 2,000,000, not one byte more."""
+    limit = MAX_BYTES[what]
+    assert len(decode(b"#" * limit, what)) == limit
+    with pytest.raises(YamlProblem) as caught:
+        decode(b"#" * (limit + 1), what)
+    assert (caught.value.message, caught.value.line, caught.value.column) == (
+        f"larger than {limit:,} bytes, the most a {what} file may be", 1, 1)
+
+
+def test_the_limits_themselves() -> None:
+    assert MAX_BYTES == {"patient": 1_000_000, "knowledge base": 2_000_000}
+    assert MAX_DEPTH == 50
+
+
+@pytest.mark.parametrize("what", ["patient", "knowledge base"])
+def test_reading_stops_one_byte_past_the_limit(what: str) -> None:
+    """A huge input is refused without reading it all: one byte more than the limit is enough to know."""
+    stream = io.BytesIO(b"#" * (MAX_BYTES[what] + 10))
+    assert len(read_limited(stream, what)) == MAX_BYTES[what] + 1
+    assert read_limited(io.BytesIO(b"abc"), what) == b"abc"
+
+
+def test_read_yaml_reads_a_knowledge_base_file_unless_told_it_is_a_patient_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default limit is the knowledge base's, the larger one (limits shrunk here to keep the test quick)."""
+    monkeypatch.setitem(MAX_BYTES, "patient", 10)
+    monkeypatch.setitem(MAX_BYTES, "knowledge base", 20)
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"a: 1\n# fifteen\n")
+    assert read_yaml(path) == {"a": 1}
+    with pytest.raises(YamlProblem, match=r"^larger than 10 bytes, the most a patient file may be$"):
+        read_yaml(path, "patient")
+    path.write_bytes(b"a: 1\n# sixteen bytes\n")
+    with pytest.raises(YamlProblem, match=r"^larger than 20 bytes, the most a knowledge base file may be$"):
+        read_yaml(path)
+
+
+def test_read_yaml_passes_on_positions_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_bytes(b"a: 1\nb:\n     c: 1\n     c: 2\n")
+    with pytest.raises(YamlProblem) as caught:
+        read_yaml(path)
+    assert (caught.value.line, caught.value.column) == (4, 6)
+
+
+DOCUMENT = "1:\n   a: b\nx:\n   a: b\nl:\n   - [a, b]\n   -    c\n"
+
+
+@pytest.mark.parametrize("path, expected", [
+    ([], (1, 1)),
+    ([1], (2, 4)),            # a key that is not a name leads to its value when that is a mapping
+    (["x"], (3, 1)),          # a name key points at the key itself
+    (["x", "a"], (4, 4)),
+    (["l", 0], (6, 6)),
+    (["l", 0, 1], (6, 10)),
+    (["l", 1], (7, 9)),
+    (["l", 1, 0], (7, 9)),    # a step into a scalar stops at the scalar
+    (["l", "0"], (5, 1)),     # a list is not indexed by a name
+    (["l", 2], (5, 1)),       # one past the end: the list's key
+    (["l", -1], (5, 1)),      # no counting from the end
+    (["x", "a", "b"], (4, 4)),
+])
+def test_position_walks_keys_and_indexes_to_the_nearest_known_part(path: list[Any],
+                                                                    expected: tuple[int, int]) -> None:
+    """Schema messages point at the node a JSON path names, or the nearest part of it that exists."""
+    assert position(parse_yaml(DOCUMENT), path) == expected
+
+
+@pytest.mark.parametrize("document", [None, "text", {"a": 1}, Located(), LocatedList()])
+def test_position_in_something_without_positions_is_1_1(document: Any) -> None:
+    """An empty file or a hand-built mapping is reported at 1:1, never at 0:0 or 2:2."""
+    assert position(document, ["a"]) == (1, 1)
+    assert position(document, []) == (1, 1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: 1\nn: !!int x\n", "a tag (!!int) is not accepted; write the value plainly, or quote it"),
+    ("a: 1\nn: !local 3\n", "a tag (!local) is not accepted; write the value plainly, or quote it"),
+])
+def test_a_tag_is_a_located_problem_not_a_crash(text: str, message: str) -> None:
+    """!!int x made PyYAML raise a bare ValueError (a traceback); tags are refused where they stand."""
+    with pytest.raises(YamlProblem) as caught:
+        parse_yaml(text)
+    assert (caught.value.message, caught.value.line, caught.value.column) == (message, 2, 4)
+
+
+def test_a_date_is_text() -> None:
+    """YAML 1.1 made 2020-13-45 a bare ValueError and 2020-12-05 a datetime.date; no fact is a date."""
+    assert parse_yaml("onset: 2020-13-45\nother: 2020-12-05\n2020-01-01: y\n") == {
+        "onset": "2020-13-45", "other": "2020-12-05", "2020-01-01": "y"}
