@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem
+from .suggestions import did_you_mean
 from .yamlio import position
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "knowledge_base.schema.json"
@@ -34,18 +35,26 @@ def schema_problems(document: Any, definition: str, file: str) -> list[Problem]:
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         best = jsonschema.exceptions.best_match([error])
         path, message = list(best.absolute_path), best.message
+        at = path  # where the editor should look: the path, or a key or item inside it
+        hint = "see engine/schema/knowledge_base.schema.json"
         if best.validator == "uniqueItems":  # point at the repeat, not at a list that may span lines
             again = next(i for i, item in enumerate(best.instance) if item in best.instance[:i])
-            path, message = [*path, again], f"{best.instance[again]!r} is given twice"
-        line, column = position(document, path)
+            path = at = [*path, again]
+            message = f"{best.instance[again]!r} is given twice"
+        elif best.validator == "additionalProperties" and isinstance(best.instance, dict):
+            known = best.schema.get("properties", {})
+            extra = next((key for key in best.instance if key not in known), None)
+            if extra is not None:  # point at the stray key, not at the mapping that holds it
+                message = f"'{extra}' is not a field here; allowed: {', '.join(known)}"
+                hint, at = did_you_mean(str(extra), known) or hint, [*path, extra]
+        line, column = position(document, at)
         node = _at(document, path)
         keys = getattr(node, "key_positions", {})
         if isinstance(best.instance, str) and best.instance in keys:
             line, column = keys[best.instance]  # a bad key: point at the key itself
         where = "/".join(map(str, path)) or "(top level)"
-        problems.append(Problem(file, line, column, f"{where}: {message}",
-                                rule=_rule_id_at(document, path),
-                                hint="see engine/schema/knowledge_base.schema.json"))
+        problems.append(Problem(file, line, column, f"{where}: {message}", rule=_rule_id_at(document, path),
+                                hint=hint))
     return problems
 
 

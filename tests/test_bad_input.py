@@ -188,6 +188,22 @@ def test_a_value_listed_twice_is_exit_3_at_the_repeat(kb_copy: Path) -> None:
                                   "facts/current_therapies/values/2: 'methotrexate' is given twice", code=3)
 
 
+def test_a_stray_field_is_exit_3_at_the_field_itself(kb_copy: Path) -> None:
+    """jsonschema reported a misspelt field at the mapping holding it (the file's 1:1 for a top-level
+    key); the editor needs the key's own line, what is allowed there, and the likely spelling."""
+    rules = kb_copy / "rules" / "side_effects.yaml"
+    text = rules.read_text()
+    rules.write_text(text.replace("    title: Common side effects", "    titel: Common side effects", 1)
+                     + "extra_key: 1\n")
+    line = line_of(rules, "    titel: Common side effects")
+    result = kb_validate(kb_copy)
+    refused(result, f"knowledge_base/rules/side_effects.yaml:{len(text.splitlines()) + 1}:1: error: (top level): "
+                    "'extra_key' is not a field here; allowed: rules - see engine/schema", code=3)
+    assert (f"knowledge_base/rules/side_effects.yaml:{line}:5: error [side_effects.common]: rules/0: 'titel' is "
+            "not a field here; allowed: id, title, when, derive, conclude, dose, excludes, priority, provenance - "
+            "did you mean 'title'?") in result.stderr  # type: ignore[attr-defined]
+
+
 def test_kb_validate_checks_the_case_files(kb_copy: Path) -> None:
     case = kb_copy / "cases" / "other_diagnosis.yaml"
     case.write_text(case.read_text().replace("diagnosis: other", "diagnosis: sarcoid_myopathy", 1))
