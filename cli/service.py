@@ -211,6 +211,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HookError(400, "invalid", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise HookError(400, "invalid", "the body is not JSON this service reads: nested too deeply") from None
     if not isinstance(data, dict):
         raise HookError(400, "invalid", "the body is a JSON object")
     return data

@@ -110,7 +110,7 @@ def replay(kb: KnowledgeBase, lines: Iterator[str]) -> Iterator[Replayed]:
             then_kb = record["knowledge_base"]
             recorded_with = f"{then_kb['name']} {then_kb['version']} ({then_kb['sha256'][:12]})"
             patient, verdict, conclusions = record["patient"], record["verdict"], record["conclusions"]
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
             yield Replayed(number, "unreadable", reason=f"not an audit record ({type(exc).__name__}: {exc})"[:200])
             continue
         try:

@@ -107,7 +107,7 @@ def _jsonl_rows(_kb: KnowledgeBase, source: Path) -> Iterator[Row]:
             number += 1
             try:
                 data = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[...
                 yield Row(number, None, None, f"line {line_number}: not a JSON object ({exc})")
                 continue
             if not isinstance(data, dict):

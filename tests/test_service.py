@@ -203,6 +203,7 @@ def bad(case: str, **change: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("path", "body", "status", "code", "says"), [
     (PATIENT_VIEW, b"{not json", 400, "invalid", "the body is not JSON"),
+    (PATIENT_VIEW, b"[" * 100_000 + b"]" * 100_000, 400, "invalid", "nested too deeply"),
     (PATIENT_VIEW, bad("dm_on_prednisone", hookInstance=None), 400, "required", "the request lacks 'hookInstance'"),
     (PATIENT_VIEW, bad("dm_on_prednisone", hook="order-sign"), 400, "invalid", "answers 'patient-view', not 'order-sign'"),
     (PATIENT_VIEW, bad("dm_on_prednisone", fhirAuthorization={"access_token": "x"}), 400, "invalid",
