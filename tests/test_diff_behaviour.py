@@ -1,0 +1,132 @@
+"""`kb diff` exactly: what counts as an edit of a rule, and which edits a patient's changed advice rests on."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from myoivig.engine import KnowledgeBase, load_knowledge_base
+from myoivig.engine import conditions as cond
+from myoivig.engine.diff import DiffReport, PatientChange, diff, rule_edits
+
+from .test_loader import edit
+
+IBM = {"diagnosis": "IBM", "age_years": 50}
+SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "sex": "female", "height_cm": 165}
+MILD = {"diagnosis": "DM", "severity": "mild", "age_years": 50}
+
+
+def _rules(*rules: Any) -> Any:
+    return SimpleNamespace(rules=list(rules))
+
+
+@pytest.fixture
+def rule(kb: KnowledgeBase) -> Any:
+    return kb.rule("caution.iga_antibodies")
+
+
+def test_the_same_rules_are_no_edit_and_moving_a_rule_is_none(kb: KnowledgeBase, rule: Any) -> None:
+    """Where a rule stands (file, line, a test's column) is not what it says."""
+    assert rule_edits(kb, kb) == {}
+    moved = dataclasses.replace(rule, file="elsewhere.yaml", line=999,
+                                when=cond.All(tuple(dataclasses.replace(t, line=1, column=2) for t in rule.when.items),
+                                              line=5))
+    assert rule_edits(_rules(rule), _rules(moved)) == {}
+
+
+@pytest.mark.parametrize("change", ["title", "fact", "op", "value", "any", "not", "derive", "conclude", "dose",
+                                    "excludes", "priority", "provenance"])
+def test_each_part_of_what_a_rule_says_is_an_edit(kb: KnowledgeBase, rule: Any, change: str) -> None:
+    """Title, each test's fact, operator and value, the shape of the condition, and every other field."""
+    first, second = rule.when.items
+    when = {
+        "fact": cond.All((dataclasses.replace(first, fact="flare"), second)),
+        "op": cond.All((dataclasses.replace(first, op="in", value=[True]), second)),
+        "value": cond.All((dataclasses.replace(first, value=False), second)),
+        "any": cond.Any_((first, second)),
+        "not": cond.All((cond.Not(first), second)),
+    }
+    fields: dict[str, Any] = {
+        "title": {"title": rule.title + "!"}, "derive": {"derive": ("x",)},
+        "conclude": {"conclude": kb.rule("caution.iga_deficiency").conclude},
+        "dose": {"dose": {"g_per_kg": [1, 2]}}, "excludes": {"excludes": kb.rule("combination.without_corticosteroids").excludes},
+        "priority": {"priority": 1}, "provenance": {"provenance": kb.rule("caution.iga_deficiency").provenance},
+    }
+    edited = dataclasses.replace(rule, **({"when": when[change]} if change in when else fields[change]))
+    assert rule_edits(_rules(rule), _rules(edited)) == {"caution.iga_antibodies": "changed"}
+
+
+def test_a_negated_test_differs_from_another_negated_test(rule: Any) -> None:
+    """`not A` edited to `not B` is an edit: what is negated counts, not only that something is."""
+    first, second = rule.when.items
+    old = dataclasses.replace(rule, when=cond.All((cond.Not(first), second)))
+    new = dataclasses.replace(rule, when=cond.All((cond.Not(dataclasses.replace(first, value=False)), second)))
+    assert rule_edits(_rules(old), _rules(new)) == {"caution.iga_antibodies": "changed"}
+
+
+def test_edits_are_listed_by_rule_id_and_unchanged_rules_are_left_out(kb: KnowledgeBase, rule: Any) -> None:
+    """Added, removed and changed together, sorted by id; a rule the same on both sides is not listed."""
+    child, iga = kb.rule("scope.child"), kb.rule("caution.iga_deficiency")
+    old = _rules(iga, rule, child)
+    new = _rules(dataclasses.replace(rule, priority=3), child, dataclasses.replace(iga, id="a.first"))
+    assert list(rule_edits(old, new).items()) == [("a.first", "added"), ("caution.iga_antibodies", "changed"),
+                                                 ("caution.iga_deficiency", "removed")]
+
+
+@pytest.fixture
+def renamed(kb_copy: Path) -> KnowledgeBase:
+    """The IBM report rule renamed, and the standard course raised to 3 g/kg."""
+    edit(kb_copy / "rules" / "indication.yaml", "- id: evidence.inclusion_body_myositis", "- id: evidence.ibm")
+    edit(kb_copy / "rules" / "dosing.yaml", "      g_per_kg: [1, 2]\n      days_per_course: 2",
+         "      g_per_kg: [1, 3]\n      days_per_course: 2")
+    return load_knowledge_base(kb_copy)
+
+
+def test_a_change_of_conclusions_alone_is_not_put_down_to_the_dosing_rule(kb: KnowledgeBase,
+                                                                          renamed: KnowledgeBase) -> None:
+    """No dose on either side: the dosing edit is not behind this patient's change; the rename is."""
+    report = diff(kb, renamed, [("ibm", IBM), ("severe", SEVERE), ("mild", MILD)])
+    assert report.edits == {"dosing.standard_regimen": "changed", "evidence.ibm": "added",
+                            "evidence.inclusion_body_myositis": "removed"}
+    assert report.changes[0] == PatientChange("ibm", ("evidence.ibm",), ("evidence.inclusion_body_myositis",),
+                                              None, None, ("evidence.ibm", "evidence.inclusion_body_myositis"))
+    dose = report.changes[1]
+    assert (dose.patient, dose.gained, dose.lost, dose.behind, dose.note) == (
+        "severe", (), (), ("dosing.standard_regimen",), None)
+    assert (dose.dose_before, dose.dose_after) == (([57.0, 114.0], "ideal_body_weight"),
+                                                   ([57.0, 171.0], "ideal_body_weight"))
+    assert len(report.changes) == 2  # the mild patient's advice did not change
+    assert report.summary() == ("2 of 3 patients changed: 1 conclusions gained, 1 lost, 1 doses changed; "
+                                "rules 1 added, 1 removed, 1 changed")
+
+
+def test_the_summary_counts_conclusions_and_doses_across_patients() -> None:
+    """Several patients: gains and losses summed, a dose counted once per patient whose dose differs."""
+    changes = (PatientChange("a", ("x", "y"), ("z",), None, None, ()),
+               PatientChange("b", ("x",), (), 1, 2, ()),
+               PatientChange("c", (), ("w", "v"), 3, 3, ()))
+    report = DiffReport({"r1": "changed", "r2": "changed", "r3": "added"}, 7, changes)
+    assert report.summary() == ("3 of 7 patients changed: 3 conclusions gained, 3 lost, 1 doses changed; "
+                                "rules 1 added, 0 removed, 2 changed")
+
+
+def test_a_patient_both_sides_refuse_is_noted_against_the_old_side(kb: KnowledgeBase) -> None:
+    """Refused by the old vocabulary is said first; such a patient counts as changed, with nothing gained or lost."""
+    report = diff(kb, kb, [("bad", {"sex": "x"}), ("fine", {"diagnosis": "DM"})])
+    assert report.changes == (PatientChange("bad", (), (), None, None, (), "invalid under the old vocabulary"),)
+    assert report.summary() == ("1 of 2 patients changed: 0 conclusions gained, 0 lost, 0 doses changed; "
+                                "rules 0 added, 0 removed, 0 changed")
+
+
+def test_facts_a_side_does_not_declare_are_left_unknown_not_refused(kb: KnowledgeBase) -> None:
+    """A vocabulary that grew is not a reason to call every patient invalid under the old one."""
+    assert diff(kb, kb, [("p", {"diagnosis": "DM", "colour": "blue"})]).changes == ()
+
+
+def test_a_patient_written_with_synonyms_is_read_on_both_sides(kb: KnowledgeBase, renamed: KnowledgeBase) -> None:
+    """`dx: IBM` is the diagnosis under either vocabulary, so the renamed IBM rule shows in this patient's diff."""
+    [change] = diff(kb, renamed, [("ibm", {"dx": "IBM", "age": 50})]).changes
+    assert (change.gained, change.lost) == (("evidence.ibm",), ("evidence.inclusion_body_myositis",))
