@@ -28,8 +28,8 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, Any]) -> Dose | None:
-    """The dose for this patient, or None when no dosing rule with a weight basis fired."""
+def dose_blocks(kb: KnowledgeBase, fired: Collection[str]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """The fired dosing blocks by what they give (a regimen's name, weight_basis, ...), with their rule."""
     blocks: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for rule_id in fired:
         block = kb.rule(rule_id).dose
@@ -39,7 +39,19 @@ def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, 
             if key in block:
                 name = block["regimen"] if key == "regimen" else key
                 blocks[name] = (rule_id, block)
-    if "standard" not in blocks or "weight_basis" not in blocks:
+    return blocks
+
+
+def dosable(blocks: Mapping[str, Any]) -> bool:
+    """A dose needs the standard regimen and a weight basis (whose rule needs sex and height)."""
+    return "standard" in blocks and "weight_basis" in blocks
+
+
+def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, Any]) -> Dose | None:
+    """The dose for this patient, or None when no dosing rule with a weight basis fired (or the
+    ideal body weight it gives is not above 0 kg)."""
+    blocks = dose_blocks(kb, fired)
+    if not dosable(blocks):
         return None
     basis_rule, basis = blocks["weight_basis"]
     height_in = facts["height_cm"] / basis["cm_per_inch"]
