@@ -106,12 +106,13 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
         kinds = {kb.rule(r).conclude.kind for r in changed[name]}  # type: ignore[union-attr]
         if dose_changes[name]:
             kinds.add("dosing")
-        concern = ("hard_stop" if "contraindicated" in verdicts[name] or "contraindication" in kinds
-                   else "verdict" if verdicts[name] else "caution" if "caution" in kinds
+        other_verdicts = verdicts[name] - {base_verdict}  # an open route to today's verdict changes nothing
+        concern = ("hard_stop" if "contraindicated" in other_verdicts or "contraindication" in kinds
+                   else "verdict" if other_verdicts else "caution" if "caution" in kinds
                    else "dose" if dose_changes[name] else "other")
         missing.append(MissingFact(name, kb.facts[name].question, tuple(sorted(changed[name])),
                                    dose_changes[name], min(kinds, key=KIND_ORDER.__getitem__),
-                                   tuple(sorted(verdicts[name] - {base_verdict})), concern))
+                                   tuple(sorted(other_verdicts)), concern))
     missing.sort(key=lambda m: (CONCERNS.index(m.concern), KIND_ORDER[m.decisive_kind],
                                 -len(m.could_change), m.fact))
     return missing

@@ -1,0 +1,194 @@
+"""The missing-fact search, whole, on a small knowledge base: which unknown facts are asked, what
+each could change (conclusions, dose, verdict), why it is asked (hard stop, verdict, caution, dose,
+other) and the exact order of the questions; facts that matter only in pairs or only three at once.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from myoivig.engine import KnowledgeBase, find_missing, normalize
+from myoivig.engine import conditions as cond
+from myoivig.engine.missing import CONCERNS, OPEN_VERDICTS, candidate_values
+from myoivig.engine.model import ConclusionSpec, FactSpec, MissingFact, Provenance, Rule
+from myoivig.engine.yamlio import parse_yaml
+
+
+def rule(rule_id: str, when: str, kind: str, strength: str | None = None,
+         dose: dict[str, Any] | None = None) -> Rule:
+    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "t.yaml", 1, Provenance(local_policy="t"),
+                conclude=ConclusionSpec(kind, rule_id, strength=strength), dose=dose)
+
+
+@pytest.fixture(scope="module")
+def small() -> KnowledgeBase:
+    facts = [FactSpec(name, "bool", name, f"{name}?") for name in "abtwzpqr"]
+    facts += [FactSpec("n", "number", "n", "n?", range=(0, 10)), FactSpec("k", "enum", "k", "k?", values=("x", "y")),
+              FactSpec("free", "number", "free", "free?"), FactSpec("tags", "list", "tags", "tags?", values=("u", "v"))]
+    rules = (
+        rule("stop.a", "a: true", "contraindication"),
+        rule("route.b", "b: true", "indication", "recommended"),
+        rule("caution.n", "n: {gt: 5}", "caution"),
+        rule("mon.k", "k: x", "monitoring"),
+        rule("mon.k2", "k: y", "monitoring"),
+        rule("other.t", "t: true", "side_effects"),
+        rule("mon.wz", "all: [{w: true}, {z: true}]", "monitoring"),
+        rule("route.pqr", "all: [{p: true}, {q: true}, {r: true}]", "indication", "reported"),
+        rule("dose.pqr", "all: [{p: true}, {q: true}, {r: true}]", "dosing", dose={"note": "no regimen"}),
+        rule("mon.free", "free: {gte: 7}", "monitoring"),
+        rule("mon.free_is", "free: 0", "monitoring"),
+    )
+    return KnowledgeBase(name="m", version="1", sha256="9" * 64, root=Path("."), facts={f.name: f for f in facts},
+                         derived={}, rules=rules, references={}, document="", background="")
+
+
+def test_the_concerns_in_the_order_they_are_asked() -> None:
+    assert CONCERNS == ("hard_stop", "verdict", "caution", "dose", "other")
+    assert OPEN_VERDICTS == ("undetermined", "not_indicated", "may_be_considered")
+
+
+def test_a_number_without_a_range_is_tried_at_zero_only(small: KnowledgeBase) -> None:
+    """Without a declared range there is nothing plausible to try but 0; thresholds outside [0, 0] are skipped."""
+    assert candidate_values(small, "free") == [0]
+    # n's own threshold and one either side, and its range ends; free's threshold 7 is not n's
+    assert candidate_values(small, "n") == [0, 4, 5, 6, 10]
+    assert candidate_values(small, "tags") == [[], ["u"], ["v"]]
+    assert candidate_values(small, "k") == ["x", "y"] and candidate_values(small, "a") == [True, False]
+
+
+def missing(fact: str, could_change: tuple[str, ...], kind: str, concern: str, verdicts: tuple[str, ...] = (),
+            dose: bool = False) -> MissingFact:
+    return MissingFact(fact, f"{fact}?", could_change, dose, kind, verdicts, concern)
+
+
+PQR_OPEN = (("dose.pqr", "route.pqr"), "indication", "verdict", ("may_be_considered",), True)
+
+
+def test_with_nothing_known_every_question_in_its_order(small: KnowledgeBase) -> None:
+    """Hard stop, then verdict (by kind, then most conclusions changed, then name), caution, other."""
+    assert find_missing(small, {}) == [
+        missing("a", ("stop.a",), "contraindication", "hard_stop", ("contraindicated",)),
+        missing("p", *PQR_OPEN), missing("q", *PQR_OPEN), missing("r", *PQR_OPEN),   # two conclusions each
+        # b false leaves the verdict undetermined while route.pqr is open: only `indicated` is new
+        missing("b", ("route.b",), "indication", "verdict", ("indicated",)),
+        missing("n", ("caution.n",), "caution", "caution"),
+        missing("t", ("other.t",), "side_effects", "other"),
+        # tried at 0 only (0 = 0 holds); `free >= 7` stays open in the open world, so it counts too
+        missing("free", ("mon.free", "mon.free_is"), "monitoring", "other"),
+        missing("k", ("mon.k", "mon.k2"), "monitoring", "other"),
+        missing("w", ("mon.wz",), "monitoring", "other"),
+        missing("z", ("mon.wz",), "monitoring", "other"),
+    ]
+
+
+def test_once_indicated_a_route_no_longer_changes_the_verdict_but_the_dose_still_counts(small: KnowledgeBase) -> None:
+    """Facts three rules need together are asked for the dose they could bring, not for the verdict."""
+    result = find_missing(small, {"b": True, "a": False, "n": 6, "k": "x", "t": True, "free": 1})
+    assert result == [
+        missing("p", ("dose.pqr", "route.pqr"), "indication", "dose", dose=True),
+        missing("q", ("dose.pqr", "route.pqr"), "indication", "dose", dose=True),
+        missing("r", ("dose.pqr", "route.pqr"), "indication", "dose", dose=True),
+        missing("w", ("mon.wz",), "monitoring", "other"),
+        missing("z", ("mon.wz",), "monitoring", "other"),
+    ]
+
+
+def test_a_fact_that_completes_a_pair_is_asked_alone(small: KnowledgeBase) -> None:
+    """With w known true, z alone decides mon.wz; with w false, z changes nothing and is not asked."""
+    known = {"a": False, "b": True, "n": 1, "k": "y", "t": False, "free": 0, "p": False}
+    assert find_missing(small, {**known, "w": True}) == [missing("z", ("mon.wz",), "monitoring", "other")]
+    assert find_missing(small, {**known, "w": False}) == []
+
+
+def test_a_false_route_and_an_unknown_hard_stop(small: KnowledgeBase) -> None:
+    """Not indicated is an open verdict: the hard stop could still make it contraindicated."""
+    known = {"b": False, "n": 1, "k": "y", "t": False, "free": 0, "p": False, "w": False}
+    assert find_missing(small, known) == [
+        missing("a", ("stop.a",), "contraindication", "hard_stop", ("contraindicated",))]
+
+
+def test_only_the_named_facts_are_reported(small: KnowledgeBase) -> None:
+    """`--ask` may ask about some facts only; the others still count in the search."""
+    assert [m.fact for m in find_missing(small, {}, names=["z", "b", "n"])] == ["b", "n", "z"]
+    assert find_missing(small, {}, names=[]) == []
+    assert [m.fact for m in find_missing(small, {"b": True}, names=["b", "a"])] == ["a"]  # b is known
+
+
+def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase) -> None:
+    """Hard stops, then cautions, then the facts the dose needs, then the rest, as the clinician is asked."""
+    result = find_missing(kb, normalize(kb, {"diagnosis": "DM", "severity": "severe", "age_years": 50,
+                                             "dysphagia": True}))
+    assert [(m.fact, m.could_change_dose, m.concern, m.decisive_kind, m.verdicts, len(m.could_change))
+            for m in result] == [
+        ("anti_iga_antibodies", False, "hard_stop", "contraindication", ("contraindicated",), 12),
+        ("prior_immunoglobulin_anaphylaxis", False, "hard_stop", "contraindication", ("contraindicated",), 11),
+        ("renal_insufficiency", True, "caution", "caution", (), 4),
+        ("thrombotic_risk", True, "caution", "caution", (), 3),
+        ("iga_deficiency", False, "caution", "caution", (), 2),
+        ("height_cm", True, "dose", "warning", (), 3),
+        ("weight_kg", True, "dose", "warning", (), 2),
+        ("sex", True, "dose", "dosing", (), 2),
+        ("autoantibodies", False, "other", "indication", (), 8),
+        ("intolerant_to_standard_therapy", False, "other", "indication", (), 5),
+        ("corticosteroid_contraindicated", False, "other", "indication", (), 4),
+        ("flare", False, "other", "indication", (), 2),
+        ("refractory", False, "other", "indication", (), 2),
+        ("months_since_diagnosis", False, "other", "warning", (), 3),
+        ("ivig_courses_given", False, "other", "early_initiation", (), 6),
+        ("current_therapies", False, "other", "combination", (), 1),
+    ]
+    assert result[0].question == kb.facts["anti_iga_antibodies"].question
+
+
+SEVERE_DYSPHAGIA = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "dysphagia": True}
+
+
+def test_a_hard_stop_could_take_the_dose_away_but_a_course_count_changes_no_dose(kb: KnowledgeBase) -> None:
+    """With a dose computed, a hard stop would remove it (a dose change); the course number is only a count."""
+    result = {m.fact: m for m in find_missing(kb, normalize(kb, {**SEVERE_DYSPHAGIA, "sex": "female",
+                                                                  "height_cm": 165}))}
+    assert result["anti_iga_antibodies"].could_change_dose is True
+    assert result["prior_immunoglobulin_anaphylaxis"].could_change_dose is True
+    assert result["ivig_courses_given"].could_change_dose is False
+    assert result["weight_kg"].could_change_dose is True and result["weight_kg"].concern == "dose"
+    assert "sex" not in result and "height_cm" not in result
+
+
+def test_once_contraindicated_another_hard_stop_is_still_a_hard_stop_question(kb: KnowledgeBase) -> None:
+    """The verdict cannot get worse, but a second hard stop is still asked first, as a hard stop."""
+    result = find_missing(kb, normalize(kb, {**SEVERE_DYSPHAGIA, "anti_iga_antibodies": True}))
+    first = result[0]
+    assert (first.fact, first.concern, first.verdicts, first.could_change_dose) == (
+        "prior_immunoglobulin_anaphylaxis", "hard_stop", (), False)
+    assert [m.concern for m in result[1:4]] == ["caution"] * 3
+    assert {m.concern for m in result[4:]} == {"other"}
+
+
+@pytest.fixture(scope="module")
+def routes() -> KnowledgeBase:
+    """A reported route on one fact, and a route that can be tried that needs three facts at once."""
+    facts = [FactSpec(name, "bool", name, f"{name}?") for name in "ghij"]
+    rules = (rule("route.g", "g: true", "indication", "reported"),
+             rule("route.hij", "all: [{h: true}, {i: true}, {j: true}]", "indication", "can_be_tried"))
+    return KnowledgeBase(name="r", version="1", sha256="8" * 64, root=Path("."), facts={f.name: f for f in facts},
+                         derived={}, rules=rules, references={}, document="", background="")
+
+
+def test_an_open_route_of_todays_verdict_lists_no_new_verdict(routes: KnowledgeBase) -> None:
+    """May be considered already: a second route to `may be considered` is not a verdict it could lead to."""
+    result = find_missing(routes, {"g": True})
+    assert [(m.fact, m.could_change, m.verdicts) for m in result] == [
+        ("h", ("route.hij",), ()), ("i", ("route.hij",), ()), ("j", ("route.hij",), ())]
+    undecided = find_missing(routes, {"g": False})
+    assert [(m.fact, m.verdicts, m.concern) for m in undecided] == [
+        ("h", ("may_be_considered", "not_indicated"), "verdict"),
+        ("i", ("may_be_considered", "not_indicated"), "verdict"),
+        ("j", ("may_be_considered", "not_indicated"), "verdict")]
+
+
+def test_a_fact_that_cannot_change_the_verdict_is_not_asked_as_a_verdict_question(routes: KnowledgeBase) -> None:
+    """An open route to today's verdict was counted as a verdict question, asked before the cautions."""
+    result = find_missing(routes, {"g": True})
+    assert [m.concern for m in result] == ["other", "other", "other"]
