@@ -48,7 +48,7 @@ class Binding:
     true_below: float | None
     empty_list: Mapping[tuple[str, str], Code]
     local_policy: str | None
-    unit: str | None = None  # the fact's own unit, for "154.32 [lb_av] = 70 kg"
+    unit: str | None = None  # the fact's own unit, or a threshold's: "154.32 [lb_av] = 70 kg", "0.07 g/L = 7 mg/dL"
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,11 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
         if (spec["from"] == "threshold") != ("true_below" in spec):
             line, column = position(document, where)
             problems.append(Problem(file, line, column, "`true_below` goes with `from: threshold`, and only there"))
+        base_units = [str(unit) for unit, factor in spec.get("units", {}).items() if factor == 1]
+        if spec["from"] == "threshold" and "units" in spec and len(base_units) != 1:
+            line, column = position(document, where + ["units"])
+            problems.append(Problem(file, line, column, "a threshold needs exactly one unit of factor 1: the unit "
+                                    "`true_below` is in"))
         empty = {}
         for index, entry in enumerate(spec.get("empty_list", [])):
             code = code_of(entry, where + ["empty_list", index])
@@ -162,7 +167,8 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
         bindings.append(Binding(name, fact, str(spec["from"]), codes, values,
                                 {str(k): float(v) for k, v in spec.get("units", {}).items()},
                                 None if spec.get("true_below") is None else float(spec["true_below"]),
-                                empty, spec.get("local_policy"), fact_spec.unit if fact_spec else None))
+                                empty, spec.get("local_policy"),
+                                fact_spec.unit if fact_spec and fact_spec.unit else next(iter(base_units), None)))
     policies = {str(k): str(v["local_policy"]) for k, v in document["patient"].items()}
     if any(p.severity == "error" for p in problems):
         return None, problems

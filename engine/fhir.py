@@ -385,7 +385,7 @@ class _Reader:
                                                   if binding.units[unit] != 1 else "")
         if binding.true_below is not None:
             threshold = binding.true_below
-            if (comparator in ("<", "<=") and exact <= threshold) or (comparator == "" and exact < threshold):
+            if (comparator == "<" and exact <= threshold) or (comparator in ("<=", "") and exact < threshold):
                 below = True
             elif (comparator in (">", ">=") and exact >= threshold) or comparator == "":
                 below = False
