@@ -208,26 +208,27 @@ def recheck(clones: list[Path], seconds: float, modules: list[str]) -> None:
 
     A mutant that any test of the suite kills is killed; the first budget only bounds the cost of a
     whole run. The row is updated in place, and marked so that a resumed second look skips it."""
-    todo: queue.Queue[tuple[Path, str, str, str]] = queue.Queue()
+    todo: queue.Queue[tuple[Path, str, str, str, list[str]]] = queue.Queue()
     for session in sorted(WORK.glob("w*/.mutation/*.sqlite")):
         if f"engine/{session.stem}.py" not in modules:
             continue
         with sqlite3.connect(session) as db:
-            for job, diff, output in db.execute("SELECT job_id, diff, output FROM work_results "
-                                                "WHERE test_outcome = 'SURVIVED'"):
+            for job, diff, output, *spec in db.execute(
+                    "SELECT job_id, diff, output, module_path, operator_name, occurrence FROM work_results "
+                    "JOIN mutation_specs USING (job_id) WHERE test_outcome = 'SURVIVED'"):
                 if SECOND_LOOK not in (output or ""):
-                    todo.put((session, job, diff, output or ""))
+                    todo.put((session, job, diff, output or "", [str(part) for part in spec]))
     print(f"second look at {todo.qsize()} survivors, up to {seconds:.0f} s of further tests each", flush=True)
     first = select_budget()
 
     def worker(clone: Path) -> None:
         while True:
             try:
-                session, job, diff, output = todo.get_nowait()
+                session, job, diff, output, spec = todo.get_nowait()
             except queue.Empty:
                 return
-            patch = diff.split("\n", 1)[1] + "\n"  # after cosmic-ray's "--- mutation diff ---" line
-            subprocess.run(["git", "apply", "-"], input=patch, text=True, cwd=clone, check=True)
+            # cosmic-ray's own edit: its diffs can end in a line the file does not have, which git refuses
+            subprocess.run([".venv/bin/cosmic-ray", "apply", *spec], cwd=clone, check=True, capture_output=True)
             try:
                 done = subprocess.run([".venv/bin/python", "tests/mutation_select.py"], cwd=clone, text=True,
                                       capture_output=True, timeout=3 * seconds + 120,
