@@ -223,3 +223,11 @@ def _lines(*items: str) -> Iterator[str]:
 
 def test_replay_reads_lines_lazily_from_any_iterator(kb: KnowledgeBase, record: dict[str, Any]) -> None:
     assert [r.status for r in replay(kb, _lines(json.dumps(record), "x"))] == ["unchanged", "unreadable"]
+
+
+@pytest.mark.parametrize("then", ["not_indicated", "contraindicated", "may_be_considered", "undetermined"])
+def test_a_changed_verdict_is_reported_whichever_way_it_sorts(kb: KnowledgeBase, record: dict[str, Any],
+                                                              then: str) -> None:
+    """A verdict recorded as 'not_indicated' (which sorts after today's 'indicated') changed all the same."""
+    [found] = _replay(kb, json.dumps({**record, "verdict": then}))
+    assert (found.status, found.verdict) == ("changed", (then, "indicated"))

@@ -115,6 +115,9 @@ def patterns(text: str) -> list[dict[str, Any]]:
     # two tests on one fact share one pattern, and `known: true` is written once
     ("all: [{age: {gte: 18}}, {age: {lt: 65}}]",
      [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$gte": {"value": 18}}, {"$lt": {"value": 65}}]}}]]),
+    # a `known` test before a comparison on the same fact: the comparison still follows it
+    ("all: [{age: {known: true}}, {age: {gte: 18}}]",
+     [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$gte": {"value": 18}}]}}]]),
     # two values of one list are two working-memory facts: two patterns
     ("all: [{tags: {contains: p}}, {tags: {contains: q}}, {flag: true}]",
      [[{"f_0": {"$and": [{"name": "tags:p"}, {"known": True}, {"value": True}]}},

@@ -212,6 +212,8 @@ DOSING = ConclusionSpec("dosing", "Give the dose.")
     (ConclusionSpec("scope", "Out of scope.", outside_scope=True), None, []),
     (ConclusionSpec("caution", "Out of scope.", outside_scope=True), None,
      ["'outside_scope' belongs to conclusions of kind 'scope'"]),
+    (ConclusionSpec("warning", "Out of scope.", outside_scope=True), None,  # a kind sorting after 'scope'
+     ["'outside_scope' belongs to conclusions of kind 'scope'"]),
     (ConclusionSpec("indication", "IVIG indicated.", strength="recommended"), None, []),
     (ConclusionSpec("evidence", "IVIG indicated.", strength="recommended"), None,
      ["'strength' belongs to conclusions of kind 'indication' (a route to IVIG)"]),
