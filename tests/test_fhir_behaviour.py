@@ -1034,6 +1034,15 @@ def test_two_diagnoses_over_time_leave_the_diagnosis_unknown_and_a_repeat_does_n
     assert same.facts["diagnosis"] == "polymyositis" and same.warnings == ()
 
 
+def test_a_diagnosis_in_conflict_leaves_every_other_fact_read(bindings: Bindings) -> None:
+    """The conflict is the diagnosis's alone: facts read after it (weight, age) still stand."""
+    reading = read(bindings, condition(SCT, "31384009", "old", onsetDateTime="2020-01-01"),
+                   condition(SCT, "396230008", "new", onsetDateTime="2025-01-01"),
+                   observation("29463-7", quantity(70, "kg")), patient(birthDate="1970-01-01"))
+    assert reading.conflicting == ("diagnosis",)
+    assert {k: reading.facts.get(k) for k in ("weight_kg", "age_years")} == {"weight_kg": 70, "age_years": 56}
+
+
 def test_an_older_different_value_of_another_fact_is_superseded_silently(bindings: Bindings) -> None:
     """A weight that changed is no conflict: the newest stands."""
     reading = read(bindings, observation("29463-7", quantity(80, "kg"), "a", "2025-01-01"),

@@ -120,6 +120,7 @@ def test_documents_that_are_not_mappings_are_returned_as_they_are(text: str, exp
     (b"a\nb\nc\nabcde\xff", 4, 6),
     (b"\xff", 1, 1),
     (b"abc\xe9", 1, 4),
+    (b"\n\xff", 2, 1),  # the line break is the file's first byte
 ])
 def test_bytes_that_are_not_utf8_are_refused_where_they_stand(data: bytes, line: int, column: int) -> None:
     """A Latin-1 `é` in a patient file is pointed at, not read as garbage."""
