@@ -121,6 +121,14 @@ def test_a_patient_both_sides_refuse_is_noted_against_the_old_side(kb: Knowledge
                                 "rules 0 added, 0 removed, 0 changed")
 
 
+def test_an_invalid_patient_does_not_hide_the_changes_of_those_after_it(kb: KnowledgeBase,
+                                                                        renamed: KnowledgeBase) -> None:
+    """One patient refused by a vocabulary is one note; the cohort after it is still compared."""
+    report = diff(kb, renamed, [("bad", {"sex": "x"}), ("ibm", IBM)])
+    assert [(c.patient, c.note) for c in report.changes] == [("bad", "invalid under the old vocabulary"),
+                                                            ("ibm", None)]
+
+
 def test_facts_a_side_does_not_declare_are_left_unknown_not_refused(kb: KnowledgeBase) -> None:
     """A vocabulary that grew is not a reason to call every patient invalid under the old one."""
     assert diff(kb, kb, [("p", {"diagnosis": "DM", "colour": "blue"})]).changes == ()
