@@ -263,7 +263,10 @@ class _Reader:
         policies = self.bindings.patient_policies
         if patient.birthDate is not None:
             born = patient.birthDate
-            if isinstance(born, dt.date):
+            if isinstance(born, dt.date) and born > self.as_of:
+                self.unmapped.append(Unmapped(f"{ref}.birthDate", f"a birth date after {self.as_of} ({born}) "
+                                              "gives no age"))
+            elif isinstance(born, dt.date):
                 years = self.as_of.year - born.year - ((self.as_of.month, self.as_of.day) < (born.month, born.day))
                 self._add("age_years", years, ref, None, str(born), f"born {born}: {years} years on {self.as_of}",
                           policies.get("age_years"))

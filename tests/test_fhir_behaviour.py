@@ -142,6 +142,16 @@ def test_a_resource_referring_to_a_non_patient_full_url_is_about_another_patient
     assert reading.facts == {"height_cm": 165}
 
 
+def test_an_entry_without_a_type_is_gathered_for_its_refusal_later() -> None:
+    """Gathering only looks for Patients' full URLs; a typeless resource waits for validate_resources to
+    be refused by its place ("entry[0] has no resourceType"), not for a TypeError here."""
+    gathered = resources_of(bundle({"id": "x"}, patient()))
+    assert gathered.resources == [{"id": "x"}, patient()]
+    with pytest.raises(InputError) as refused:
+        validate_resources(gathered.resources, "entry")
+    assert str(refused.value) == "entry[0] has no resourceType"
+
+
 def test_a_bundle_without_entries_gives_nothing() -> None:
     """An empty collection is valid and simply holds no facts."""
     given = resources_of({"resourceType": "Bundle", "type": "collection"})
@@ -385,6 +395,20 @@ def test_a_partial_birth_date_gives_no_age_and_says_why(bindings: Bindings, born
     reading = read(bindings, patient(birthDate=born))
     assert reading.facts == {}
     assert unmapped(reading) == [("Patient/p.birthDate", f"a partial birth date ({born}) gives no age")]
+
+
+def test_a_birth_date_after_the_as_of_date_gives_no_age_and_says_why(bindings: Bindings) -> None:
+    """A birth date in the future is an error in the record: the age stays unknown and listed, not -4."""
+    reading = read(bindings, patient(birthDate="2030-01-01"))
+    assert reading.facts == {}
+    assert unmapped(reading) == [("Patient/p.birthDate", "a birth date after 2026-01-15 (2030-01-01) gives no age")]
+    assert evidence(read(bindings, patient(birthDate="2026-01-15"))) == [
+        ("age_years", 0, "Patient/p", None, "2026-01-15", "born 2026-01-15: 0 years on 2026-01-15")]
+
+
+def test_an_age_is_the_difference_of_the_years_however_far_apart(bindings: Bindings) -> None:
+    """An implausible birth year still gives its exact age, which the vocabulary then refuses by name."""
+    assert read(bindings, patient(birthDate="1000-06-01")).facts == {"age_years": 1025}
 
 
 def test_no_birth_date_and_no_gender_give_nothing(bindings: Bindings) -> None:
