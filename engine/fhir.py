@@ -242,6 +242,9 @@ class _Reader:
             elif kind == "Patient":
                 if patients and resource is patients[0]:
                     self._patient(resource, ref)
+                elif patients and resource.id == patients[0].id:
+                    self.unmapped.append(Unmapped(ref, "a second copy of the patient's Patient resource; the first "
+                                                       "in the input is read"))
                 else:
                     self.unmapped.append(Unmapped(ref, "another patient"))
             elif not self._about_patient(resource):

@@ -327,7 +327,8 @@ def test_conflicting_facts_are_listed_sorted(bindings: Bindings) -> None:
 def test_two_copies_of_one_patient_read_once_and_the_copy_is_listed(bindings: Bindings) -> None:
     """The same Patient twice (say, from two searches) gives its facts once; the copy is named, not read."""
     reading = read(bindings, patient(birthDate="1970-03-01"), patient(birthDate="1970-03-01"))
-    assert unmapped(reading) == [("Patient/p", "another patient")]
+    assert unmapped(reading) == [("Patient/p", "a second copy of the patient's Patient resource; the first in the "
+                                               "input is read")]
     assert [e[0] for e in evidence(reading)] == ["age_years"]
 
 
@@ -395,6 +396,15 @@ def test_a_partial_birth_date_gives_no_age_and_says_why(bindings: Bindings, born
     reading = read(bindings, patient(birthDate=born))
     assert reading.facts == {}
     assert unmapped(reading) == [("Patient/p.birthDate", f"a partial birth date ({born}) gives no age")]
+
+
+def test_a_second_copy_of_the_patient_is_listed_as_such_and_the_first_is_read(bindings: Bindings) -> None:
+    """Two Patient resources with one id are one patient: the first is read, the copy is named for
+    what it is (it used to be listed as "another patient")."""
+    reading = read(bindings, patient(birthDate="1970-01-01"), patient(birthDate="1990-01-01"))
+    assert reading.facts == {"age_years": 56}
+    assert unmapped(reading) == [("Patient/p", "a second copy of the patient's Patient resource; the first in the "
+                                               "input is read")]
 
 
 def test_a_birth_date_after_the_as_of_date_gives_no_age_and_says_why(bindings: Bindings) -> None:
