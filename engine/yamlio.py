@@ -56,20 +56,16 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
+        at = (event.start_mark.line + 1, event.start_mark.column + 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            mark = event.start_mark
-            raise YamlProblem("anchors and aliases (&name, *name) are not accepted; write the values out",
-                              mark.line + 1, mark.column + 1)
+            raise YamlProblem("anchors and aliases (&name, *name) are not accepted; write the values out", *at)
         if getattr(event, "tag", None) not in (None, "!"):  # !!int x raised a bare ValueError
-            mark = event.start_mark
             tag = event.tag.replace("tag:yaml.org,2002:", "!!", 1)
-            raise YamlProblem(f"a tag ({tag}) is not accepted; write the value plainly, or quote it",
-                              mark.line + 1, mark.column + 1)
+            raise YamlProblem(f"a tag ({tag}) is not accepted; write the value plainly, or quote it", *at)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = event.start_mark
-                raise YamlProblem(f"nested more than {MAX_DEPTH} levels deep", mark.line + 1, mark.column + 1)
+                raise YamlProblem(f"nested more than {MAX_DEPTH} levels deep", *at)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1

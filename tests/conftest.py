@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import shutil
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,18 @@ def kb_copy(tmp_path: Path) -> Path:
     target = tmp_path / "knowledge_base"
     shutil.copytree(KB_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     return target
+
+
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """A file repair (audit.cut_unfinished_line) that never ends is a failure, not a hung suite."""
+    def expire(*_: object) -> None:
+        raise TimeoutError("cut_unfinished_line did not finish")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(5)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,18 +17,6 @@ from myoivig.engine.errors import InputError
 EARLY = {"diagnosis": "IMNM", "autoantibodies": ["anti_hmgcr"], "severity": "moderate", "dysphagia": True,
          "months_since_diagnosis": 3, "sex": "female", "height_cm": 165, "weight_kg": 72, "age_years": 52}
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def deadline() -> Iterator[None]:
-    """A repair that never ends is a failure, not a hung suite."""
-    def expire(*_: object) -> None:
-        raise TimeoutError("cut_unfinished_line did not finish")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(5)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +17,6 @@ EARLY = {"diagnosis": "IMNM", "autoantibodies": ["anti_hmgcr"], "severity": "mod
 @pytest.fixture
 def record(kb: KnowledgeBase) -> dict:
     return audit_record(kb, consult(kb, normalize(kb, EARLY)), "test", "consult")
-
-
-@pytest.fixture
-def deadline() -> Iterator[None]:
-    """A repair that never ends is a failure, not a hung suite."""
-    def expire(*_: object) -> None:
-        raise TimeoutError("cut_unfinished_line did not finish")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(5)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_record_says_it_is_format_1(record: dict) -> None:

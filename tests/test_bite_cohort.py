@@ -1,15 +1,12 @@
 """Cohort input counted and read exactly, errors kept per row, and the Dask driver's bounds, on a fake Dask."""
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from myoivig.engine import KnowledgeBase, cohort
-from myoivig.engine.cluster import run_on_dask
 from myoivig.engine.cohort import (
     KnowledgeBaseMismatch,
     Row,
@@ -85,81 +82,3 @@ def test_a_resumed_csv_tally_counts_errors_by_kind() -> None:
                    "hard_stops": ""})
     assert tally.as_dict()["errors"] == {"engine": 1, "input": 2}
     assert tally.as_dict()["early_initiation"] == 1 and tally.as_dict()["cautions"] == {"a": 1, "b": 1}
-
-
-# ---------------------------------------------------------------- the Dask driver, on a fake Dask
-class _Future:
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def result(self) -> Any:
-        if isinstance(self.value, BaseException):
-            raise self.value
-        return self.value
-
-
-class _KilledWorker(Exception):
-    pass
-
-
-def fake_dask(monkeypatch: pytest.MonkeyPatch, workers: int, fail: bool = False) -> dict[str, Any]:
-    """A `distributed` module that records what the driver asks of it."""
-    seen: dict[str, Any] = {"submitted": 0, "cluster": None}
-
-    class LocalCluster:
-        def __init__(self, **kwargs: Any) -> None:
-            seen["cluster"] = kwargs
-
-        def close(self) -> None:
-            pass
-
-    class Client:
-        def __init__(self, *_: Any, **__: Any) -> None:
-            pass
-
-        def register_plugin(self, plugin: Any) -> None:
-            pass
-
-        def scheduler_info(self) -> dict[str, Any]:
-            return {"workers": {f"w{i}": {} for i in range(workers)}}
-
-        def submit(self, function: Any, kb_dir: Any, sha256: str, part: list[Row], pure: bool) -> _Future:
-            seen["submitted"] += 1
-            return _Future(_KilledWorker("worker died") if fail else [row.number for row in part])
-
-        def close(self) -> None:
-            pass
-
-    module = types.ModuleType("distributed")
-    module.Client, module.LocalCluster, module.KilledWorker = Client, LocalCluster, _KilledWorker  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "distributed", module)
-    return seen
-
-
-ROWS = [Row(n, None, {}) for n in range(1, 21)]
-
-
-@pytest.mark.parametrize(("workers", "in_flight"), [(0, 2), (1, 2), (2, 4), (3, 6)])
-def test_two_partitions_per_worker_are_in_flight_before_the_first_is_awaited(
-        monkeypatch: pytest.MonkeyPatch, workers: int, in_flight: int) -> None:
-    """Memory stays flat: one partition running and one ready per worker (at least one worker), no more."""
-    seen = fake_dask(monkeypatch, workers)
-    results = run_on_dask(None, "0" * 64, ROWS, 2, jobs=2)
-    assert next(results) == [1, 2]
-    assert seen["submitted"] == in_flight
-    assert [number for part in results for number in part] == list(range(3, 21))
-
-
-def test_local_processes_run_one_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/cohorts.md: `--jobs N` starts N worker processes with one thread each (durable is not thread-safe)."""
-    seen = fake_dask(monkeypatch, 3)
-    assert list(run_on_dask(None, "0" * 64, ROWS[:2], 5, jobs=3)) == [[1, 2]]
-    assert {k: seen["cluster"][k] for k in ("n_workers", "threads_per_worker", "processes")} == {
-        "n_workers": 3, "threads_per_worker": 1, "processes": True}
-
-
-def test_workers_that_keep_dying_stop_the_batch_with_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dask gave up on a partition: the batch stops with a message saying --resume continues."""
-    fake_dask(monkeypatch, 1, fail=True)
-    with pytest.raises(EngineError, match=r"workers died again and again on one partition.*--resume continues"):
-        list(run_on_dask(None, "0" * 64, ROWS[:2], 5, jobs=1))
