@@ -122,6 +122,12 @@ def test_a_date_is_text_not_a_crash(tmp_path: Path, date: str) -> None:
             f"fact 'age_years': \"{date}\" is not a number; allowed: a number from 0 to 120 years")
 
 
+def test_a_tag_is_refused_at_its_place_not_a_crash(tmp_path: Path) -> None:
+    """!!int x raised a bare ValueError with a traceback; a tag is refused like an anchor."""
+    refused(consult_file(tmp_path, "diagnosis: DM\nage_years: !!int x\n"),
+            "patient.yaml:2:12: a tag (!!int) is not accepted; write the value plainly, or quote it")
+
+
 def test_non_utf8_standard_input() -> None:
     refused(CliRunner().invoke(cli, ["consult", "-"], input=b"diagnosis: DM\n\xff\xfe\n"),
             "standard input:2:1: not UTF-8 text")
