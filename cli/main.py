@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .engine import InputError, MyoivigError, consult, consultation_to_dict
+from .engine.advice import advise
 from .engine.fhir import reading_to_dict
 from .engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
@@ -147,7 +148,8 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
             data["what_if"] = what_if_to_dict(kb, comparison)
         emit_json(data)
         return
-    text = render_consultation(kb, consultation, detail=detail, trace=trace, read_as=read_as, fhir=given.fhir)
+    text = render_consultation(kb, advise(kb, consultation), detail=detail, trace=trace, read_as=read_as,
+                               fhir=given.fhir)
     if derivation is not None:
         text += "\n" + render_how(kb, derivation, how_id or "")
     if comparison is not None:

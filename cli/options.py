@@ -19,6 +19,7 @@ from .engine.audit import append_record, audit_record
 from .engine.bindings import load_bindings
 from .engine.fhir import FhirReading, is_fhir, read_fhir
 from .engine.model import Consultation
+from .engine.patient import fact_name
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -117,8 +118,7 @@ def _apply(kb: KnowledgeBase, patient: str | None, raw: Mapping[str, Any], assig
     for text in assignments:
         name, value = parse_assignment(text)
         update = normalize(kb, {name: value}, notes)
-        name = next(iter(update), name)
-        facts.pop(name, None)
+        facts.pop(fact_name(kb, name), None)
         facts.update(update)
     return facts
 
@@ -129,6 +129,7 @@ def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tup
     for text in assignments:
         name, value = parse_assignment(text)
         normalized = normalize(kb, {name: value})  # refuses unknown names and bad values
+        name = fact_name(kb, name)  # a synonym changes the fact it names (weakness -> severity)
         changes.append((name, normalized.get(name)))  # None: make the fact unknown
     return changes
 

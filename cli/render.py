@@ -7,12 +7,11 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
+from .engine.advice import Advice, RegimenOption, amount, span
 from .engine.conditions import show_value
 from .engine.explain import MARKS
 from .engine.fhir import FhirReading
-from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, cited
-from .engine.report import caution_facts, combination_classes
-from .engine.verdict import VERDICTS
+from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, Regimen, cited
 
 WIDTH = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isatty() else 100
 """Text wraps to the terminal (at most 100 columns); to 100 when written to a file or a pipe."""
@@ -52,115 +51,117 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _range(pair: Iterable[float], unit: str = "") -> str:
-    low, high = pair
-    return f"{_fmt(low)}{unit}" if low == high else f"{_fmt(low)}-{_fmt(high)}{unit}"
-
-
-def dose_lines(kb: KnowledgeBase, consultation: Consultation, detail: bool = False) -> list[str]:
-    """Grams per day and per course, the preferred regimen first; the arithmetic with --detail."""
-    dose = consultation.dose
-    if dose is None:
-        return _wrap(consultation.dose_note or "No dose.", "    ", "  ")
+def dose_lines(kb: KnowledgeBase, advice: Advice, detail: bool = False) -> list[str]:
+    """The regimen to give first, then the others; the arithmetic with --detail."""
+    given = advice.dose
+    if given is None:
+        return _wrap(advice.dose_note or "No dose.", "    ", "  ")
+    dose = given.dose
     basis = ("ideal body weight, Devine formula [local policy]" if dose.weight_basis == "ideal_body_weight"
              else "actual body weight, below the ideal body weight [local policy]")
-    std = dose.standard
-    months = f", for {_range(std.duration_months)} months" if std.duration_months else ""
-    standard = (f"{_range(std.g_per_kg)} g/kg = {_range(std.course_total_g)} g per course over "
-                f"{std.days_per_course[0]} days ({_range(std.per_day_g)} g/day), {std.interval or ''}{months} [1]")
     lines = [f"  Dosing weight {_fmt(dose.dosing_weight_kg)} kg ({basis})"]
-    preferred = dose.preferred
-    if preferred.regimen == "cautious" and preferred.lower_end and preferred.spread:
-        low, spread = preferred.lower_end, preferred.spread
-        lines += _wrap(f"Preferred (cautions apply): {_range(low.g_per_kg)} g/kg = {_range(low.course_total_g)} g "
-                       f"over {low.days_per_course[0]} days ({_range(low.per_day_g)} g/day), or "
-                       f"{_range(spread.g_per_kg)} g/kg = {_range(spread.course_total_g)} g over "
-                       f"{spread.days_per_course[0]} days ({_range(spread.per_day_g)} g/day); slowest "
-                       "practicable rate [6] [local policy]", "    ", "  ")
-        lines += _wrap(f"Standard: {standard}", "    ", "  ")
-    else:
-        lines += _wrap(f"Preferred: {standard}", "    ", "  ")
-    if dose.alternative and (detail or preferred.regimen != "cautious"):
-        alt = dose.alternative
-        lines += _wrap(f"Alternative: {_range(alt.g_per_kg)} g/kg = {_range(alt.course_total_g)} g per course in "
-                       f"{_range(alt.days_per_course)} daily doses ({_range(alt.per_day_g)} g/day) [6]", "    ", "  ")
+    give = [o for o in given.options if o.role in ("give", "also")]
+    lines += _wrap(f"{give[0].label}: " + ", or ".join(regimen_text(o, brief=True) for o in give)
+                   + f"; {schedule(given.give)} {_sources(give)}", "    ", "  ")
+    for option in given.options:
+        if option.role in ("give", "also") or (option.role == "alternative" and given.cautious and not detail):
+            continue
+        brief = option.role == "standard" and not detail  # its schedule is the one given above
+        text = regimen_text(option, brief=brief) + (f" {_sources([option])}" if brief else "")
+        lines += _wrap(f"{option.label}: {text}", "    ", "  ")
     if dose.next_course is not None:
-        last = std.duration_months[1] if std.duration_months else None
-        beyond = f": beyond the document's {_range(std.duration_months or (1, 1))} months" \
-            if last is not None and dose.next_course > last else ""
+        months = dose.standard.duration_months
+        beyond = f": beyond the document's {span(months or (1, 1))} months, review the response first" \
+            if given.beyond_duration else ""
         lines.append(f"  Next course: number {dose.next_course}{beyond}")
     if detail:
         lines.append("  Arithmetic:")
         lines += [f"    {step}" for step in dose.arithmetic]
         lines += _wrap(f"Rounding: {dose.rounding}", "    ", "  ")
-        for conclusion in consultation.by_kind("dosing"):
+        for conclusion in given.conclusions:
             lines += _item(kb, conclusion)
     return lines
 
 
-def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail: bool = False,
+REGIMEN_SOURCES = {"standard": ("[1]",), "alternative": ("[6]",), "lower_end": ("[1]", "[local policy]"),
+                   "spread": ("[6]", "[local policy]")}
+"""What each regimen rests on: the document's typical regimen [1], its review's [6], local policy's caution."""
+
+
+def regimen_text(option: RegimenOption, brief: bool = False) -> str:
+    """A regimen in one line: g/kg, grams per course and per day; with its schedule and source unless brief."""
+    regimen = option.regimen
+    text = f"{span(regimen.g_per_kg)} g/kg = {amount(regimen)}"
+    return text if brief else f"{text}{', ' + schedule(regimen) if regimen.interval else ''} {_sources([option])}"
+
+
+def schedule(regimen: Regimen) -> str:
+    months = f", for {span(regimen.duration_months)} months" if regimen.duration_months else ""
+    slow = "; slowest practicable rate" if regimen.name in ("lower_end", "spread") else ""
+    return f"{regimen.interval or ''}{months}{slow}"
+
+
+def _sources(options: list[RegimenOption]) -> str:
+    tags = dict.fromkeys(tag for o in options for tag in REGIMEN_SOURCES.get(o.regimen.name, ()))
+    return " ".join(sorted(tags, key=lambda tag: tag == "[local policy]"))
+
+
+def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = False,
                         trace: bool = False, read_as: list[str] | None = None,
                         fhir: FhirReading | None = None) -> str:
-    """The clinician's view: verdict, hard stops, cautions and dose on the first screen.
+    """The clinician's view: verdict, hard stops, cautions and the dose to give on the first screen.
 
     Without `detail`, citations are reference numbers (the footer says what each is),
     and quotes, arithmetic and rule ids are left to --detail, --trace and JSON.
     """
+    consultation = advice.consultation
     verdict = consultation.verdict
-    spec = VERDICTS[verdict.value]
-    out: list[str] = []
-    strength = f' - the source says IVIG "{verdict.strength}"' if verdict.strength else ""
-    out.append(f"IVIG: {spec.headline}{strength}")
-    for conclusion in consultation.by_kind("contraindication"):
+    out: list[str] = [advice.headline]
+    for conclusion in advice.hard_stops:
         out += _item(kb, conclusion, "XX", detail)
     if verdict.value == "undetermined" and verdict.open_facts:
         out += _wrap(f"Could become indicated with: {', '.join(verdict.open_facts)} (see MISSING)", "    ", "  ")
-    if verdict.value in ("contraindicated", "out_of_scope") and consultation.by_kind("indication"):
+    if advice.routes_held_back:
         out.append("  Routes to IVIG that hold, but give no advice while the above stands:")
-    for kind in ("scope", "indication", "evidence"):
-        for conclusion in consultation.by_kind(kind):
-            out += _item(kb, conclusion, "?" if kind == "scope" else "-", detail)
-    stops = consultation.by_kind("contraindication")
-    if not stops:
-        unknown = [m.fact for m in consultation.missing if m.concern == "hard_stop"]
-        out += _wrap("HARD STOPS: none known" + (f" - NOT GIVEN: {', '.join(unknown)} (ask before the first "
-                                                    "infusion)" if unknown else ""), "    ", "")
-    cautions = consultation.by_kind("caution")
-    if cautions:
-        out.append(f"!! CAUTIONS ({', '.join(caution_facts(kb, consultation))})")
-        for conclusion in cautions:
+    for conclusion in advice.routes:
+        out += _item(kb, conclusion, "?" if conclusion.kind == "scope" else "-", detail)
+    if not advice.hard_stops:
+        asked = "; ".join(f"{m.question} ({m.fact})" for m in advice.hard_stops_not_given)
+        out += _wrap("HARD STOPS: none known" + (f" - NOT GIVEN, ask before the first infusion: {asked}"
+                                                    if asked else ""), "    ", "")
+    if advice.cautions:
+        out.append(f"!! CAUTIONS ({', '.join(advice.caution_facts)})")
+        for conclusion in advice.cautions:
             out += _item(kb, conclusion, "!!", detail)
     else:
-        unknown = [m.fact for m in consultation.missing if m.concern == "caution"]
+        unknown = [m.fact for m in advice.cautions_not_given]
         out += _wrap("CAUTIONS: none found on the facts given"
                      + (f" - NOT GIVEN: {', '.join(unknown)}" if unknown else ""), "    ", "")
     if read_as:
         out += _wrap("READ AS: " + "; ".join(read_as), "    ", "")
-    if consultation.warnings:
+    if advice.warnings:
         out.append(KIND["warning"].title)
-        out += [line for _, text in consultation.warnings for line in _wrap(text, "    ", "  ? ")]
-    out += ["", "DOSE"] + dose_lines(kb, consultation, detail)
-    for kind in ("early_initiation", "combination", "side_effects", "monitoring"):
-        items = consultation.by_kind(kind)
-        if not items:
+        out += [line for _, text in advice.warnings for line in _wrap(text, "    ", "  ? ")]
+    out += ["", "DOSE"] + dose_lines(kb, advice, detail)
+    counted = []
+    for section in advice.sections:
+        named = ", ".join(name.replace("_dmard", " DMARD") for name in section.classes)
+        if not detail and not section.first_screen:
+            counted.append(f"{section.title}: {len(section.conclusions)} point(s)")
             continue
-        classes = combination_classes(consultation) if kind == "combination" else []
-        named = ", ".join(name.replace("_dmard", " DMARD") for name in classes)
-        out.append(KIND[kind].title + (f" - consider with: {named}" if classes else ""))
-        if not detail and kind in ("side_effects", "monitoring"):
-            out[-1] += f": {len(items)} point(s), shown with --detail"
-            continue
-        if not detail:
-            items = [c for c in items if not c.therapy_class]
+        out.append(section.title + (f" - consider with: {named}" if named else ""))
+        items = section.conclusions if detail else [c for c in section.conclusions if not c.therapy_class]
         for conclusion in items:
             out += _item(kb, conclusion, "-", detail)
-        if kind == "combination" and detail:
+        if section.kind == "combination" and detail:
             for winner, loser, why in consultation.resolutions:
                 out += _wrap(f"Resolved conflict: {winner} overrides {loser}. {why}", "    ", "  * ")
+    if counted:
+        out += _wrap("; ".join(counted) + ": shown with --detail", "    ", "")
     out += ["", "MISSING - not given, could change this advice (safety first)"]
-    if not consultation.missing:
+    if not advice.missing:
         out.append("  - none")
-    shown = consultation.missing if detail else [m for m in consultation.missing if m.concern != "other"]
+    shown = advice.missing if detail else advice.missing_more
     for missing in shown:
         if detail:
             changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
@@ -168,20 +169,22 @@ def render_consultation(kb: KnowledgeBase, consultation: Consultation, *, detail
         else:
             text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
         out += _wrap(text, "    ", "  - ")
-    if len(shown) < len(consultation.missing):
-        others = [m.fact for m in consultation.missing if m not in shown]
+    above = [] if detail else [m.fact for m in advice.hard_stops_not_given]
+    if above:
+        out += _wrap(f"- {', '.join(above)}: under HARD STOPS above", "    ", "  ")
+    others = [m.fact for m in advice.missing if m not in shown and m.fact not in above]
+    if others:
         out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
                      "    ", "  ")
     if fhir is not None:
         out += [""] + fhir_lines(fhir)
-    out.append("")
     if detail:
-        out += ["SOURCES"] + source_lines(kb, consultation.conclusions)
+        out += ["", "SOURCES"] + source_lines(kb, consultation.conclusions)
     else:
         refs = sorted({q.ref for c in consultation.conclusions for q in c.sources}, key=_ref_order)
         if refs:
-            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref)}" for ref in refs)
-                         + ". Quotes, arithmetic and rule ids: --detail.", "  ", "")
+            out += _wrap("Sources: " + "; ".join(f"[{ref}] {kb.references[ref].evidence}" for ref in refs)
+                         + ". How sure each is, quotes, arithmetic, rule ids: --detail.", "  ", "")
     out += _wrap(DISCLAIMER, "", "")
     out += [f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"]
     if trace:

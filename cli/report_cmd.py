@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ import click
 
 from . import __version__
 from .engine import consult, consultation_to_dict
+from .engine.advice import advise, amount, span
 from .engine.fhir import reading_to_dict
-from .engine.model import VERDICTS, Consultation, KnowledgeBase
+from .engine.model import Consultation, KnowledgeBase
 from .options import as_of_option, kb_option, load_kb, patient_input, set_option
 from .output import write_outputs
 from .render import DISCLAIMER
@@ -19,20 +21,32 @@ from .render import DISCLAIMER
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def report_html(kb: KnowledgeBase, consultation: Consultation, patient_name: str,
-                fhir: dict[str, Any] | None = None) -> str:
-    """The page: verdict first, hard stops and cautions boxed, the graph inline, everything escaped."""
-    import jinja2
+def report_html(kb: KnowledgeBase, consultation: Consultation | None, patient_name: str,
+                fhir: dict[str, Any] | None = None, read_as: Sequence[str] = (),
+                template: str = "report.html", **extra: Any) -> str:
+    """The page: the advice model rendered, hard stops and cautions boxed, the graph inline, all escaped.
 
+    The web page (template page.html) renders the same advice, and a form; without a consultation, the form only.
+    """
+    context: dict[str, Any] = {"advice": None, "web": False}
+    if consultation is not None:
+        context.update(advice_context(kb, consultation, fhir))
+    context.update(extra)
+    return templates().get_template(template).render(
+        **context, labels={ref: r.label for ref, r in kb.references.items()}, specs=kb.facts,
+        fhir=fhir, patient_name=patient_name, read_as=list(read_as), kb_name=kb.name, kb_version=kb.version,
+        version=__version__, disclaimer=DISCLAIMER)
+
+
+def advice_context(kb: KnowledgeBase, consultation: Consultation, fhir: dict[str, Any] | None) -> dict[str, Any]:
+    """What the templates read of one consultation: the advice model, its JSON, the graph, the rules fired."""
     from .diagrams import case_graph, render_graph
 
+    advice = advise(kb, consultation)
     data = consultation_to_dict(kb, consultation)
     svg = render_graph(case_graph(kb, consultation), "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]  # no XML prologue or DOCTYPE inside HTML
     svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', "<svg", svg, count=1)  # the page sizes it
-    by_kind: dict[str, list[Any]] = {}
-    for conclusion in data["conclusions"]:
-        by_kind.setdefault(conclusion["kind"], []).append(conclusion)
     fired = dict.fromkeys(firing.rule for firing in consultation.trace)
     rules: list[dict[str, Any]] = []
     for rule_id in fired:
@@ -46,19 +60,27 @@ def report_html(kb: KnowledgeBase, consultation: Consultation, patient_name: str
     provenance: dict[str, list[Any]] = {}
     for evidence in (fhir or {}).get("provenance", []):
         provenance.setdefault(evidence["fact"], []).append(evidence)
+    return {"advice": advice, "data": data, "svg": jinja2_markup(svg), "rules": rules, "provenance": provenance,
+            "references": [{"ref": ref, **vars(kb.references[ref])} for ref in cited_refs]}
+
+
+_NUMBER_UNIT = re.compile(r"(\(?[0-9][0-9.]*(?:-[0-9][0-9.]*)? (?:g/kg|g/day|g|kg|days|daily doses|months)\)?)")
+
+
+def templates() -> Any:
+    """The Jinja2 environment of the report and the web page: autoescaped, strict about undefined names."""
+    import jinja2
+    from markupsafe import Markup, escape
+
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.filters["g"] = lambda value: f"{value:g}"
+    environment.filters["span"] = span
     environment.filters["shown"] = _shown
-    return environment.get_template("report.html").render(
-        data=data, summary=data["summary"], verdict=VERDICTS[consultation.verdict.value], dose=data["dose"],
-        by_kind={kind: by_kind.get(kind, []) for kind in (
-            "contraindication", "scope", "indication", "evidence", "warning", "caution", "early_initiation",
-            "dosing", "combination", "side_effects", "monitoring")},
-        stops=by_kind.get("contraindication", []), cautions=by_kind.get("caution", []),
-        svg=jinja2_markup(svg), rules=rules, fhir=fhir, provenance=provenance, patient_name=patient_name,
-        references=[{"ref": ref, **vars(kb.references[ref])} for ref in cited_refs],
-        version=__version__, disclaimer=DISCLAIMER)
+    # a number never breaks from its unit, at any width
+    environment.filters["regimen"] = lambda regimen: Markup(_NUMBER_UNIT.sub(
+        r'<span class="num">\1</span>', str(escape(f"{span(regimen.g_per_kg)} g/kg = {amount(regimen)}"))))
+    return environment
 
 
 def jinja2_markup(svg: str) -> Any:
@@ -90,7 +112,7 @@ def report_cmd(patient: str, output: Path, assignments: tuple[str, ...], as_of: 
     given = patient_input(kb, patient, assignments, as_of.date() if as_of else None)
     consultation = consult(kb, given.facts)
     fhir = reading_to_dict(given.fhir) if given.fhir is not None else None
-    html = report_html(kb, consultation, Path(patient).name, fhir)
+    html = report_html(kb, consultation, Path(patient).name, fhir, given.read_as)
     write_outputs([(output, html.encode("utf-8"))])
     if str(output) != "-":
         click.echo(f"report written to {output}", err=True)

@@ -160,7 +160,12 @@ def create_app(config: ServiceConfig) -> Starlette:
                                        reading_to_dict(reading))
         return HTMLResponse(page)
 
-    routes = [Route("/cds-services", guarded(list_services), methods=["GET"]),
+    from .report_cmd import report_html
+    from .web import Page
+
+    page = Page(kb, config.as_of or dt.date.today(), report_html)
+    routes = [Route("/", page.get, methods=["GET"]), Route("/", page.post, methods=["POST"]),
+              Route("/cds-services", guarded(list_services), methods=["GET"]),
               Route("/cds-services/{service}", guarded(call), methods=["POST"]),
               Route("/cds-services/{service}/feedback", guarded(feedback), methods=["POST"]),
               Route("/reports/{token}", guarded(report), methods=["GET"])]

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .advice import advise, amount
 from .consultation import consult
 from .errors import InputError
 from .model import Consultation, KnowledgeBase
@@ -27,7 +28,8 @@ FORMAT = 1
 def audit_record(kb: KnowledgeBase, consultation: Consultation, program_version: str, command: str,
                  now: datetime | None = None) -> dict[str, Any]:
     """What one consultation is remembered by: who advised what, on which facts, with which rules."""
-    dose = consultation.dose
+    given = advise(kb, consultation).dose
+    dose = given.dose if given else None
     return {
         "format": FORMAT,
         "time": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
@@ -39,7 +41,8 @@ def audit_record(kb: KnowledgeBase, consultation: Consultation, program_version:
         "dose": None if dose is None else {"dosing_weight_kg": dose.dosing_weight_kg,
                                            "course_total_g": list(dose.standard.course_total_g),
                                            "per_day_g": list(dose.standard.per_day_g),
-                                           "preferred": dose.preferred.regimen},
+                                           "preferred": dose.preferred.regimen,
+                                           "give": amount(given.give) if given else None},
         "cross_checked": True,  # consult() refuses to advise when the evaluators disagree
     }
 
@@ -120,15 +123,23 @@ def replay(kb: KnowledgeBase, lines: Iterator[str]) -> Iterator[Replayed]:
                            reason=f"the patient no longer fits the vocabulary: {exc}"[:300])
             continue
         now_ids = {c.id for c in now.conclusions}
-        now_dose = audit_record(kb, now, "", "")["dose"]
+        now_dose, then_dose = audit_record(kb, now, "", "")["dose"], record.get("dose")
         changes = {
             "verdict": (verdict, now.verdict.value) if verdict != now.verdict.value else None,
             "gained": tuple(sorted(now_ids - set(conclusions))),
             "lost": tuple(sorted(set(conclusions) - now_ids)),
-            "dose": (record.get("dose"), now_dose) if record.get("dose") != now_dose else None,
+            "dose": (then_dose, now_dose) if then_dose != _as_recorded(now_dose, then_dose) else None,
         }
         changed = any(changes.values())
         yield Replayed(number, "changed" if changed else "unchanged", recorded_with, **changes)  # type: ignore[arg-type]
+
+
+def _as_recorded(now: Any, then: Any) -> Any:
+    """Today's dose with only the fields the record kept: a record written before `give` existed
+    is compared on what it has, not called changed for a field it never had."""
+    if isinstance(now, dict) and isinstance(then, dict):
+        return {key: value for key, value in now.items() if key in then}
+    return now
 
 
 def read_log(path: Path) -> list[str]:

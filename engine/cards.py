@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from .advice import advise, amount
 from .fhir import FhirReading
-from .model import VERDICTS, Conclusion, Consultation, KnowledgeBase
+from .model import Conclusion, Consultation, KnowledgeBase, Regimen
 from .report import summary as summary_of
 
 SPEC_VERSION = "2.0.1"
@@ -29,17 +30,20 @@ OVERRIDE_REASONS = (
     ("need-more-info", "Need more information"),
 )
 """Offered on caution cards [local policy]: the HL7 code system the CDS Hooks 3.0 ballot uses."""
-INDICATORS = {"contraindication": "critical", "caution": "warning"}
-"""A hard stop is critical and a caution never below warning; everything else informs."""
+
+
+SECTION_INDICATORS = {"early_initiation": "warning"}
+"""Early initiation warns (delay risks permanent weakness); other sections inform."""
 
 
 def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading: FhirReading | None = None,
           report_url: str | None = None) -> list[dict[str, Any]]:
-    """The cards for one consultation; `instance` (the hookInstance, or a hash of the facts) makes
-    each card's uuid unique per call and the same for the same call."""
+    """The cards for one consultation, one per thing a clinician acts on, rendered from the advice model;
+    `instance` (the hookInstance, or a hash of the facts) makes each card's uuid unique per call and
+    the same for the same call."""
+    advice = advise(kb, consultation)
     verdict = consultation.verdict
-    spec = VERDICTS[verdict.value]
-    facts = summary_of(kb, consultation)
+    facts = summary_of(kb, consultation, advice)
     label = f"myoivig - {kb.name} {kb.version}"
     found: list[dict[str, Any]] = []
 
@@ -62,53 +66,80 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
                                       "rules": rules, **(extra or {})}},
         }))
 
-    headline = spec.headline.split(" - ")[0].lower()
-    why = {"contraindicated": consultation.by_kind("contraindication"),
-           "out_of_scope": [c for c in consultation.by_kind("scope") if c.outside_scope],
-           "indicated": [c for c in consultation.by_kind("indication") if c.strength],
-           "may_be_considered": [c for c in consultation.by_kind("indication") if c.strength]}.get(verdict.value, [])
-    reason = f": {why[0].statement}" if why else ""
+    def markdown(conclusion: Conclusion) -> str:
+        return conclusion_markdown(kb, conclusion, consultation, reading)
+
+    headline = advice.spec.headline.split(" - ")[0].lower()
+    reason = f": {advice.reason.statement}" if advice.reason else ""
     if verdict.value == "undetermined" and verdict.open_facts:
         reason = f": unknown {', '.join(verdict.open_facts)}"
-    dose = consultation.dose
-    held = "Routes to IVIG that hold, but give no advice while the above stands:" if verdict.value in (
-        "contraindicated", "out_of_scope") and consultation.by_kind("indication") else None
+    given = advice.dose
+    held = ["Routes to IVIG that hold, but give no advice while the above stands:"] if advice.routes_held_back else []
+    routes = [c for c in advice.routes if c.kind != "scope" or not c.outside_scope]
     card("verdict", f"IVIG {headline}{reason}",
          "critical" if verdict.value == "contraindicated" else "info",
-         [f"**IVIG: {spec.headline}**" + (f' - the source says IVIG "{verdict.strength}"' if verdict.strength else "")]
-         + [conclusion_markdown(kb, c, consultation, reading) for c in why[:1]] + ([held] if held else [])
-         + [conclusion_markdown(kb, c, consultation, reading) for c in consultation.by_kind("indication")
-            if not why or c is not why[0]],
-         list(verdict.rules) or [c.id for c in consultation.by_kind("indication")],
+         [f"**{escape(advice.headline)}**"] + ([markdown(advice.reason)] if advice.reason else []) + held
+         + [markdown(c) for c in routes if c is not advice.reason and c.kind != "scope"],
+         list(verdict.rules) or [c.id for c in routes if c.kind == "indication"],
          extra={"verdict": verdict.value, "summary": facts,
                 "conclusions": [c.id for c in consultation.conclusions],
-                "dose": None if dose is None else {"dosing_weight_kg": dose.dosing_weight_kg,
-                                                   "course_total_g": list(dose.standard.course_total_g),
-                                                   "per_day_g": list(dose.standard.per_day_g)}})
+                "dose": None if given is None else {"dosing_weight_kg": given.dose.dosing_weight_kg,
+                                                    "give": _regimen_data(given.give),
+                                                    "standard": _regimen_data(given.dose.standard)}})
+    for conclusion in advice.hard_stops:
+        if conclusion is not advice.reason:
+            card(conclusion.id, f"IVIG hard stop: {conclusion.statement}", "critical", [markdown(conclusion)],
+                 [conclusion.id])
+    if advice.hard_stops_not_given:
+        names = [m.fact for m in advice.hard_stops_not_given]
+        card("hard_stops_not_given", f"Ask before the first IVIG infusion: {', '.join(names)} not given",
+             "warning", ["No hard stop is known, but these could be one; ask before the first infusion:"]
+             + [f"- **{m.fact}**: {escape(m.question)}" for m in advice.hard_stops_not_given], [])
     rule_ids = {rule.id for rule in kb.rules}
-    for wid, text in consultation.warnings:  # implausible or inconsistent facts: a clinician must look
+    for wid, text in advice.warnings:  # implausible or inconsistent facts: a clinician must look
         card(wid, f"Check before IVIG: {text}", "warning", [escape(text)], [wid] if wid in rule_ids else [])
-    for kind in ("contraindication", "scope", "caution"):
-        for conclusion in consultation.by_kind(kind):
-            if why and conclusion is why[0]:
-                continue  # already the verdict card's reason
-            title = {"contraindication": "IVIG hard stop", "caution": "IVIG caution",
-                     "scope": "Out of scope" if conclusion.outside_scope else "Scope"}[kind]
-            card(conclusion.id, f"{title}: {conclusion.statement}", INDICATORS.get(kind, "info"),
-                 [conclusion_markdown(kb, conclusion, consultation, reading)], [conclusion.id],
-                 override=kind == "caution")
-    if dose is not None:
-        low, high = dose.standard.course_total_g
-        card("dose", f"IVIG dose: {low:g}-{high:g} g per course over {dose.standard.days_per_course[0]} days "
-             f"({dose.weight_basis.replace('_', ' ')} {dose.dosing_weight_kg:g} kg)", "info",
-             [escape(line) for line in dose.arithmetic]
-             + [conclusion_markdown(kb, c, consultation, reading) for c in consultation.by_kind("dosing")],
-             list(dose.rules))
-    if consultation.missing:
-        names = [m.fact for m in consultation.missing]
+    for conclusion in advice.cautions:
+        card(conclusion.id, f"IVIG caution: {conclusion.statement}", "warning", [markdown(conclusion)],
+             [conclusion.id], override=True)
+    for conclusion in advice.routes:
+        if conclusion.kind == "scope" and conclusion is not advice.reason:
+            card(conclusion.id, f"{'Out of scope' if conclusion.outside_scope else 'Scope'}: {conclusion.statement}",
+                 "info", [markdown(conclusion)], [conclusion.id])
+    if given is not None:
+        first = [o for o in given.options if o.role in ("give", "also")]
+        cautious = " (cautions apply)" if given.cautious else ""
+        card("dose", f"IVIG dose{cautious}: " + ", or ".join(amount(o.regimen) for o in first)
+             + f"; {given.dose.weight_basis.replace('_', ' ')} {given.dose.dosing_weight_kg:g} kg", "info",
+             [f"- **{escape(o.label)}**: {o.regimen.g_per_kg[0]:g}"
+              + (f"-{o.regimen.g_per_kg[1]:g}" if o.regimen.g_per_kg[1] != o.regimen.g_per_kg[0] else "")
+              + f" g/kg = {escape(amount(o.regimen))}" for o in given.options]
+             + ([f"Next course: number {given.dose.next_course}"
+                 + (": beyond the document's months, review the response first" if given.beyond_duration else "")]
+                if given.dose.next_course is not None else [])
+             + [escape(line) for line in given.dose.arithmetic]
+             + [markdown(c) for c in given.conclusions],
+             list(given.dose.rules))
+    for section in advice.sections:
+        if section.kind == "combination":
+            classed = [c for c in section.conclusions if c.therapy_class]
+            if classed:
+                named = ", ".join(name.replace("_dmard", " DMARD") for name in section.classes)
+                card("combination", f"Consider IVIG with: {named}", "info", [markdown(c) for c in classed],
+                     [c.id for c in classed])
+            for conclusion in section.conclusions:
+                if not conclusion.therapy_class:
+                    card(conclusion.id, f"IVIG combination: {conclusion.statement}", "info", [markdown(conclusion)],
+                         [conclusion.id])
+            continue
+        title = section.title.capitalize()
+        card(section.kind, f"{title}: {'; '.join(kb.rule(c.id).title for c in section.conclusions)}",
+             SECTION_INDICATORS.get(section.kind, "info"), [markdown(c) for c in section.conclusions],
+             [c.id for c in section.conclusions])
+    if advice.missing:
+        names = [m.fact for m in advice.missing]
         card("missing", f"Advice incomplete: {len(names)} facts unknown ({', '.join(names)})", "info",
              [f"- **{m.fact}**: {escape(m.question)} (could change {m.concern.replace('_', ' ')})"
-              for m in consultation.missing], [])
+              for m in advice.missing], [])
     if reading is not None and (reading.unmapped or reading.warnings):
         card("fhir", f"FHIR data not used: {_count(len(reading.unmapped), 'resource')}, "
              f"{_count(len(reading.warnings), 'conflict')}",
@@ -116,6 +147,11 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
              [f"- {escape(u.resource)}: {escape(u.reason)}" for u in reading.unmapped]
              + [f"- conflict: {escape(w)}" for w in reading.warnings], [])
     return found
+
+
+def _regimen_data(regimen: Regimen) -> dict[str, Any]:
+    return {"name": regimen.name, "course_total_g": list(regimen.course_total_g),
+            "per_day_g": list(regimen.per_day_g), "days_per_course": list(regimen.days_per_course)}
 
 
 def conclusion_markdown(kb: KnowledgeBase, conclusion: Conclusion, consultation: Consultation,

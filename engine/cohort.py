@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .advice import span
 from .bindings import load_bindings
 from .consultation import consult
 from .errors import EngineError, InputError, MyoivigError
@@ -36,8 +37,8 @@ INPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 PATIENT_FILES = (".yaml", ".yml", ".json")
 
-CSV_COLUMNS = ("row", "id", "verdict", "early_initiation", "hard_stops", "cautions", "course_total_g",
-               "missing", "warnings", "error")
+CSV_COLUMNS = ("row", "id", "verdict", "early_initiation", "hard_stops", "hard_stops_not_given", "cautions",
+               "give_g", "give_days", "regimen", "combination", "missing", "warnings", "error")
 """The CSV summary of a record, one line a patient."""
 
 
@@ -212,7 +213,11 @@ def csv_line(record: Mapping[str, Any]) -> dict[str, Any]:
         "early_initiation": str(summary["early_initiation"]).lower(),
         "hard_stops": join(summary["hard_stops"]),
         "cautions": join(summary["cautions"]),
-        "course_total_g": "" if dose is None else "-".join(f"{g:g}" for g in dose["course_total_g"]),
+        "hard_stops_not_given": join(summary["hard_stops_not_given"]),
+        "give_g": "" if dose is None else span(dose["give"]["course_total_g"]),
+        "give_days": "" if dose is None else span(dose["give"]["days_per_course"]),
+        "regimen": "" if dose is None else dose["give"]["name"],
+        "combination": join(summary["combination"]),
         "missing": join(m["fact"] for m in record["missing"]),
         "warnings": join(summary["warnings"]),
         "error": "",

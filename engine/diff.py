@@ -100,7 +100,9 @@ def _outcome(kb: KnowledgeBase, raw: Mapping[str, Any]) -> tuple[set[str], Any] 
         return None
     data = consultation_to_dict(kb, consult(kb, facts))
     dose = data["dose"]
-    return {c["id"] for c in data["conclusions"]}, (dose["course_total_g"], dose["weight_basis"]) if dose else None
+    # the regimen to give, as every surface says it: a change of the cautious regimen alone is a dose change
+    return {c["id"] for c in data["conclusions"]}, (
+        f"{dose['dosing_weight_kg']:g} kg ({dose['weight_basis']}): give {dose['give']['text']}" if dose else None)
 
 
 def diff(old: KnowledgeBase, new: KnowledgeBase, patients: Sequence[tuple[str, Mapping[str, Any]]]) -> DiffReport:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import conditions as cond
+from .advice import advise, amount
 from .conditions import Truth
 from .consultation import consult
 from .dose import BODY_FACTS
@@ -230,7 +231,7 @@ def what_if(kb: KnowledgeBase, facts: Mapping[str, Any], changes: Mapping[str, A
         for dose in (before.dose, after.dose):  # the weights feed the arithmetic, not a condition
             if dose is not None:
                 because |= changed_facts & set(BODY_FACTS)
-        differences.append(Difference("dose", None, _dose_summary(before), _dose_summary(after),
+        differences.append(Difference("dose", None, _dose_summary(kb, before), _dose_summary(kb, after),
                                       dose_rules[0] if dose_rules else None, tuple(sorted(because))))
     return WhatIf(dict(changes), before, after, tuple(differences))
 
@@ -239,9 +240,10 @@ def _values(conclusion: Conclusion, facts: Mapping[str, Any]) -> dict[str, Any]:
     return {name: facts.get(name) for name in conclusion.rests_on_facts}
 
 
-def _dose_summary(consultation: Consultation) -> str:
-    dose = consultation.dose
-    if dose is None:
+def _dose_summary(kb: KnowledgeBase, consultation: Consultation) -> str:
+    """The dose to give, as every surface says it: what-if compares this, not the standard regimen."""
+    given = advise(kb, consultation).dose
+    if given is None:
         return consultation.dose_note or "no dose"
-    low, high = dose.standard.course_total_g
-    return f"{dose.dosing_weight_kg:g} kg ({dose.weight_basis}): {low:g}-{high:g} g per course"
+    dose = given.dose
+    return f"{dose.dosing_weight_kg:g} kg ({dose.weight_basis}): give {amount(given.give)}"

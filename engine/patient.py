@@ -77,7 +77,7 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None
     given_as: dict[str, str] = {}
     for given, value in raw.items():
         given = str(given)
-        name = given if given in kb.facts else kb.synonyms.get(given.strip().lower(), given)
+        name = fact_name(kb, given)
         if name in given_as:
             problems.append(InputError(f"'{given}' and '{given_as[name]}' both give '{name}'", field=name))
             continue
@@ -102,6 +102,11 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None
     if problems:
         raise InputError.of(problems)
     return facts
+
+
+def fact_name(kb: KnowledgeBase, given: str) -> str:
+    """The vocabulary's name for what a clinician wrote (`age` -> `age_years`); unknown names stay as written."""
+    return given if given in kb.facts else kb.synonyms.get(given.strip().lower(), given)
 
 
 def normalize_value(spec: FactSpec, value: Any, notes: list[str] | None = None) -> Any:

@@ -9,30 +9,22 @@ from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from .model import Consultation, KnowledgeBase, Regimen
+from .advice import Advice, DoseAdvice, RegimenOption, advise, amount
+from .model import Consultation, KnowledgeBase
 
 
-def _regimen(regimen: Regimen | None) -> dict[str, Any] | None:
-    if regimen is None:
-        return None
-    data = asdict(regimen)
-    for key, value in data.items():
-        if isinstance(value, tuple):
-            data[key] = list(value)
-    return data
+def _regimen(option: RegimenOption) -> dict[str, Any]:
+    regimen = option.regimen
+    return {"role": option.role, "label": option.label, "name": regimen.name, "rule": regimen.rule,
+            "g_per_kg": list(regimen.g_per_kg), "course_total_g": list(regimen.course_total_g),
+            "per_day_g": list(regimen.per_day_g), "days_per_course": list(regimen.days_per_course),
+            "interval": regimen.interval,
+            "duration_months": list(regimen.duration_months) if regimen.duration_months else None,
+            "text": amount(regimen)}
 
 
-def caution_facts(kb: KnowledgeBase, consultation: Consultation) -> list[str]:
-    """Sorted names of the given input facts behind caution conclusions (not those asked for)."""
-    return sorted({fact for c in consultation.by_kind("caution") for fact in c.rests_on_facts
-                   if fact in consultation.patient})
-
-
-def combination_classes(consultation: Consultation) -> list[str]:
-    return sorted({c.therapy_class for c in consultation.by_kind("combination") if c.therapy_class})
-
-
-def summary(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
+def summary(kb: KnowledgeBase, consultation: Consultation, advice: Advice | None = None) -> dict[str, Any]:
+    advice = advice or advise(kb, consultation)
     verdict = consultation.verdict
     return {
         "verdict": verdict.value,
@@ -40,15 +32,55 @@ def summary(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
         "strength": verdict.strength,
         "verdict_rules": list(verdict.rules),
         "undetermined_by": list(verdict.open_facts),
-        "hard_stops": [c.id for c in consultation.by_kind("contraindication")],
-        "early_initiation": bool(consultation.by_kind("early_initiation")),
-        "cautions": caution_facts(kb, consultation),
+        "hard_stops": [c.id for c in advice.hard_stops],
+        "hard_stops_not_given": [m.fact for m in advice.hard_stops_not_given],
+        "early_initiation": advice.early_initiation,
+        "cautions": list(advice.caution_facts),
+        "cautions_not_given": [m.fact for m in advice.cautions_not_given],
         "caution_rules": [{"rule": c.id, "from": "document" if c.sources else "product labels (local policy)"}
-                          for c in consultation.by_kind("caution")],
-        "combination": combination_classes(consultation),
-        "out_of_scope": [c.id for c in consultation.by_kind("scope") if c.outside_scope],
-        "warnings": [wid for wid, _ in consultation.warnings],
+                          for c in advice.cautions],
+        "combination": list(advice.combination_classes),
+        "out_of_scope": [c.id for c in advice.routes if c.kind == "scope" and c.outside_scope],
+        "warnings": [wid for wid, _ in advice.warnings],
         "cross_checked": True,  # consult() raises EngineError when the two evaluators disagree
+    }
+
+
+def dose_to_dict(given: DoseAdvice | None) -> dict[str, Any] | None:
+    """The dose: `give` is the regimen to give first; `standard` and `alternatives` stand beside it."""
+    if given is None:
+        return None
+    dose = given.dose
+    return {
+        "give": _regimen(given.options[0]),
+        "standard": _regimen(next(o for o in given.options if o.regimen is dose.standard)),
+        "alternatives": [_regimen(option) for option in given.options[1:] if option.regimen is not dose.standard],
+        "preferred": {"regimen": dose.preferred.regimen, "because": dose.preferred.because,
+                      "rule": dose.preferred.rule},
+        "weight_basis": dose.weight_basis,
+        "dosing_weight_kg": dose.dosing_weight_kg,
+        "ideal_body_weight_kg": dose.ideal_body_weight_kg,
+        "bmi": dose.bmi,
+        "next_course": dose.next_course,
+        "beyond_duration": given.beyond_duration,
+        "warnings": [{"id": wid, "text": text} for wid, text in dose.warnings],
+        "rounding": dose.rounding,
+        "arithmetic": list(dose.arithmetic),
+        "rules": list(dose.rules),
+    }
+
+
+def advice_to_dict(advice: Advice) -> dict[str, Any]:
+    """Where each conclusion is shown, in reading order: the layout every surface follows."""
+    return {
+        "headline": advice.headline,
+        "reason": advice.reason.id if advice.reason else None,
+        "routes": [c.id for c in advice.routes],
+        "routes_held_back": advice.routes_held_back,
+        "sections": [{"kind": s.kind, "title": s.title, "first_screen": s.first_screen,
+                      "classes": list(s.classes), "conclusions": [c.id for c in s.conclusions]}
+                     for s in advice.sections],
+        "missing_first": [m.fact for m in advice.missing_first],
     }
 
 
@@ -58,35 +90,12 @@ def source_entries(kb: KnowledgeBase, quotes: Any) -> list[dict[str, Any]]:
 
 
 def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[str, Any]:
-    dose = consultation.dose
-    dose_data = None
-    if dose is not None:
-        standard = dose.standard
-        dose_data = {
-            "weight_basis": dose.weight_basis,
-            "dosing_weight_kg": dose.dosing_weight_kg,
-            "ideal_body_weight_kg": dose.ideal_body_weight_kg,
-            "g_per_kg": list(standard.g_per_kg),
-            "course_total_g": list(standard.course_total_g),
-            "days_per_course": standard.days_per_course[0],
-            "per_day_g": list(standard.per_day_g),
-            "interval": standard.interval,
-            "duration_months": list(standard.duration_months) if standard.duration_months else None,
-            "alternative": _regimen(dose.alternative),
-            "rounding": dose.rounding,
-            "arithmetic": list(dose.arithmetic),
-            "rules": list(dose.rules),
-            "preferred": {"regimen": dose.preferred.regimen, "because": dose.preferred.because,
-                          "rule": dose.preferred.rule, "lower_end": _regimen(dose.preferred.lower_end),
-                          "spread": _regimen(dose.preferred.spread)},
-            "bmi": dose.bmi,
-            "next_course": dose.next_course,
-            "warnings": [{"id": wid, "text": text} for wid, text in dose.warnings],
-        }
+    advice = advise(kb, consultation)
     return {
         "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
         "patient": dict(sorted(consultation.patient.items())),
-        "summary": summary(kb, consultation),
+        "summary": summary(kb, consultation, advice),
+        "advice": advice_to_dict(advice),
         "conclusions": [
             {"id": c.id, "kind": c.kind, "statement": c.statement,
              "sources": source_entries(kb, c.sources),
@@ -98,7 +107,7 @@ def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[
         "resolutions": [{"rule": winner, "overrides": loser, "resolution": why}
                         for winner, loser, why in consultation.resolutions],
         "warnings": [{"id": wid, "text": text} for wid, text in consultation.warnings],
-        "dose": dose_data,
+        "dose": dose_to_dict(advice.dose),
         "dose_note": consultation.dose_note,
         "missing": [{"fact": m.fact, "question": m.question, "concern": m.concern,
                      "could_change_verdict": m.could_change_verdict, "could_change": list(m.could_change),
