@@ -158,7 +158,8 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
                 out += _wrap(f"Resolved conflict: {winner} overrides {loser}. {why}", "    ", "  * ")
     if counted:
         out += _wrap("; ".join(counted) + ": shown with --detail", "    ", "")
-    out += ["", "MISSING - not given, could change this advice (safety first)"]
+    out += ["", "MISSING - not given, could change this advice (safety first"
+            + ("; the hard-stop questions are above)" if advice.hard_stops_not_given and not detail else ")")]
     if not advice.missing:
         out.append("  - none")
     shown = advice.missing if detail else advice.missing_more
@@ -170,8 +171,6 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
             text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
         out += _wrap(text, "    ", "  - ")
     above = [] if detail else [m.fact for m in advice.hard_stops_not_given]
-    if above:
-        out += _wrap(f"- {', '.join(above)}: under HARD STOPS above", "    ", "  ")
     others = [m.fact for m in advice.missing if m not in shown and m.fact not in above]
     if others:
         out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
@@ -183,8 +182,8 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     else:
         refs = sorted({q.ref for c in consultation.conclusions for q in c.sources}, key=_ref_order)
         if refs:
-            out += _wrap("Sources: " + "; ".join(f"[{ref}] {kb.references[ref].evidence}" for ref in refs)
-                         + ". How sure each is, quotes, arithmetic, rule ids: --detail.", "  ", "")
+            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref)}" for ref in refs)
+                         + ". Quotes, arithmetic and rule ids: --detail.", "  ", "")
     out += _wrap(DISCLAIMER, "", "")
     out += [f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"]
     if trace:

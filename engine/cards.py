@@ -76,9 +76,10 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
     given = advice.dose
     held = ["Routes to IVIG that hold, but give no advice while the above stands:"] if advice.routes_held_back else []
     routes = [c for c in advice.routes if c.kind != "scope" or not c.outside_scope]
+    strength = f' - the source says IVIG "{verdict.strength}"' if verdict.strength else ""
     card("verdict", f"IVIG {headline}{reason}",
          "critical" if verdict.value == "contraindicated" else "info",
-         [f"**{escape(advice.headline)}**"] + ([markdown(advice.reason)] if advice.reason else []) + held
+         [f"**IVIG: {advice.spec.headline}**{strength}"] + ([markdown(advice.reason)] if advice.reason else []) + held
          + [markdown(c) for c in routes if c is not advice.reason and c.kind != "scope"],
          list(verdict.rules) or [c.id for c in routes if c.kind == "indication"],
          extra={"verdict": verdict.value, "summary": facts,

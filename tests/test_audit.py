@@ -47,7 +47,7 @@ def test_consult_appends_one_line_per_consultation(tmp_path: Path) -> None:
     assert first["time"].endswith("+00:00") and len(first["knowledge_base"]["sha256"]) == 64
     assert first["verdict"] == "indicated" and first["patient"]["diagnosis"] == "necrotizing_myopathy"
     assert first["dose"] == {"dosing_weight_kg": 56.9, "course_total_g": [57.0, 114.0], "per_day_g": [28.0, 57.0],
-                             "preferred": "cautious"}
+                             "preferred": "cautious", "give": "57 g over 2 days (28 g/day)"}
     assert records[1]["dose"]["preferred"] == "cautious" and records[1]["cross_checked"] is True
 
 

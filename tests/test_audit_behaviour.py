@@ -36,7 +36,7 @@ def test_a_record_holds_who_advised_what_on_which_facts_with_which_rules(kb: Kno
                     "sex": "female", "weight_kg": 72},
         "verdict": "indicated",
         "dose": {"dosing_weight_kg": 56.9, "course_total_g": [57.0, 114.0], "per_day_g": [28.0, 57.0],
-                 "preferred": "standard"},
+                 "preferred": "standard", "give": "57-114 g over 2 days (28-57 g/day)"},
         "cross_checked": True}
     assert record["conclusions"] == sorted(record["conclusions"]) and len(record["conclusions"]) == 19
     assert list(record["patient"]) == sorted(record["patient"])

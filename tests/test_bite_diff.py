@@ -42,7 +42,8 @@ def test_a_patient_who_becomes_indicated_is_traced_to_every_edit_behind_it(kb: K
     """Gained conclusions (the dose among them) name the edited rules they rest on, through derived facts."""
     [change] = diff(kb, widened, [("p1", MODERATE)]).changes
     assert "dosing.standard_regimen" in change.gained and change.lost == ()
-    assert (change.dose_before, change.dose_after) == (None, ([57.0, 171.0], "ideal_body_weight"))
+    assert (change.dose_before, change.dose_after) == (
+        None, "56.9 kg (ideal_body_weight): give 57-171 g over 2 days (28-85 g/day)")
     assert change.behind == ("dosing.standard_regimen", "finding.severe_or_rapidly_progressive")
     [back] = diff(widened, kb, [("p1", MODERATE)]).changes
     assert back.gained == () and back.lost == change.gained
@@ -52,8 +53,9 @@ def test_a_dose_change_alone_is_put_down_to_the_dosing_rule(kb: KnowledgeBase, w
     """Same conclusions, another dose: the change rests on the dosing rule's edits, its own and upstream."""
     [change] = diff(kb, widened, [("p1", {**MODERATE, "severity": "severe"})]).changes
     assert (change.gained, change.lost) == ((), ())
-    assert (change.dose_before, change.dose_after) == (([57.0, 114.0], "ideal_body_weight"),
-                                                       ([57.0, 171.0], "ideal_body_weight"))
+    assert (change.dose_before, change.dose_after) == (
+        "56.9 kg (ideal_body_weight): give 57-114 g over 2 days (28-57 g/day)",
+        "56.9 kg (ideal_body_weight): give 57-171 g over 2 days (28-85 g/day)")
     assert change.behind == ("dosing.standard_regimen", "finding.severe_or_rapidly_progressive")  # upstream of it
 
 

@@ -63,8 +63,8 @@ def test_a_new_weight_changes_the_dose_because_of_the_weight_alone(kb: Knowledge
     result = what_if(kb, normalize(kb, DOSED), {"weight_kg": 50})
     [dose] = [d for d in result.differences if d.change == "dose"]
     assert dose.because_of == ("weight_kg",)
-    assert (dose.before, dose.after) == ("56.9 kg (ideal_body_weight): 57-114 g per course",
-                                         "50 kg (actual_body_weight): 50-100 g per course")
+    assert (dose.before, dose.after) == ("56.9 kg (ideal_body_weight): give 57-114 g over 2 days (28-57 g/day)",
+                                         "50 kg (actual_body_weight): give 50-100 g over 2 days (25-50 g/day)")
 
 
 def test_a_dose_that_appears_is_compared_with_the_reason_there_was_none(kb: KnowledgeBase) -> None:
@@ -74,7 +74,7 @@ def test_a_dose_that_appears_is_compared_with_the_reason_there_was_none(kb: Know
     [dose] = [d for d in result.differences if d.change == "dose"]
     assert result.before.dose is None and dose.before == result.before.dose_note
     assert dose.before == "No dose until the verdict is decided: answer the questions under MISSING."
-    assert dose.after == "56.9 kg (ideal_body_weight): 57-114 g per course"
+    assert dose.after == "56.9 kg (ideal_body_weight): give 57-114 g over 2 days (28-57 g/day)"
     assert dose.because_of == ("severity",)
 
 

@@ -167,27 +167,27 @@ def test_not_indicated_has_no_reason_and_no_rule(kb: KnowledgeBase, base: Consul
 # -- one card per concern ---------------------------------------------------------------------------
 
 def test_each_concern_has_its_card_in_order(kb: KnowledgeBase, base: Consultation) -> None:
-    """Warnings, then hard stops (other than the verdict's), scope notes and cautions, each with its
+    """Hard stops (other than the verdict's), then warnings, cautions and scope notes, each with its
     indicator; only a caution can be overridden, with the HL7 reasons."""
     consultation = varied(base, "contraindicated", (HARD, HARD2, OUTSIDE, INSIDE, CAUTION, PLAIN), rules=(HARD.id,),
                           warnings=(("warning.adult_weight_under_30_kg", "Weight *low*"), ("dose.check", "Odd")))
     found = cards(kb, consultation, "i")
     assert [(c["uuid"], c["summary"], c["indicator"]) for c in found] == [
         (uuid_of(kb, "i", "verdict"), "IVIG contraindicated: Past anaphylaxis: no IVIG.", "critical"),
+        (uuid_of(kb, "i", HARD2.id), "IVIG hard stop: Anti-IgA antibodies: no IVIG.", "critical"),
         (uuid_of(kb, "i", "warning.adult_weight_under_30_kg"), "Check before IVIG: Weight *low*", "warning"),
         (uuid_of(kb, "i", "dose.check"), "Check before IVIG: Odd", "warning"),
-        (uuid_of(kb, "i", HARD2.id), "IVIG hard stop: Anti-IgA antibodies: no IVIG.", "critical"),
+        (uuid_of(kb, "i", CAUTION.id), "IVIG caution: Renal caution.", "warning"),
         (uuid_of(kb, "i", OUTSIDE.id), "Out of scope: A child: out of scope.", "info"),
-        (uuid_of(kb, "i", INSIDE.id), "Scope: Age unknown.", "info"),
-        (uuid_of(kb, "i", CAUTION.id), "IVIG caution: Renal caution.", "warning")]
-    warning, unknown_rule = found[1], found[2]
+        (uuid_of(kb, "i", INSIDE.id), "Scope: Age unknown.", "info")]
+    warning, unknown_rule = found[2], found[3]
     assert warning["detail"] == "Weight \\*low\\*"
     assert warning["source"]["topic"]["code"] == "warning.adult_weight_under_30_kg"
     assert warning["extension"]["org.myoivig"]["rules"] == ["warning.adult_weight_under_30_kg"]
     assert unknown_rule["source"] == {"label": LABEL} and "rules" not in unknown_rule["extension"]["org.myoivig"]
-    assert found[3]["detail"] == md(kb, consultation, HARD2)[0]
-    assert found[3]["source"]["topic"]["code"] == HARD2.id
-    assert [c.get("overrideReasons") for c in found] == [None] * 6 + [OVERRIDES]
+    assert found[1]["detail"] == md(kb, consultation, HARD2)[0]
+    assert found[1]["source"]["topic"]["code"] == HARD2.id
+    assert [c.get("overrideReasons") for c in found] == [None] * 4 + [OVERRIDES] + [None] * 2
     assert len({c["uuid"] for c in found}) == len(found)
 
 
@@ -205,28 +205,35 @@ def test_the_dose_card_gives_the_course_and_its_arithmetic(kb: KnowledgeBase) ->
     assert dose is not None
     found = cards(kb, consultation, "i")
     card = next(c for c in found if c["uuid"] == uuid_of(kb, "i", "dose"))
-    assert card["summary"] == "IVIG dose: 61-123 g per course over 2 days (ideal body weight 61.4 kg)"
+    assert card["summary"] == "IVIG dose: 61-123 g over 2 days (31-61 g/day); ideal body weight 61.4 kg"
     assert card["indicator"] == "info"
-    assert card["detail"].split("\n\n")[:len(dose.arithmetic)] == [
+    parts = card["detail"].split("\n\n")
+    assert parts[:2] == ["- **Give**: 1-2 g/kg = 61-123 g over 2 days (31-61 g/day)",
+                         "- **Alternative**: 2 g/kg = 123 g in 2-5 daily doses (25-61 g/day)"]
+    assert parts[2:2 + len(dose.arithmetic)] == [
         " ".join(line.split()).replace("*", "\\*").replace("_", "\\_") for line in dose.arithmetic]
-    assert card["detail"].split("\n\n")[len(dose.arithmetic):] == md(kb, consultation, *consultation.by_kind("dosing"))
+    assert parts[2 + len(dose.arithmetic):] == md(kb, consultation, *consultation.by_kind("dosing"))
     assert card["extension"]["org.myoivig"]["rules"] == list(dose.rules)
+    standard = {"name": "standard", "course_total_g": list(dose.standard.course_total_g),
+                "per_day_g": list(dose.standard.per_day_g), "days_per_course": list(dose.standard.days_per_course)}
     assert found[0]["extension"]["org.myoivig"]["dose"] == {
-        "dosing_weight_kg": dose.dosing_weight_kg, "course_total_g": list(dose.standard.course_total_g),
-        "per_day_g": list(dose.standard.per_day_g)}
+        "dosing_weight_kg": dose.dosing_weight_kg, "give": standard, "standard": standard}
     other = dataclasses.replace(dose, weight_basis="actual_weight", dosing_weight_kg=61.45, standard=dataclasses.replace(
         dose.standard, course_total_g=(61.5, 123.0), days_per_course=(3, 5)))
     found = cards(kb, dataclasses.replace(consultation, dose=other), "i")
     assert next(c["summary"] for c in found if c["uuid"] == uuid_of(kb, "i", "dose")) == (
-        "IVIG dose: 61.5-123 g per course over 3 days (actual weight 61.45 kg)")
+        "IVIG dose: 61.5-123 g in 3-5 daily doses (31-61 g/day); actual weight 61.45 kg")
 
 
 def test_the_missing_card_asks_each_question_with_its_concern(kb: KnowledgeBase, base: Consultation) -> None:
     """Each unknown fact, its question and what it could change; the summary counts them."""
     missing = (MissingFact("flare", "Is the *disease* flaring?", (), False, "indication", concern="verdict"),
                MissingFact("weight_kg", "What is the weight?", (), True, "dose", concern="hard_stop"))
-    card = cards(kb, varied(base, "not_indicated", (), missing=missing), "i")[1]
-    assert card["uuid"] == uuid_of(kb, "i", "missing")
+    found = cards(kb, varied(base, "not_indicated", (), missing=missing), "i")
+    card = next(c for c in found if c["uuid"] == uuid_of(kb, "i", "missing"))
+    asked = next(c for c in found if c["uuid"] == uuid_of(kb, "i", "hard_stops_not_given"))
+    assert asked["summary"] == "Ask before the first IVIG infusion: weight_kg not given"
+    assert asked["indicator"] == "warning"
     assert card["summary"] == "Advice incomplete: 2 facts unknown (flare, weight_kg)"
     assert card["indicator"] == "info" and card["source"] == {"label": LABEL}
     assert card["detail"] == ("- **flare**: Is the \\*disease\\* flaring? (could change verdict)\n\n"

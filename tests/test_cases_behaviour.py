@@ -30,8 +30,9 @@ MISSING = ["anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis", "renal_ins
            "iga_deficiency", "weight_kg", "autoantibodies", "intolerant_to_standard_therapy",
            "corticosteroid_contraindicated", "flare", "refractory", "dysphagia", "respiratory_involvement",
            "months_since_diagnosis", "ivig_courses_given", "current_therapies"]
-DOSE = {"weight_basis": "ideal_body_weight", "dosing_weight_kg": 56.9, "course_total_g": [57.0, 114.0],
-        "per_day_g": [28.0, 57.0], "days_per_course": 2, "duration_months": [1, 6]}
+STANDARD = {"name": "standard", "course_total_g": [57.0, 114.0], "per_day_g": [28.0, 57.0], "days_per_course": [2, 2],
+            "duration_months": [1, 6]}
+DOSE = {"weight_basis": "ideal_body_weight", "dosing_weight_kg": 56.9, "give": STANDARD, "standard": STANDARD}
 
 
 def _failures(kb: KnowledgeBase, expect: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -61,7 +62,7 @@ def test_every_wrong_expectation_is_one_failure_in_a_fixed_order(kb: KnowledgeBa
         "warnings": ["w"], "verdict": "not_indicated", "ivig_indicated": False, "early_initiation": True,
         "cautions": ["thrombotic_risk"], "combination": [],
         "conclusions": ["side_effects.common"], "absent": ["side_effects.common", "scope.child"],
-        "missing": ["weight_kg", "anti_iga_antibodies"], "dose": {"dosing_weight_kg": 60, "interval": "monthly"}})
+        "missing": ["weight_kg", "anti_iga_antibodies"], "dose": {"dosing_weight_kg": 60, "weight_basis": "ideal_body_weight"}})
     assert failures == [
         ("verdict", "not_indicated", "indicated"), ("ivig_indicated", False, True),
         ("early_initiation", True, False), ("cautions", ["thrombotic_risk"], []),
@@ -92,16 +93,18 @@ def test_missing_facts_are_expected_in_the_order_asked(kb: KnowledgeBase, missin
 
 
 def test_the_dose_compares_only_the_keys_given_and_numbers_by_value(kb: KnowledgeBase) -> None:
-    """`course_total_g: [57, 114]` in YAML (ints) matches 57.0 and 114.0; a tuple matches a list."""
-    assert _failures(kb, {"dose": {"course_total_g": (57, 114), "days_per_course": 2.0}}) == []
-    assert _failures(kb, {"dose": {"per_day_g": [28, 58]}}) == [("dose.per_day_g", [28, 58], [28.0, 57.0])]
+    """`course_total_g: [57, 114]` in YAML (ints) matches 57.0 and 114.0; a tuple matches a list; a regimen
+    is compared on the fields the case names."""
+    assert _failures(kb, {"dose": {"give": {"course_total_g": (57, 114), "days_per_course": [2.0, 2]}}}) == []
+    assert _failures(kb, {"dose": {"standard": {"per_day_g": [28, 58]}}}) == [
+        ("dose.standard", {"per_day_g": [28, 58]}, {"per_day_g": [28.0, 57.0]})]
     assert _failures(kb, {"dose": {"rounding": "x"}})[0][:2] == ("dose.rounding", "x")
 
 
 def test_no_dose_expected_or_given(kb: KnowledgeBase) -> None:
     """`dose: null` against a dose fails with the whole dose; a dose against none fails with None."""
     [(what, expected, actual)] = _failures(kb, {"dose": None})
-    assert (what, expected, actual["course_total_g"]) == ("dose", None, [57.0, 114.0])
+    assert (what, expected, actual["give"]["course_total_g"]) == ("dose", None, [57.0, 114.0])
     child = Case("c", "c.yaml", "", {"diagnosis": "DM", "age_years": 12}, {"dose": {"dosing_weight_kg": 1}})
     assert run_case(kb, child).failures == [("dose", {"dosing_weight_kg": 1}, None)]
     assert run_case(kb, Case("c", "c.yaml", "", {"diagnosis": "DM", "age_years": 12}, {"dose": None})).passed

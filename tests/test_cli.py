@@ -51,6 +51,8 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
         "verdict_rules": ["indication.dysphagia_or_respiratory_involvement",
                           "indication.anti_hmgcr_necrotizing_myopathy"],
         "undetermined_by": [], "hard_stops": [], "early_initiation": True, "cautions": ["thrombotic_risk"],
+        "hard_stops_not_given": ["anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"],
+        "cautions_not_given": [],
         "caution_rules": [{"rule": "caution.thrombotic_risk", "from": "document"},
                           {"rule": "caution.thrombotic_infusion_rate", "from": "product labels (local policy)"}],
         "combination": ["biologic_dmard", "corticosteroids", "synthetic_dmard"],
@@ -60,10 +62,15 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
     assert kinds == {"indication", "early_initiation", "combination", "caution", "dosing", "side_effects",
                      "monitoring"}
     dose = data["dose"]
-    assert (dose["weight_basis"], dose["dosing_weight_kg"], dose["g_per_kg"]) == ("ideal_body_weight", 56.9, [1, 2])
-    assert (dose["course_total_g"], dose["per_day_g"], dose["days_per_course"]) == ([57, 114], [28, 57], 2)
-    assert (dose["interval"], dose["duration_months"]) == ("monthly", [1, 6])
-    assert dose["alternative"]["per_day_g"] == [23, 57] and dose["alternative"]["days_per_course"] == [2, 5]
+    assert (dose["weight_basis"], dose["dosing_weight_kg"]) == ("ideal_body_weight", 56.9)
+    give, standard = dose["give"], dose["standard"]  # a thrombotic risk: the cautious regimen is given first
+    assert (give["name"], give["g_per_kg"], give["course_total_g"], give["days_per_course"]) == (
+        "lower_end", [1, 1], [57, 57], [2, 2])
+    assert (standard["course_total_g"], standard["per_day_g"], standard["days_per_course"]) == ([57, 114], [28, 57], [2, 2])
+    assert (standard["interval"], standard["duration_months"]) == ("monthly", [1, 6])
+    alternatives = {a["name"]: a for a in dose["alternatives"]}
+    assert alternatives["spread"]["course_total_g"] == [114, 114] and alternatives["spread"]["days_per_course"] == [5, 5]
+    assert alternatives["alternative"]["per_day_g"] == [23, 57] and alternatives["alternative"]["days_per_course"] == [2, 5]
     first = data["trace"][0]
     assert set(first) == {"order", "rule", "file", "line", "matched", "asserted"}
     assert first["file"].startswith("knowledge_base/rules/") and first["line"] > 0
@@ -115,7 +122,8 @@ def test_patient_from_standard_input_in_json(runner: CliRunner) -> None:
 def test_unknown_is_not_false_in_the_text(runner: CliRunner) -> None:
     output = runner.invoke(cli, ["consult", str(KB_DIR / "cases" / "pm_severe_sparse.yaml")]).output
     assert "CAUTIONS: none found on the facts given - NOT GIVEN: renal_insufficiency, thrombotic_risk,\n    iga_deficiency" in output
-    assert "HARD STOPS: none known - NOT GIVEN: anti_iga_antibodies, prior_immunoglobulin_anaphylaxis" in output
+    hard_stops = output[output.index("HARD STOPS: none known - NOT GIVEN, ask before the first infusion:"):output.index("CAUTIONS")]
+    assert "(anti_iga_antibodies)" in hard_stops and "(prior_immunoglobulin_anaphylaxis)" in hard_stops
     assert "No dose: sex and height_cm not given" in output
     assert "Age was not given" in output
     assert "  - How old is the patient (years)? (age_years; could change the verdict)" in output

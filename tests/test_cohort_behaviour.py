@@ -218,18 +218,21 @@ def test_a_worker_with_other_rules_says_which_and_what_to_do(kb: KnowledgeBase) 
 
 # ---------------------------------------------------------------- the CSV summary and the tally
 RECORD = {"row": 4, "id": "p4", "summary": {"verdict": "indicated", "early_initiation": True,
-                                            "hard_stops": [], "cautions": ["renal_insufficiency", "thrombotic_risk"],
-                                            "warnings": ["warning.a"]},
-          "dose": {"course_total_g": [57.0, 114.5]}, "missing": [{"fact": "weight_kg"}, {"fact": "sex"}]}
+                                            "hard_stops": [], "hard_stops_not_given": ["anti_iga_antibodies"],
+                                            "cautions": ["renal_insufficiency", "thrombotic_risk"],
+                                            "combination": ["corticosteroids"], "warnings": ["warning.a"]},
+          "dose": {"give": {"name": "lower_end", "course_total_g": [57.0, 57.0], "days_per_course": [2, 2]}},
+          "missing": [{"fact": "weight_kg"}, {"fact": "sex"}]}
 
 
-def test_a_csv_summary_line_joins_lists_and_writes_the_course_range() -> None:
+def test_a_csv_summary_line_joins_lists_and_writes_the_regimen_to_give() -> None:
     assert csv_line(RECORD) == {"row": 4, "id": "p4", "verdict": "indicated", "early_initiation": "true",
-                                "hard_stops": "", "cautions": "renal_insufficiency;thrombotic_risk",
-                                "course_total_g": "57-114.5", "missing": "weight_kg;sex", "warnings": "warning.a",
-                                "error": ""}
+                                "hard_stops": "", "hard_stops_not_given": "anti_iga_antibodies",
+                                "cautions": "renal_insufficiency;thrombotic_risk", "give_g": "57", "give_days": "2",
+                                "regimen": "lower_end", "combination": "corticosteroids",
+                                "missing": "weight_kg;sex", "warnings": "warning.a", "error": ""}
     no_dose = csv_line({**RECORD, "id": None, "dose": None, "missing": []} | {"row": 5})
-    assert (no_dose["course_total_g"], no_dose["missing"], no_dose["id"]) == ("", "", None)
+    assert (no_dose["give_g"], no_dose["regimen"], no_dose["missing"], no_dose["id"]) == ("", "", "", None)
     assert csv_line({k: v for k, v in RECORD.items() if k != "id"})["id"] == ""
 
 

@@ -96,8 +96,9 @@ def test_a_change_of_conclusions_alone_is_not_put_down_to_the_dosing_rule(kb: Kn
     dose = report.changes[1]
     assert (dose.patient, dose.gained, dose.lost, dose.behind, dose.note) == (
         "severe", (), (), ("dosing.standard_regimen",), None)
-    assert (dose.dose_before, dose.dose_after) == (([57.0, 114.0], "ideal_body_weight"),
-                                                   ([57.0, 171.0], "ideal_body_weight"))
+    assert (dose.dose_before, dose.dose_after) == (
+        "56.9 kg (ideal_body_weight): give 57-114 g over 2 days (28-57 g/day)",
+        "56.9 kg (ideal_body_weight): give 57-171 g over 2 days (28-85 g/day)")
     assert len(report.changes) == 2  # the mild patient's advice did not change
     assert report.summary() == ("2 of 3 patients changed: 1 conclusions gained, 1 lost, 1 doses changed; "
                                 "rules 1 added, 1 removed, 1 changed")

@@ -139,7 +139,7 @@ def test_what_if_matches_two_separate_consultations(kb: KnowledgeBase, runner: C
     assert causes["indication.dysphagia_or_respiratory_involvement"] == ("dysphagia",)
     assert causes["dosing.actual_weight_if_lower"] == ("dysphagia", "weight_kg")
     [dose] = [d for d in answer.differences if d.change == "dose"]
-    assert dose.after == "60 kg (actual_body_weight): 60-120 g per course"
+    assert dose.after == "60 kg (actual_body_weight): give 60-120 g over 2 days (30-60 g/day)"
 
 
 def test_what_if_in_the_cli(runner: CliRunner) -> None:

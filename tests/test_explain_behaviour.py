@@ -161,15 +161,15 @@ def test_a_dose_difference_names_its_first_rule_and_only_the_changed_facts_it_re
     """A new weight changes the dose; a therapy changed at the same time is not a cause of the dose."""
     result = what_if(kb, normalize(kb, DOSED), {"weight_kg": 50, "current_therapies": ["methotrexate"]})
     (dose,) = [d for d in result.differences if d.change == "dose"]
-    assert dose == Difference("dose", None, "56.9 kg (ideal_body_weight): 57-114 g per course",
-                              "50 kg (actual_body_weight): 50-100 g per course", "dosing.standard_regimen",
+    assert dose == Difference("dose", None, "56.9 kg (ideal_body_weight): give 57-114 g over 2 days (28-57 g/day)",
+                              "50 kg (actual_body_weight): give 50-100 g over 2 days (25-50 g/day)", "dosing.standard_regimen",
                               ("weight_kg",))
 
 
 def test_a_dose_that_disappears_is_compared_with_the_reason(kb: KnowledgeBase) -> None:
     result = what_if(kb, normalize(kb, DOSED), {"sex": None})
     (dose,) = [d for d in result.differences if d.change == "dose"]
-    assert dose.before == "56.9 kg (ideal_body_weight): 57-114 g per course"
+    assert dose.before == "56.9 kg (ideal_body_weight): give 57-114 g over 2 days (28-57 g/day)"
     assert dose.after == ("No dose: sex not given; the dosing weight is the ideal body weight, "
                           "which needs sex and height.")
     assert dose.rule == "dosing.standard_regimen" and dose.because_of == ("sex",)

@@ -33,6 +33,8 @@ def test_the_summary_of_a_cautious_indication(kb: KnowledgeBase) -> None:
     assert _report(kb, CAUTIOUS)["summary"] == {
         "verdict": "indicated", "ivig_indicated": True, "strength": "is recommended",
         "verdict_rules": ["indication.severe_or_rapidly_progressive"], "undetermined_by": [], "hard_stops": [],
+        "hard_stops_not_given": ["anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"],
+        "cautions_not_given": ["iga_deficiency"],
         "early_initiation": False, "cautions": ["renal_insufficiency", "thrombotic_risk"],
         "caution_rules": [{"rule": "caution.renal_insufficiency", "from": "document"},
                           {"rule": "caution.renal_product_choice", "from": "product labels (local policy)"},
@@ -76,7 +78,7 @@ def test_a_child_is_out_of_scope_with_the_warning_id(kb: KnowledgeBase) -> None:
 def test_the_layout_of_a_report_its_trace_and_what_is_missing(kb: KnowledgeBase) -> None:
     """Keys in their published order, the patient sorted by name, a trace step with the rule's file and line."""
     report = _report(kb, {**EARLY, "anti_iga_antibodies": True})
-    assert list(report) == ["knowledge_base", "patient", "summary", "conclusions", "resolutions", "warnings",
+    assert list(report) == ["knowledge_base", "patient", "summary", "advice", "conclusions", "resolutions", "warnings",
                             "dose", "dose_note", "missing", "trace"]
     assert report["knowledge_base"] == {"name": kb.name, "version": kb.version, "sha256": kb.sha256}
     assert list(report["patient"]) == sorted(report["patient"])
@@ -95,18 +97,24 @@ def test_the_layout_of_a_report_its_trace_and_what_is_missing(kb: KnowledgeBase)
 
 
 def test_the_dose_gives_every_regimen_as_plain_lists(kb: KnowledgeBase) -> None:
-    """JSON consumers get lists, not tuples, in every regimen: the alternative and the cautious ones."""
+    """JSON consumers get lists, not tuples, in every regimen; `give` is the one to give first (cautious here),
+    with the standard one and the alternatives beside it."""
     dose = _report(kb, CAUTIOUS)["dose"]
-    assert dose["alternative"] == {"name": "alternative", "rule": "dosing.alternative_regimen", "g_per_kg": [2, 2],
-                                   "course_total_g": [114.0, 114.0], "per_day_g": [23.0, 57.0],
-                                   "days_per_course": [2, 5], "interval": None, "duration_months": None}
-    assert dose["preferred"]["regimen"] == "cautious" and dose["preferred"]["rule"] == "dosing.cautious_regimen"
-    assert dose["preferred"]["lower_end"] == {
-        "name": "lower_end", "rule": "dosing.cautious_regimen", "g_per_kg": [1, 1], "course_total_g": [57.0, 57.0],
-        "per_day_g": [28.0, 28.0], "days_per_course": [2, 2], "interval": "monthly", "duration_months": [1, 6]}
-    assert dose["preferred"]["spread"]["days_per_course"] == [5, 5]
-    assert (dose["course_total_g"], dose["days_per_course"], dose["g_per_kg"]) == ([57.0, 114.0], 2, [1, 2])
-    assert (dose["per_day_g"], dose["interval"], dose["duration_months"]) == ([28.0, 57.0], "monthly", [1, 6])
+    assert dose["give"] == {
+        "role": "give", "label": "Give (cautions apply)", "name": "lower_end", "rule": "dosing.cautious_regimen",
+        "g_per_kg": [1, 1], "course_total_g": [57.0, 57.0], "per_day_g": [28.0, 28.0], "days_per_course": [2, 2],
+        "interval": "monthly", "duration_months": [1, 6], "text": "57 g over 2 days (28 g/day)"}
+    assert [a["name"] for a in dose["alternatives"]] == ["spread", "alternative"]
+    assert dose["alternatives"][1] == {
+        "role": "alternative", "label": "Alternative", "name": "alternative", "rule": "dosing.alternative_regimen",
+        "g_per_kg": [2, 2], "course_total_g": [114.0, 114.0], "per_day_g": [23.0, 57.0], "days_per_course": [2, 5],
+        "interval": None, "duration_months": None, "text": "114 g in 2-5 daily doses (23-57 g/day)"}
+    assert dose["preferred"] == {"regimen": "cautious", "because": dose["preferred"]["because"],
+                                 "rule": "dosing.cautious_regimen"}
+    assert dose["alternatives"][0]["days_per_course"] == [5, 5]
+    standard = dose["standard"]
+    assert (standard["course_total_g"], standard["days_per_course"], standard["g_per_kg"]) == ([57.0, 114.0], [2, 2], [1, 2])
+    assert (standard["per_day_g"], standard["interval"], standard["duration_months"]) == ([28.0, 57.0], "monthly", [1, 6])
     assert (dose["weight_basis"], dose["dosing_weight_kg"]) == ("ideal_body_weight", 56.9)
     assert json.loads(json.dumps(dose)) == dose
 
@@ -121,7 +129,7 @@ def test_a_standard_course_without_a_duration_has_none(kb_copy: Path) -> None:
                                    "      interval: monthly\n", 1))
     edited = load_knowledge_base(kb_copy)
     dose = _report(edited, CAUTIOUS)["dose"]
-    assert dose["duration_months"] is None and dose["course_total_g"] == [57.0, 114.0]
+    assert dose["standard"]["duration_months"] is None and dose["standard"]["course_total_g"] == [57.0, 114.0]
 
 
 def test_plain_turns_dataclasses_tuples_and_keys_into_json_data() -> None:

@@ -74,13 +74,15 @@ def cli_advice(case: str) -> dict[str, Any]:
     data = json.loads(result.output)
     return {"verdict": data["summary"]["verdict"], "conclusions": [c["id"] for c in data["conclusions"]],
             "dose": None if data["dose"] is None else {"dosing_weight_kg": data["dose"]["dosing_weight_kg"],
-                                                       "course_total_g": data["dose"]["course_total_g"],
-                                                       "per_day_g": data["dose"]["per_day_g"]}}
+                                                       "give": {key: data["dose"]["give"][key] for key in (
+                                                           "name", "course_total_g", "per_day_g", "days_per_course")}}}
 
 
 def card_advice(cards: list[dict[str, Any]]) -> dict[str, Any]:
     verdict = cards[0]["extension"]["org.myoivig"]
-    return {"verdict": verdict["verdict"], "conclusions": verdict.get("conclusions", []), "dose": verdict.get("dose")}
+    dose = verdict.get("dose")
+    return {"verdict": verdict["verdict"], "conclusions": verdict.get("conclusions", []),
+            "dose": dose and {"dosing_weight_kg": dose["dosing_weight_kg"], "give": dose["give"]}}
 
 
 def has_empty(value: Any) -> bool:
