@@ -55,7 +55,8 @@ def dose_lines(kb: KnowledgeBase, advice: Advice, detail: bool = False) -> list[
     """The regimen to give first, then the others; the arithmetic with --detail."""
     given = advice.dose
     if given is None:
-        return _wrap(advice.dose_note or "No dose.", "    ", "  ")
+        lines = _wrap(advice.dose_note or "No dose.", "    ", "  ")
+        return lines + [line for c in advice.dosing for line in _item(kb, c)] if detail else lines
     dose = given.dose
     basis = ("ideal body weight, Devine formula [local policy]" if dose.weight_basis == "ideal_body_weight"
              else "actual body weight, below the ideal body weight [local policy]")

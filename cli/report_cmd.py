@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,8 +68,11 @@ def advice_context(kb: KnowledgeBase, consultation: Consultation, fhir: dict[str
 _NUMBER_UNIT = re.compile(r"(\(?[0-9][0-9.]*(?:-[0-9][0-9.]*)? (?:g/kg|g/day|g|kg|days|daily doses|months)\)?)")
 
 
+@functools.cache
 def templates() -> Any:
-    """The Jinja2 environment of the report and the web page: autoescaped, strict about undefined names."""
+    """The Jinja2 environment of the report and the web page: autoescaped, strict about undefined names.
+
+    Made once a process: compiling the templates costs four times what rendering one report does."""
     import jinja2
     from markupsafe import Markup, escape
 

@@ -83,6 +83,7 @@ class Advice:
     warnings: tuple[tuple[str, str], ...]
     dose: DoseAdvice | None
     dose_note: str | None
+    dosing: tuple[Conclusion, ...]  # the dosing rules' statements, with a dose or without one
     sections: tuple[Section, ...]  # early initiation, combination, side effects, monitoring (those that hold)
     missing: tuple[MissingFact, ...]  # safety first
 
@@ -150,7 +151,7 @@ def advise(kb: KnowledgeBase, consultation: Consultation) -> Advice:
         cautions_not_given=tuple(m for m in missing if m.concern == "caution"),
         warnings=consultation.warnings,
         dose=_dose_advice(consultation.dose, by_kind["dosing"]) if consultation.dose else None,
-        dose_note=consultation.dose_note, sections=tuple(sections), missing=missing)
+        dose_note=consultation.dose_note, dosing=by_kind["dosing"], sections=tuple(sections), missing=missing)
 
 
 def _dose_advice(dose: Dose, conclusions: tuple[Conclusion, ...]) -> DoseAdvice:

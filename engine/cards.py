@@ -119,7 +119,10 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
                 if given.dose.next_course is not None else [])
              + [escape(line) for line in given.dose.arithmetic]
              + [markdown(c) for c in given.conclusions],
-             list(given.dose.rules))
+             list(dict.fromkeys([*given.dose.rules, *(c.id for c in given.conclusions)])))
+    elif advice.dosing:  # IVIG is advised, but a fact the dose needs is missing: say why there is no dose
+        card("dose", f"IVIG dose not computed: {advice.dose_note or ''}", "info",
+             [escape(advice.dose_note or "")] + [markdown(c) for c in advice.dosing], [c.id for c in advice.dosing])
     for section in advice.sections:
         if section.kind == "combination":
             classed = [c for c in section.conclusions if c.therapy_class]
