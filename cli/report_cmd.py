@@ -61,8 +61,24 @@ def advice_context(kb: KnowledgeBase, consultation: Consultation, fhir: dict[str
     provenance: dict[str, list[Any]] = {}
     for evidence in (fhir or {}).get("provenance", []):
         provenance.setdefault(evidence["fact"], []).append(evidence)
-    return {"advice": advice, "data": data, "svg": jinja2_markup(svg), "rules": rules, "provenance": provenance,
+    return {"advice": advice, "data": data, "svg": jinja2_markup(svg), "kb_svg": jinja2_markup(_kb_svg(kb)),
+            "rules": rules, "provenance": provenance,
             "references": [{"ref": ref, **vars(kb.references[ref])} for ref in cited_refs]}
+
+
+_KB_SVG: dict[str, str] = {}
+
+
+def _kb_svg(kb: KnowledgeBase) -> str:
+    """The whole knowledge base drawn once per knowledge base (by its sha256), for the report's on-demand view."""
+    if kb.sha256 not in _KB_SVG:
+        from .diagrams import kb_graph, render_graph
+
+        svg = render_graph(kb_graph(kb), "svg").decode("utf-8")
+        svg = svg[svg.index("<svg"):]
+        svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', "<svg", svg, count=1)
+        _KB_SVG[kb.sha256] = svg.replace(' id="', ' id="kb-')  # no id the case graph also has
+    return _KB_SVG[kb.sha256]
 
 
 _NUMBER_UNIT = re.compile(r"(\(?[0-9][0-9.]*(?:-[0-9][0-9.]*)? (?:g/kg|g/day|g|kg|days|daily doses|months)\)?)")

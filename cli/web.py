@@ -80,7 +80,7 @@ def raw_from_form(kb: KnowledgeBase, form: Mapping[str, Any], lists: Mapping[str
         if text == UNKNOWN:
             continue
         unit = str(form.get(f"unit_{name}", "")).strip()
-        if spec.type == "number" and unit and unit in spec.units and re.fullmatch(r"[0-9.]+", text):
+        if spec.type == "number" and unit in spec.units and unit != spec.unit and re.fullmatch(r"[0-9.]+", text):
             text = f"{text} {unit}"
         raw[name] = text
     return raw

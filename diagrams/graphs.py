@@ -10,9 +10,9 @@ import graphviz
 
 from ..engine import conditions as cond
 from ..engine.conditions import show_value
+from ..engine.advice import advise, amount
 from ..engine.explain import MARKS
 from ..engine.model import KIND, Consultation, KnowledgeBase, Rule, cited
-from ..engine.verdict import VERDICTS
 
 FONT = "Helvetica"
 
@@ -167,8 +167,12 @@ def kb_graph(kb: KnowledgeBase) -> graphviz.Digraph:
 
 
 def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = None) -> graphviz.Digraph:
-    """The derivation of one consultation: facts -> fired rules (in order) -> conclusions and dose."""
-    graph = _graph("consultation", f"Consultation: IVIG {VERDICTS[consultation.verdict.value].headline}")
+    """The derivation of one consultation: facts -> fired rules (in order) -> conclusions and dose.
+
+    Its title is the advice's headline and the regimen to give, as every other surface says them."""
+    advice = advise(kb, consultation)
+    give = f"; give {amount(advice.dose.give)}" if advice.dose else ""
+    graph = _graph("consultation", f"Consultation: IVIG {advice.spec.headline}{give}")
     inputs: dict[str, Any] = {}
     for firing in consultation.trace:
         for fact in firing.matched:
@@ -207,7 +211,16 @@ def case_graph(kb: KnowledgeBase, consultation: Consultation, why_not: Any = Non
     if why_not is not None:
         present = {f"fact__{name}" for name in inputs} | {f"derived__{name}" for name in derived_nodes}
         _why_not(kb, graph, why_not, None, consultation.patient, present)
+    shown = {"fact", "rule", "derived"} | {KIND[c.kind].style for c in consultation.conclusions} | {
+        "policy_rule" for f in consultation.trace if _rule_style(kb.rule(f.rule)) is STYLE["policy_rule"]}
+    _legend(graph, [entry for entry in CASE_LEGEND if entry[0] in shown])
     return graph
+
+
+CASE_LEGEND = (("fact", "patient fact"), ("rule", "n. rule fired [ref]"), ("policy_rule", "rule: local policy only"),
+               ("derived", "derived fact"), ("conclusion", "conclusion"), ("caution", "!! caution"),
+               ("hard_stop", "XX hard stop"), ("warning", "check the facts"), ("scope", "scope"))
+"""The case graph's legend: only the shapes the graph shows."""
 
 
 def _why_not(kb: KnowledgeBase, graph: graphviz.Digraph, answer: Any, target_node: str | None,
