@@ -9,8 +9,8 @@ from typing import Any
 import graphviz
 
 from ..engine import conditions as cond
-from ..engine.conditions import show_value
 from ..engine.advice import advise, amount
+from ..engine.conditions import show_value
 from ..engine.explain import MARKS
 from ..engine.model import KIND, Consultation, KnowledgeBase, Rule, cited
 

@@ -82,7 +82,7 @@ def from_cards(cards: Sequence[Mapping[str, Any]]) -> Seen:
         rules = card["extension"]["org.myoivig"].get("rules", [])
         seen.conclusions.update(rules)
         summary = card["summary"]
-        if card["indicator"] == "critical" and summary.startswith("IVIG hard stop") or (
+        if (card["indicator"] == "critical" and summary.startswith("IVIG hard stop")) or (
                 card is cards[0] and verdict["verdict"] == "contraindicated"):
             seen.hard_stops.update(r for r in rules if r.startswith("contraindication."))
         if summary.startswith("Ask before the first IVIG infusion: "):

@@ -98,7 +98,7 @@ def test_the_report_says_what_the_advice_says(kb: KnowledgeBase, advised: list[A
 
     with ThreadPoolExecutor(4) as pool:  # most of a report's time is the `dot` process drawing its graph
         pages = list(pool.map(lambda item: report_html(kb, item[2].consultation, item[0]), advised))
-    for (name, _raw, advice), page in zip(advised, pages):
+    for (name, _raw, advice), page in zip(advised, pages, strict=True):
         seen, headline = from_html(page)
         assert headline == advice.headline, name
         _same("report", name, seen, expected(advice), *every)
