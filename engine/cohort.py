@@ -21,7 +21,7 @@ from .consultation import consult
 from .errors import EngineError, InputError, MyoivigError
 from .fhir import is_fhir, read_fhir, reading_to_dict
 from .model import VERDICTS, KnowledgeBase
-from .patient import normalize, read_patient
+from .patient import MAX_DIGITS, fact_name, normalize, read_patient
 from .report import consultation_to_dict
 
 ID_COLUMN = "id"
@@ -84,10 +84,9 @@ def count_rows(source: Path) -> int:
     kind = input_format(source)
     if kind == "folder":
         return sum(1 for p in source.iterdir() if p.suffix.lower() in PATIENT_FILES)
-    with source.open("r", encoding="utf-8", errors="replace", newline="") as stream:
-        if kind == "csv":
-            return max(sum(1 for _ in csv.reader(stream)) - 1, 0)
-        return sum(1 for line in stream if line.strip())
+    with source.open("rb") as stream:  # one patient a line in both formats (see _csv_rows)
+        count = sum(1 for line in stream if line.strip())
+    return max(count - 1, 0) if kind == "csv" else count
 
 
 def _folder_rows(_kb: KnowledgeBase, source: Path) -> Iterator[Row]:
@@ -107,52 +106,113 @@ def _jsonl_rows(_kb: KnowledgeBase, source: Path) -> Iterator[Row]:
                 continue
             number += 1
             try:
-                data = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[...
-                yield Row(number, None, None, f"line {line_number}: not a JSON object ({exc})")
+                data = json.loads(line, parse_int=_json_int, object_pairs_hook=_json_object)
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: [[[[...
+                yield Row(number, None, None, f"line {line_number}: not a JSON object ({_clip(str(exc))})")
                 continue
             if not isinstance(data, dict):
                 yield Row(number, None, None, f"line {line_number}: a patient is a JSON object of facts")
                 continue
             patient_id = data.pop(ID_COLUMN, None)
-            yield Row(number, None if patient_id is None else str(patient_id), data)
+            yield Row(number, None if patient_id is None else _clip(str(patient_id)), data)
+
+
+def _json_int(text: str) -> int | str:
+    """An integer as JSON writes it; one too long to be a measurement stays text, refused by its fact's name."""
+    return text if len(text.lstrip("-")) > MAX_DIGITS else int(text)
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (the last of two would silently win)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key '{_clip(key)}' is given twice")
+        found[key] = value
+    return found
+
+
+MAX_LINE = 65_536
+"""The longest CSV line read, in bytes: a patient's row is a few hundred; a longer one is an error record."""
 
 
 def _csv_rows(kb: KnowledgeBase, source: Path) -> Iterator[Row]:
-    with source.open("r", encoding="utf-8", errors="strict", newline="") as stream:
-        reader = csv.reader(stream)
-        try:
-            header = [name.strip() for name in next(reader, [])]
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise InputError(f"{source}: the header is not readable CSV ({exc})", field="INPUT") from None
-        lists = {column for column in header
-                 if kb.facts.get(kb.synonyms.get(column.lower(), column)) is not None
-                 and kb.facts[kb.synonyms.get(column.lower(), column)].type == "list"}
-        number = 0
-        while True:
+    """One patient a line, each line decoded and parsed on its own: a bad byte or a stray quote costs that
+    row alone, at its own line and row number, never the rows after it (a cell cannot span lines)."""
+    with source.open("rb") as stream:
+        lines = (line.rstrip(b"\r\n") for line in stream)
+        header_line = next((line for line in lines if line.strip()), None)
+        if header_line is None:
+            return  # an empty file: no patients
+        header = _csv_header(kb, source, header_line.removeprefix(b"\xef\xbb\xbf"))
+        lists = {column for column in header if (spec := kb.facts.get(fact_name(kb, column))) and spec.type == "list"}
+        number, line_number = 0, 1
+        for line in lines:
+            line_number += 1
+            if not line.strip():
+                continue
             number += 1
             try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except (UnicodeDecodeError, csv.Error) as exc:
-                yield Row(number, None, None, f"line {reader.line_num}: not readable CSV ({exc})")
+                cells = _csv_cells(line)
+            except ValueError as exc:
+                yield Row(number, None, None, f"line {line_number}: {exc}")
                 continue
             if len(cells) != len(header):
-                yield Row(number, None, None, f"line {reader.line_num}: {len(cells)} cells for {len(header)} columns")
+                yield Row(number, None, None, f"line {line_number}: {len(cells)} cells for {len(header)} columns")
                 continue
             raw: dict[str, Any] = {}
             patient_id = None
             for column, cell in zip(header, cells, strict=True):
                 cell = cell.strip()
                 if column == ID_COLUMN:
-                    patient_id = cell or None
+                    patient_id = _clip(cell) or None
                 elif cell and column in lists:
                     raw[column] = [] if cell.lower() == EMPTY_LIST else \
                         [v.strip() for v in cell.split(LIST_SEPARATOR) if v.strip()]
                 elif cell:  # an empty cell is an unknown fact
                     raw[column] = cell
             yield Row(number, patient_id, raw)
+
+
+def _csv_cells(line: bytes) -> list[str]:
+    """The cells of one CSV line, or ValueError saying what is wrong with it and where."""
+    if len(line) > MAX_LINE:
+        raise ValueError(f"longer than {MAX_LINE:,} bytes")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8 text") from None
+    try:
+        return next(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        quote = text.find('"')
+        where = f" (a quote at column {quote + 1} is not closed on this line)" if quote >= 0 else ""
+        raise ValueError(f"not readable CSV: {exc}{where}") from None
+    except StopIteration:
+        return []
+
+
+def _csv_header(kb: KnowledgeBase, source: Path, line: bytes) -> list[str]:
+    """The header's column names, or InputError: a header that cannot be read leaves no row readable."""
+    try:
+        header = [name.strip() for name in _csv_cells(line)]
+    except ValueError as exc:
+        raise InputError(f"{source}: the header (line 1) is not readable: {exc}", field="INPUT") from None
+    if not header:
+        raise InputError(f"{source}: no header line of fact names", field="INPUT")
+    seen: dict[str, str] = {}
+    for column in header:
+        name = column if column == ID_COLUMN else fact_name(kb, column)
+        if name in seen:
+            raise InputError(f"{source}: the columns '{seen[name]}' and '{column}' both give '{name}'; "
+                             "give each fact once", field=column)
+        seen[name] = column
+    return header
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogate reaches an output
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def consult_row(kb: KnowledgeBase, row: Row) -> dict[str, Any]:

@@ -16,6 +16,10 @@ class MyoivigError(Exception):
     exit_code = 1
 
 
+MAX_PROBLEMS = 20
+"""The most problems one input is told (the rest are counted)."""
+
+
 class InputError(MyoivigError):
     """The patient data (or a command argument) is wrong: the user can fix it."""
 
@@ -36,12 +40,15 @@ class InputError(MyoivigError):
 
     @classmethod
     def of(cls, problems: Sequence[InputError]) -> InputError:
-        """One error for several problems, each on its own line (a single one stays as it is)."""
+        """One error for several problems, each on its own line (a single one stays as it is). At most
+        MAX_PROBLEMS are told, then how many more: a row of 100,000 stray keys stays a short record."""
         if len(problems) == 1:
             return problems[0]
-        error = cls(f"{len(problems)} problems:\n  " + "\n  ".join(str(p) for p in problems),
-                    field=problems[0].field)
-        error.problems = list(problems)
+        told = list(problems[:MAX_PROBLEMS])
+        if len(problems) > MAX_PROBLEMS:
+            told.append(cls(f"... and {len(problems) - MAX_PROBLEMS} more"))
+        error = cls(f"{len(problems)} problems:\n  " + "\n  ".join(str(p) for p in told), field=problems[0].field)
+        error.problems = told
         return error
 
 

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from . import conditions as cond
 from .conditions import exact_number
-from .errors import InputError
+from .errors import MAX_PROBLEMS, InputError
 from .model import BOOLEANS, FactSpec, KnowledgeBase
 from .suggestions import suggest
 from .yamlio import YamlProblem, decode, parse_yaml, read_limited
@@ -77,6 +78,10 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None
     given_as: dict[str, str] = {}
     for given, value in raw.items():
         given = str(given)
+        if (bad := _not_text(given)) or (bad := _not_text(value)):
+            problems.append(InputError(f"'{_clip(given.encode('utf-8', 'backslashreplace').decode())}': {bad}",
+                                       field=_clip(given.encode("utf-8", "backslashreplace").decode())))
+            continue
         name = fact_name(kb, given)
         if name in given_as:
             problems.append(InputError(f"'{given}' and '{given_as[name]}' both give '{name}'", field=name))
@@ -86,12 +91,16 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None
             notes.append(f"{given} -> {name}")
         spec = kb.facts.get(name)
         if spec is None:
-            hint = suggest(name, kb.facts)
+            # past the problems that are told, only the count matters: no did-you-mean for each
+            hint = suggest(name, kb.facts) if len(problems) < MAX_PROBLEMS else None
             if name in kb.derived:
                 problems.append(InputError(f"'{name}' is concluded by the rules and cannot be given", field=name))
             else:
-                problems.append(InputError(f"unknown fact '{_clip(name)}'", field=name, suggestion=hint,
-                                           allowed=None if hint else "see `myoivig facts`"))
+                lookalike = confusables(name)
+                if lookalike:
+                    hint = suggest(fold_confusables(name), list(kb.facts) + list(kb.synonyms)) or hint
+                problems.append(InputError(f"unknown fact '{_clip(name)}'{lookalike}", field=_clip(name),
+                                           suggestion=hint, allowed=None if hint else "see `myoivig facts`"))
             continue
         if value is None:
             continue  # explicitly unknown
@@ -99,6 +108,9 @@ def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None
             facts[name] = normalize_value(spec, value, notes)
         except InputError as exc:
             problems.append(exc)
+            continue
+        if spec.type == "number" and notes is not None:
+            _rounding_note(kb, spec, value, facts[name], notes)
     if problems:
         raise InputError.of(problems)
     return facts
@@ -122,6 +134,8 @@ def normalize_value(spec: FactSpec, value: Any, notes: list[str] | None = None) 
             raise refuse(f"{_show(value)} is not true or false")
         return value
     if spec.type == "number":
+        if _too_long(value):
+            raise refuse(f"{_show(value)} is too long to be a measurement")
         number = _number(value)
         if number is None and isinstance(value, str) and spec.units:
             number = _with_units(spec, value, refuse)
@@ -133,7 +147,8 @@ def normalize_value(spec: FactSpec, value: Any, notes: list[str] | None = None) 
         low, high = spec.range or (float("-inf"), float("inf"))
         if not low <= value <= high:
             raise refuse(f"{value:g} {spec.unit or ''} is implausible".replace("  ", " "))
-        return exact_number(value)
+        read = exact_number(value)
+        return int(read) if isinstance(read, float) and read.is_integer() else read  # 70, whether 70 or "70.0"
     if spec.type == "enum":
         return _enum(spec, value, refuse, notes)
     if isinstance(value, str) and spec.synonyms and "," in value:
@@ -144,6 +159,10 @@ def normalize_value(spec: FactSpec, value: Any, notes: list[str] | None = None) 
 
 
 _AMOUNT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)\s*")
+_DECIMAL = re.compile(r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?\s*$")
+"""A number as text, in base 10 only: `70`, `70.5`, `7e1`; never `6_5`, `0x41`, `1:05` or `inf`."""
+MAX_DIGITS = 20
+"""More digits than this is no measurement (a pasted identifier, a runaway cell)."""
 
 
 def _with_units(spec: FactSpec, text: str, refuse: Any) -> float:
@@ -152,11 +171,19 @@ def _with_units(spec: FactSpec, text: str, refuse: Any) -> float:
     if not amounts or "".join(m.group(0) for m in _AMOUNT.finditer(text)) != text:
         raise refuse(f"{_show(text)} is not a number")
     total = 0.0
+    previous: tuple[str, float] | None = None
     for amount, unit in amounts:
         factor = {u.lower(): f for u, f in spec.units.items()}.get(unit.lower())
         if factor is None:
             raise InputError(f"fact '{spec.name}': unknown unit '{_clip(unit)}' in {_show(text)}", field=spec.name,
                              allowed=f"a number in {', '.join(spec.units)}")
+        # `5 ft 5 in` and `1 m 65 cm` add up; `70 kg 154 lb` is two values, not one
+        if previous is not None and not float(amount) * factor < previous[1]:
+            raise InputError(f"fact '{spec.name}': {_show(text)} gives two values ('{previous[0]}' and "
+                             f"'{amount} {unit}'); give one", field=spec.name,
+                             allowed=f"one amount in {', '.join(spec.units)}, or a larger unit then a smaller one "
+                                     "(5 ft 5 in)")
+        previous = (f"{amount} {unit}", factor)
         total += float(amount) * factor
     return total
 
@@ -184,22 +211,80 @@ def _show(value: Any) -> str:
     """A rejected value, bounded in length and depth: the message never echoes a huge input."""
     if isinstance(value, str):
         return json.dumps(_clip(value))
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 66:
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
     return _SHORT.repr(value)
+
+
+CONFUSABLE = {"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ѕ": "s",
+              "ј": "j", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a", "ν": "v", "ι": "i", "κ": "k", "ρ": "p", "τ": "t"}
+"""Letters of other scripts that look like Latin ones (Cyrillic, Greek): a name that holds one is named."""
+
+
+def confusables(name: str) -> str:
+    """` (it holds U+0430 CYRILLIC SMALL LETTER A, not a Latin letter)`, or nothing for a plain name."""
+    import unicodedata
+
+    found = dict.fromkeys(char for char in name if ord(char) > 127)
+    if not found:
+        return ""
+    said = ", ".join(f"U+{ord(char):04X} {unicodedata.name(char, 'UNNAMED')}" for char in list(found)[:3])
+    return f" (it holds {said}, which is not a Latin letter)"
+
+
+def fold_confusables(name: str) -> str:
+    return "".join(CONFUSABLE.get(char, char) for char in name)
+
+
+def _not_text(value: Any) -> str | None:
+    """Why a name or value is not text (a lone UTF-16 surrogate, from JSON's `\\ud800`), or None."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds a lone surrogate (\\ud800-\\udfff), which is not text"
+    return None
+
+
+def _rounding_note(kb: KnowledgeBase, spec: FactSpec, given: Any, read: float, notes: list[str]) -> None:
+    """Numbers are read to 2 decimal places; say so when it changed the value, and loudly when the change
+    crosses a threshold a rule tests (17.996 years is read as 18: adult)."""
+    number = _number(given) if isinstance(given, str) else given
+    if not isinstance(number, (int, float)) or isinstance(number, bool) or number == read:
+        return
+    crossed = sorted({test.value for rule in kb.rules for test in cond.tests(rule.when)
+                      if test.fact == spec.name and test.op in cond.COMPARISONS
+                      and min(number, read) <= test.value <= max(number, read) and test.value != number})
+    note = f"{spec.name}: {number} -> {read:g} (read to 2 decimal places)"
+    if crossed:
+        note += f"; this reaches the threshold {', '.join(f'{t:g}' for t in crossed)} a rule tests: check the value"
+    notes.append(note)
 
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _too_long(value: Any) -> bool:
+    """More digits than any measurement has: refused by name before any arithmetic (or a traceback) on it."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value.bit_length() > 66  # about 20 decimal digits, counted without writing them out
+    significant = re.sub(r"^[\s+-]*0*", "", value[:10_000]) if isinstance(value, str) else ""
+    return sum(char.isdigit() for char in significant) > MAX_DIGITS
+
+
 def _number(value: Any) -> float | None:
-    """A number, or a string that writes one (`70`, `70.5`, `7e1`); never a boolean, NaN or infinity."""
+    """A number, or a string that writes one in base 10 (`70`, `70.5`, `7e1`); never a boolean, NaN or infinity."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        try:
-            value = float(value.strip()) if len(value) <= 40 else None
-        except ValueError:
+        if len(value) > 40 or not _DECIMAL.match(value):
             return None
+        value = float(value.strip())
     if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
         return value
     return None

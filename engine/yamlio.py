@@ -71,12 +71,32 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
-_Loader.yaml_implicit_resolvers = {  # no YAML 1.1 booleans (yes, on) and no dates: 2020-13-45 stays text
+_Loader.yaml_implicit_resolvers = {  # no YAML 1.1 booleans (yes, on), numbers (070, 1:05, 6_5, 0x41) or dates
     first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                               list("tTfF"))
+MAX_DIGITS = 20
+"""A number written with more digits is no measurement: it stays text, and the vocabulary refuses it by name."""
+DECIMAL_INT = re.compile(rf"^[-+]?[0-9]{{1,{MAX_DIGITS}}}$")
+DECIMAL_FLOAT = re.compile(rf"^[-+]?(?:[0-9]{{1,{MAX_DIGITS}}}\.[0-9]{{0,{MAX_DIGITS}}}|\.[0-9]{{1,{MAX_DIGITS}}})"
+                           rf"(?:[eE][-+]?[0-9]{{1,3}})?$|^[-+]?[0-9]{{1,{MAX_DIGITS}}}[eE][-+]?[0-9]{{1,3}}$")
+"""Numbers as people write them, in base 10 (the YAML 1.2 core schema without octal and hex): `070` is
+seventy, not octal 56; `1:05` (base 60), `6_5` and `0x41` stay text and are refused as numbers."""
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", DECIMAL_INT, list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", DECIMAL_FLOAT, list("-+0123456789."))
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    return int(loader.construct_scalar(node), 10)  # base 10 always: 070 is seventy
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    return float(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)  # type: ignore[arg-type]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:

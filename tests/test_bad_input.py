@@ -102,7 +102,7 @@ def test_other_boolean_spellings_are_refused(tmp_path: Path, spelling: str) -> N
     refused(consult_file(tmp_path, f"dysphagia: {spelling}\n"), "is not true or false; allowed: true, false (or yes/no, y/n, in any case)")
 
 
-@pytest.mark.parametrize("spelling,value", [("7e1", 70), ("1.0e2", 100), ('"70"', 70), ("70.004", 70.0)])
+@pytest.mark.parametrize("spelling,value", [("7e1", 70), ("1.0e2", 100), ('"70"', 70), ("70.004", 70), ("70.5", 70.5)])
 def test_numbers_in_every_spelling(tmp_path: Path, spelling: str, value: float) -> None:
     result = consult_file(tmp_path, f"diagnosis: DM\nweight_kg: {spelling}\n", "--format", "json")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]

@@ -58,7 +58,8 @@ def test_a_folder_counts_patient_files_of_any_case_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "count"), [
     ("diagnosis\n", 0), ("diagnosis\nDM\n", 1), ("diagnosis\nDM\nPM\n", 2),
-    ('diagnosis,note\nDM,"two\nlines"\n', 1),     # a quoted cell over two lines is one patient
+    ('diagnosis,note\nDM,"two\nlines"\n', 2),     # one patient a line: a cell cannot span lines
+    ('diagnosis\n\nDM\n\n', 1),                   # blank lines are no patients
 ])
 def test_a_csv_counts_records_after_the_header(tmp_path: Path, text: str, count: int) -> None:
     (tmp_path / "in.csv").write_text(text)
@@ -141,7 +142,7 @@ def test_an_unreadable_csv_header_refuses_the_input(kb: KnowledgeBase, tmp_path:
     path.write_bytes(b"diag\xffnosis\nDM\n")
     with pytest.raises(InputError) as caught:
         list(read_rows(kb, path))
-    assert str(caught.value).startswith(f"{path}: the header is not readable CSV (")
+    assert str(caught.value) == f"{path}: the header (line 1) is not readable: byte 0xff at column 5 is not UTF-8 text"
     assert caught.value.field == "INPUT"
 
 

@@ -93,13 +93,25 @@ def test_a_mapping_or_list_built_in_code_claims_no_position() -> None:
     assert (Located().line, Located().column, LocatedList().line, LocatedList().column) == (0, 0, 0, 0)
 
 
+@pytest.mark.parametrize(("written", "read"), [
+    ("070", 70), ("0165", 165), ("-7", -7), ("+7", 7), ("7.5", 7.5), (".5", 0.5), ("7.", 7.0), ("7e1", 70.0),
+    ("1:05", "1:05"), ("6_5", "6_5"), ("0x41", "0x41"), ("0o17", "0o17"), ("0b101", "0b101"), (".inf", ".inf"),
+    ("1_000.5", "1_000.5"), ("1" * 21, "1" * 21), ("2020-01-02", "2020-01-02"),
+])
+def test_numbers_are_base_ten_as_people_write_them(written: str, read: object) -> None:
+    """YAML 1.1 read 070 as octal 56, 1:05 as 65 (base 60), 6_5 as 65 and 0x41 as 65: here a number is
+    decimal, and anything else stays text for the vocabulary to refuse by name."""
+    value = parse_yaml(f"v: {written}\n")["v"]
+    assert value == read and type(value) is type(read)
+
+
 def test_only_true_and_false_are_booleans() -> None:
     """YAML 1.1 read `yes`, `on`, `off`, `y` and `No` as booleans; here they reach the vocabulary as words."""
     text = ("a: yes\nb: on\nc: TRUE\nd: False\ne: 12\nf: 1.5\ng: ~\nh: No\ni: off\nj: y\n"
             "k: true\nl: false\nm: True\nn: FALSE\no: 0x1f\np: '7'\n")
     assert parse_yaml(text) == {"a": "yes", "b": "on", "c": True, "d": False, "e": 12, "f": 1.5, "g": None,
                                 "h": "No", "i": "off", "j": "y", "k": True, "l": False, "m": True, "n": False,
-                                "o": 31, "p": "7"}
+                                "o": "0x1f", "p": "7"}
     assert type(parse_yaml("x: 1\n")["x"]) is int and type(parse_yaml("x: true\n")["x"]) is bool
 
 
