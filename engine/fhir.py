@@ -212,6 +212,8 @@ class _Reader:
         self._found: dict[str, list[tuple[str, Evidence]]] = {}  # fact -> (sort key, evidence)
         self._results: dict[str, dict[str, list[tuple[str, bool, Evidence]]]] = {}  # fact -> item -> results
         self._patient_refs: set[str] = set()
+        self._identifiers: set[tuple[str, str]] = set()
+        self._subject_only: str | None = None  # with no Patient in the input: the one patient its resources name
 
     def read(self, resources: list[Any], patient_id: str | None, patient_urls: frozenset[str] = frozenset()) -> None:
         patients = [r for r in resources if _type(r) == "Patient"]
@@ -224,7 +226,18 @@ class _Reader:
             self.patient_ref = f"Patient/{patient_id}"
         elif patients:
             self.patient_ref = f"Patient/{patients[0].id}"
+        else:  # no Patient: the resources must all name the same one, or whose facts are these?
+            named = sorted({name for r in resources if (name := _subject_name(r)) is not None})
+            if len(named) > 1:
+                raise InputError(f"the input holds no Patient and its resources name {len(named)} patients "
+                                 f"({', '.join(named[:4])}{', ...' if len(named) > 4 else ''}); give one "
+                                 "patient's resources", field="Patient")
+            if named and named[0].startswith("Patient/"):
+                self.patient_ref = named[0]
+            self._subject_only = named[0] if named else None
         self._patient_refs = ({self.patient_ref} | set(patient_urls)) if self.patient_ref else set()
+        self._identifiers = {(str(i.system), str(i.value)) for p in patients[:1] for i in p.identifier or []
+                             if i.value is not None}
         medications = {f"Medication/{r.id}": r for r in resources if _type(r) == "Medication"}
         diagnosis_conditions = []
         for resource in resources:
@@ -247,8 +260,8 @@ class _Reader:
                                                        "in the input is read"))
                 else:
                     self.unmapped.append(Unmapped(ref, "another patient"))
-            elif not self._about_patient(resource):
-                self.unmapped.append(Unmapped(ref, "about another patient"))
+            elif (why := self._not_about_patient(resource)) is not None:
+                self.unmapped.append(Unmapped(ref, why))
             elif kind == "Condition":
                 if self._condition(resource, ref):
                     diagnosis_conditions.append(resource)
@@ -264,6 +277,9 @@ class _Reader:
 
     def _patient(self, patient: Any, ref: str) -> None:
         policies = self.bindings.patient_policies
+        if patient.deceasedBoolean or patient.deceasedDateTime is not None:
+            when = f" on {patient.deceasedDateTime}" if patient.deceasedDateTime is not None else ""
+            raise InputError(f"{ref} is recorded as deceased{when}: no advice is given", field="Patient.deceased")
         if patient.birthDate is not None:
             born = patient.birthDate
             if isinstance(born, dt.date) and born > self.as_of:
@@ -501,12 +517,26 @@ class _Reader:
 
     # -- collecting -----------------------------------------------------------------------------
 
-    def _about_patient(self, resource: Any) -> bool:
+    def _not_about_patient(self, resource: Any) -> str | None:
+        """Why a resource is not the consulted patient's, or None when its subject (or `patient`) names that
+        patient: by reference, fullUrl or urn:uuid, or by an identifier the Patient carries. A resource that
+        names no patient, or another one, is never read as this patient's."""
         subject = getattr(resource, "subject", None) or getattr(resource, "patient", None)
+        if subject is None:
+            return "names no patient (no subject): not read as this patient's"
         reference = getattr(subject, "reference", None)
-        if reference is None or not self._patient_refs:
-            return True  # a Bundle with no Patient, or an unreferenced resource: trust the sender
-        return str(reference) in self._patient_refs or str(reference).endswith(f"/{self.patient_ref}")
+        if reference is not None:
+            if str(reference) in self._patient_refs or (self.patient_ref is not None and str(reference).endswith(
+                    f"/{self.patient_ref}")) or str(reference) == self._subject_only:
+                return None
+            return f"about another patient ({reference})"
+        identifier = getattr(subject, "identifier", None)
+        if identifier is not None and identifier.value is not None:
+            if (str(identifier.system), str(identifier.value)) in self._identifiers or \
+                    _identifier_name(identifier) == self._subject_only:
+                return None
+            return f"about a patient named by identifier {identifier.value}, which the Patient does not carry"
+        return "names no patient (its subject has neither a reference nor an identifier)"
 
     def _add(self, fact: str, value: Any, ref: str, code: str | None, date: str | None, read: str,
              policy: str | None, list_item: bool = False) -> None:
@@ -571,6 +601,23 @@ class _Reader:
         self.warnings.append(f"{fact}: {', '.join(sorted(negative))} negative, {', '.join(untested)} not tested: "
                              "left unknown (an empty list means all tested, none found)")
         return {}
+
+
+def _subject_name(resource: Any) -> str | None:
+    """Who a resource says it is about: its subject's (or `patient`'s) reference, or identifier."""
+    subject = getattr(resource, "subject", None) or getattr(resource, "patient", None)
+    if subject is None:
+        return None
+    if getattr(subject, "reference", None) is not None:
+        return str(subject.reference)
+    identifier = getattr(subject, "identifier", None)
+    if identifier is not None and identifier.value is not None:
+        return _identifier_name(identifier)
+    return None
+
+
+def _identifier_name(identifier: Any) -> str:
+    return f"identifier {identifier.system or ''}|{identifier.value}"
 
 
 def reading_to_dict(reading: FhirReading) -> dict[str, Any]:

@@ -140,7 +140,8 @@ def test_two_covered_diagnoses_leave_the_diagnosis_unknown() -> None:
     (condition(SCT, "396230008", verification="provisional"), "verification status provisional: sets no fact until confirmed"),
     (condition(SCT, "40739000", clinical="resolved"), "clinical status resolved: not a current dysphagia"),
     (condition(SCT, "22298006"), "no binding for SNOMED 22298006"),
-    ({**condition(SCT, "40739000"), "subject": {"reference": "Patient/someone-else"}}, "about another patient"),
+    ({**condition(SCT, "40739000"), "subject": {"reference": "Patient/someone-else"}},
+     "about another patient (Patient/someone-else)"),
     ({"resourceType": "Encounter", "id": "c", "status": "finished", "class": {"code": "AMB"}},
      "myoivig reads no Encounter resources"),
 ])

@@ -56,7 +56,7 @@ def bundle(*resources: dict[str, Any], timestamp: str | None = None) -> dict[str
 
 def observation(code: str, value: dict[str, Any], rid: str = "o", date: str | None = "2026-01-05",
                 status: str = "final", system: str = LOINC) -> dict[str, Any]:
-    found = {"resourceType": "Observation", "id": rid, "status": status,
+    found = {"resourceType": "Observation", "id": rid, "status": status, "subject": {"reference": "Patient/p"},
              "code": {"coding": [{"system": system, "code": code}]}, **value}
     if date:
         found["effectiveDateTime"] = date
@@ -138,7 +138,7 @@ def test_a_resource_referring_to_a_non_patient_full_url_is_about_another_patient
                       observation("8302-2", quantity(165, "cm"), "h"))
     document["entry"][2]["fullUrl"] = "urn:uuid:obs"
     reading = read_fhir(bindings, document, AS_OF)
-    assert unmapped(reading) == [("Observation/w", "about another patient")]
+    assert unmapped(reading) == [("Observation/w", "about another patient (urn:uuid:obs)")]
     assert reading.facts == {"height_cm": 165}
 
 
@@ -360,13 +360,34 @@ def test_a_resource_about_another_patient_is_listed_and_an_absolute_reference_is
     similar = observation("98979-8", quantity(40, EGFR_UNIT), "e") | {"subject": {"reference": "Patient/pp"}}
     reading = read(bindings, patient(), other, absolute, similar)
     assert reading.facts == {"height_cm": 165}
-    assert unmapped(reading) == [("Observation/w", "about another patient"), ("Observation/e", "about another patient")]
+    assert unmapped(reading) == [("Observation/w", "about another patient (Patient/q)"),
+                                 ("Observation/e", "about another patient (Patient/pp)")]
 
 
-def test_without_a_patient_every_resource_is_trusted(bindings: Bindings) -> None:
-    """A Bundle of results alone (no Patient) is read whatever their subject says."""
+def test_without_a_patient_the_one_patient_its_resources_name_is_read(bindings: Bindings) -> None:
+    """A Bundle of results alone (no Patient) is read when every result names the same patient."""
     reading = read(bindings, observation("29463-7", quantity(70, "kg")) | {"subject": {"reference": "Patient/q"}})
-    assert reading.facts == {"weight_kg": 70} and reading.patient is None and reading.unmapped == ()
+    assert reading.facts == {"weight_kg": 70} and reading.patient == "Patient/q" and reading.unmapped == ()
+
+
+def test_without_a_patient_resources_naming_two_patients_are_refused(bindings: Bindings) -> None:
+    """Patient/a's diagnosis, Patient/b's weight: no consultation can mix them."""
+    with pytest.raises(InputError, match="the input holds no Patient and its resources name 2 patients"):
+        read(bindings, condition(ICD, "M33.10") | {"subject": {"reference": "Patient/a"}},
+             observation("29463-7", quantity(130, "kg")) | {"subject": {"reference": "Patient/b"}})
+
+
+def test_a_resource_naming_the_patient_by_identifier_is_read_and_another_identifier_is_not(bindings: Bindings) -> None:
+    """A subject with only an identifier is the patient's when the Patient carries that identifier."""
+    mrn = {"system": "urn:hospital:mrn", "value": "123"}
+    reading = read(bindings, patient(identifier=[mrn]),
+                   observation("29463-7", quantity(70, "kg"), rid="w") | {"subject": {"identifier": mrn}},
+                   observation("8302-2", quantity(165, "cm"), rid="h")
+                   | {"subject": {"identifier": {"system": "urn:hospital:mrn", "value": "999"},
+                                  "display": "another patient"}})
+    assert reading.facts.get("weight_kg") == 70 and "height_cm" not in reading.facts
+    assert [(u.resource, u.reason) for u in reading.unmapped] == [
+        ("Observation/h", "about a patient named by identifier 999, which the Patient does not carry")]
 
 
 @pytest.mark.parametrize(("born", "as_of", "years"), [

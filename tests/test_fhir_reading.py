@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from myoivig.engine import InputError, load_knowledge_base
 from myoivig.engine.bindings import load_bindings
 from myoivig.engine.fhir import read_fhir
+from myoivig.main import cli
 
 from .test_fhir import SCT, bundle, condition, observation, quantity, read
 
@@ -91,14 +95,17 @@ def test_a_bundle_of_two_patients_is_refused_and_one_without_a_patient_is_read()
         read(two)
     alone = bundle(observation("29463-7", quantity(70, "kg")))
     alone["entry"] = alone["entry"][1:]
-    assert read(alone).facts == {"weight_kg": 70} and read(alone).patient is None
+    assert read(alone).facts == {"weight_kg": 70} and read(alone).patient == "Patient/p"  # the one its results name
 
 
-def test_a_resource_without_subject_is_trusted_to_be_the_patients() -> None:
-    """Only a subject naming someone else excludes a resource; no subject at all is read."""
-    weight = observation("29463-7", quantity(70, "kg"))
+def test_a_resource_without_subject_is_not_the_patients() -> None:
+    """A 130 kg weight that names no patient does not set this patient's dose: it is listed, not read."""
+    weight = observation("29463-7", quantity(130, "kg"))
     del weight["subject"]
-    assert read(bundle(weight)).facts["weight_kg"] == 70
+    reading = read(bundle(weight))
+    assert "weight_kg" not in reading.facts
+    assert [(u.resource, u.reason) for u in reading.unmapped if u.resource.startswith("Observation")] == [
+        (f"Observation/{weight['id']}", "names no patient (no subject): not read as this patient's")]
 
 
 def test_a_medication_named_by_reference_is_read_from_the_medication() -> None:
@@ -369,3 +376,27 @@ def test_an_invalid_resource_is_named_by_its_first_problem() -> None:
     with pytest.raises(InputError) as refused:
         read(bundle(condition(SCT, "31384009", onsetDateTime="2025-13-01", recordedDate="someday")))
     assert refused.value.field == "entry[1].onsetDateTime"
+
+
+@pytest.mark.parametrize("deceased", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-01-02"}])
+def test_a_deceased_patient_gets_no_advice_and_is_told_why(deceased: dict[str, Any]) -> None:
+    with pytest.raises(InputError, match="Patient/p is recorded as deceased") as refused:
+        document = bundle()
+        document["entry"][0]["resource"].update(deceased)
+        read(document)
+    assert refused.value.field == "Patient.deceased"
+
+
+def test_conditions_of_another_patients_mrn_give_no_advice(tmp_path: Path) -> None:
+    """A Bundle without a Patient whose Conditions name another patient's MRN, and a weight naming nobody:
+    refused as two patients, never merged into one consultation."""
+    other = {"resourceType": "Condition", "id": "c1", "subject": {"identifier": {"system": "urn:mrn", "value": "9"},
+                                                                   "display": "another patient"},
+             "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M33.10"}]}}
+    mine = observation("29463-7", quantity(70, "kg"))
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": [{"resource": other}, {"resource": mine}]}))
+    result = CliRunner().invoke(cli, ["consult", str(path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "its resources name 2 patients" in result.stderr
