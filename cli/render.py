@@ -173,6 +173,8 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
         out += _wrap(text, "    ", "  - ")
     above = [] if detail else [m.fact for m in advice.hard_stops_not_given]
     others = [m.fact for m in advice.missing if m not in shown and m.fact not in above]
+    if advice.missing and not shown and not others:
+        out.append("  - none besides the hard-stop questions above")
     if others:
         out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
                      "    ", "  ")

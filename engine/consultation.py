@@ -7,7 +7,7 @@ from typing import Any
 
 from . import conditions as cond
 from .backend import engine_for
-from .dose import WEIGHT_FACTS, compute_dose, dosable, dose_blocks
+from .dose import WEIGHT_FACTS, compute_dose, dosable, dose_blocks, withheld_by
 from .errors import EngineError, KnowledgeBaseError, Problem
 from .missing import OPEN_VERDICTS, find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
@@ -42,6 +42,9 @@ def _no_dose(kb: KnowledgeBase, verdict: Verdict, fired: tuple[str, ...], facts:
     """Why there is no dose, in the clinician's terms: the verdict, or the facts the weight needs."""
     if not any(kb.rule(rule_id).dose for rule_id in fired):
         return VERDICTS[verdict.value].no_dose
+    if withheld := withheld_by(kb, fired):
+        checks = " ".join(kb.rule(rule_id).conclude.statement for rule_id in withheld)  # type: ignore[union-attr]
+        return f"No dose until the facts are checked: {checks}"
     if dosable(dose_blocks(kb, fired)):  # every fact was given: the formula gave no weight
         return (f"No dose: the ideal body weight of a {facts['sex']} {cond.show_value(facts['height_cm'])} cm tall "
                 "is not above 0 kg; check the height.")

@@ -42,6 +42,11 @@ def dose_blocks(kb: KnowledgeBase, fired: Collection[str]) -> dict[str, tuple[st
     return blocks
 
 
+def withheld_by(kb: KnowledgeBase, fired: Collection[str]) -> list[str]:
+    """The warnings that hold the dose back until a fact is checked (an adult weighing 3 kg)."""
+    return [rule_id for rule_id in fired if (spec := kb.rule(rule_id).conclude) and spec.withholds_dose]
+
+
 def dosable(blocks: Mapping[str, Any]) -> bool:
     """A dose needs the standard regimen and a weight basis (whose rule needs sex and height)."""
     return "standard" in blocks and "weight_basis" in blocks
@@ -51,7 +56,7 @@ def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, 
     """The dose for this patient, or None when no dosing rule with a weight basis fired (or the
     ideal body weight it gives is not above 0 kg)."""
     blocks = dose_blocks(kb, fired)
-    if not dosable(blocks):
+    if not dosable(blocks) or withheld_by(kb, fired):
         return None
     basis_rule, basis = blocks["weight_basis"]
     height_in = facts["height_cm"] / basis["cm_per_inch"]

@@ -187,7 +187,8 @@ def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any]]) -> list[Rule]:
                 conclude=ConclusionSpec(conclude["kind"], normalize_space(conclude["statement"]),
                                         conclude.get("therapy_class"),
                                         bool(conclude.get("outside_scope", False)),
-                                        conclude.get("strength")) if conclude else None,
+                                        conclude.get("strength"),
+                                        bool(conclude.get("withholds_dose", False))) if conclude else None,
                 dose=dict(raw["dose"]) if "dose" in raw else None,
                 excludes=Exclusion(tuple(excludes["rules"]), normalize_space(excludes["resolution"]))
                 if excludes else None,

@@ -80,6 +80,8 @@ def check_rules(reader: Findings, rules: list[Rule], facts: dict[str, FactSpec],
             problem("'outside_scope' belongs to conclusions of kind 'scope'")
         if rule.conclude and rule.conclude.strength and rule.conclude.kind != "indication":
             problem("'strength' belongs to conclusions of kind 'indication' (a route to IVIG)")
+        if rule.conclude and rule.conclude.withholds_dose and rule.conclude.kind != "warning":
+            problem("'withholds_dose' belongs to conclusions of kind 'warning' (a fact to check before any dose)")
     for rule in rules:
         for excluded in rule.excludes.rules if rule.excludes else ():
             if excluded not in seen:

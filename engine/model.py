@@ -127,6 +127,7 @@ class ConclusionSpec:
     therapy_class: str | None = None
     outside_scope: bool = False  # the document does not cover this patient: no advice
     strength: str | None = None  # on an indication route: a key of STRENGTHS
+    withholds_dose: bool = False  # on a warning: no dose while it holds (check the fact first)
 
 
 @dataclass(frozen=True)

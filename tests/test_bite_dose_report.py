@@ -14,10 +14,13 @@ from .test_loader import edit
 SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "sex": "female", "height_cm": 165}
 
 
-@pytest.mark.parametrize(("weight", "warned"), [(27, False), (157.5, False), (159.75, True), (180, True)])
-def test_the_bmi_check_accepts_12_to_70_inclusive(kb: KnowledgeBase, weight: float, warned: bool) -> None:
-    """dosing.yaml's plausible_bmi [12, 70] is closed: BMI 70.0 passes, 71.0 and above are flagged."""
-    dose = consult(kb, normalize(kb, {**SEVERE, "height_cm": 150, "weight_kg": weight})).dose
+@pytest.mark.parametrize(("height", "weight", "warned"), [(200, 48, False), (200, 47.6, True), (150, 157.5, False),
+                                                          (150, 159.75, True), (150, 180, True)])
+def test_the_bmi_check_accepts_12_to_70_inclusive(kb: KnowledgeBase, height: float, weight: float,
+                                                  warned: bool) -> None:
+    """dosing.yaml's plausible_bmi [12, 70] is closed: BMI 12.0 and 70.0 pass, 11.9 and 71.0 are flagged
+    (an adult under 30 kg is not dosed at all: warning.adult_weight_under_30_kg withholds the dose)."""
+    dose = consult(kb, normalize(kb, {**SEVERE, "height_cm": height, "weight_kg": weight})).dose
     assert dose is not None
     assert [w[0] for w in dose.warnings] == (["dose.bmi_implausible"] if warned else [])
 

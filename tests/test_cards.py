@@ -68,7 +68,9 @@ def test_offline_uuids_follow_the_facts() -> None:
 def test_a_conflict_makes_the_fhir_card_a_warning(tmp_path: Path) -> None:
     """FHIR data not used is information; FHIR data in conflict is a warning."""
     twin = json.loads((KB / "cases" / "fhir" / "pm_severe_sparse.json").read_text())
+    patient = next(e["resource"]["id"] for e in twin["entry"] if e["resource"]["resourceType"] == "Patient")
     weight = {"resourceType": "Observation", "status": "final", "effectiveDateTime": "2026-01-05",
+              "subject": {"reference": f"Patient/{patient}"},
               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}}
     twin["entry"] += [{"resource": {**weight, "id": "w1", "valueQuantity": {"value": 70, "code": "kg"}}},
                       {"resource": {**weight, "id": "w2", "valueQuantity": {"value": 90, "code": "kg"}}}]
@@ -83,7 +85,7 @@ def test_facts_to_check_each_get_a_warning_card() -> None:
     """An implausible weight is a warning card, not only a line in the text advice."""
     found = offline(KB / "cases" / "dm_implausible_body.yaml")
     checks = [c for c in found if c["summary"].startswith("Check before IVIG: ")]
-    assert [c["indicator"] for c in checks] == ["warning"] * 3
+    assert [c["indicator"] for c in checks] == ["warning"] * 2  # no dose, so no BMI check of a dose
     assert checks[0]["summary"] == ("Check before IVIG: An adult weight under 30 kg is implausible; check the weight "
                                     "before any dose is given.")
     assert checks[0]["source"]["topic"]["code"] == "warning.adult_weight_under_30_kg"

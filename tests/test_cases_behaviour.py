@@ -26,8 +26,8 @@ CONCLUSIONS = ["combination.biologic_dmard", "combination.corticosteroid_contrai
                "dosing.ideal_body_weight", "dosing.standard_regimen", "indication.individual_assessment",
                "indication.severe_or_rapidly_progressive", "monitoring.core_set_measures",
                "monitoring.treatment_response", "side_effects.common", "side_effects.prevention"]
-MISSING = ["anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis", "renal_insufficiency", "thrombotic_risk",
-           "iga_deficiency", "weight_kg", "autoantibodies", "intolerant_to_standard_therapy",
+MISSING = ["iga_deficiency", "anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis", "renal_insufficiency",
+           "thrombotic_risk", "weight_kg", "autoantibodies", "intolerant_to_standard_therapy",
            "corticosteroid_contraindicated", "flare", "refractory", "dysphagia", "respiratory_involvement",
            "months_since_diagnosis", "ivig_courses_given", "current_therapies"]
 STANDARD = {"name": "standard", "course_total_g": [57.0, 114.0], "per_day_g": [28.0, 57.0], "days_per_course": [2, 2],

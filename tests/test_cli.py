@@ -51,7 +51,7 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
         "verdict_rules": ["indication.dysphagia_or_respiratory_involvement",
                           "indication.anti_hmgcr_necrotizing_myopathy"],
         "undetermined_by": [], "hard_stops": [], "early_initiation": True, "cautions": ["thrombotic_risk"],
-        "hard_stops_not_given": ["anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"],
+        "hard_stops_not_given": ["prior_immunoglobulin_anaphylaxis"],  # IgA is not deficient: no anti-IgA asked
         "cautions_not_given": [],
         "caution_rules": [{"rule": "caution.thrombotic_risk", "from": "document"},
                           {"rule": "caution.thrombotic_infusion_rate", "from": "product labels (local policy)"}],
@@ -121,9 +121,11 @@ def test_patient_from_standard_input_in_json(runner: CliRunner) -> None:
 
 def test_unknown_is_not_false_in_the_text(runner: CliRunner) -> None:
     output = runner.invoke(cli, ["consult", str(KB_DIR / "cases" / "pm_severe_sparse.yaml")]).output
-    assert "CAUTIONS: none found on the facts given - NOT GIVEN: renal_insufficiency, thrombotic_risk,\n    iga_deficiency" in output
+    assert "CAUTIONS: none found on the facts given - NOT GIVEN: renal_insufficiency, thrombotic_risk" in output
     hard_stops = output[output.index("HARD STOPS: none known - NOT GIVEN, ask before the first infusion:"):output.index("CAUTIONS")]
-    assert "(anti_iga_antibodies)" in hard_stops and "(prior_immunoglobulin_anaphylaxis)" in hard_stops
+    # serum IgA first: with it, anti-IgA decides a hard stop; both are asked before the first infusion
+    assert "(iga_deficiency)" in hard_stops and "(anti_iga_antibodies)" in hard_stops
+    assert "(prior_immunoglobulin_anaphylaxis)" in hard_stops
     assert "No dose: sex and height_cm not given" in output
     assert "Age was not given" in output
     assert "  - How old is the patient (years)? (age_years; could change the verdict)" in output

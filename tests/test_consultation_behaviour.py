@@ -52,11 +52,15 @@ def test_conclusions_come_in_reading_order_with_what_they_rest_on(kb: KnowledgeB
 
 def test_warnings_are_the_warning_conclusions_then_the_dose_checks(kb: KnowledgeBase) -> None:
     """A clinician sees every implausible fact in one list: the rules' warnings first, then the BMI check."""
-    result = consulted(kb, sex="female", height_cm=140, weight_kg=20)
+    result = consulted(kb, sex="female", height_cm=140, weight_kg=150)
     ids = [w[0] for w in result.warnings]
-    assert ids == ["warning.adult_weight_under_30_kg", "warning.height_below_devine_range", "dose.bmi_implausible"]
+    assert ids == ["warning.height_below_devine_range", "dose.bmi_implausible"]
+    assert result.warnings[1][1].startswith("BMI 76.5 kg/m2 (from 150 kg and 140 cm) is outside 12-70")
+    result = consulted(kb, sex="female", height_cm=140, weight_kg=20)  # under 30 kg: no dose, so no BMI check
+    ids = [w[0] for w in result.warnings]
+    assert ids == ["warning.adult_weight_under_30_kg", "warning.height_below_devine_range"]
+    assert result.dose is None and result.dose_note is not None and "check the weight" in result.dose_note
     assert result.warnings[0][1] == kb.rule("warning.adult_weight_under_30_kg").conclude.statement  # type: ignore[union-attr]
-    assert result.warnings[2][1].startswith("BMI 10.2 kg/m2 (from 20 kg and 140 cm) is outside 12-70")
 
 
 def test_a_resolution_names_the_winner_the_overridden_rule_and_why(kb: KnowledgeBase) -> None:
@@ -104,9 +108,9 @@ def test_an_open_verdict_names_the_facts_that_could_make_ivig_better(kb: Knowled
                                          "rapidly_progressive", "refractory", "dysphagia", "respiratory_involvement")
     assert result.verdict.open_facts == tuple(m.fact for m in result.missing if "indicated" in m.verdicts)
     undetermined = consult(kb, normalize(kb, {"severity": "severe"}))
-    assert undetermined.verdict.open_facts == ("diagnosis", "autoantibodies", "flare", "refractory",
-                                               "corticosteroid_contraindicated", "dysphagia",
-                                               "intolerant_to_standard_therapy", "respiratory_involvement")
+    assert undetermined.verdict.open_facts == ("diagnosis", "autoantibodies", "dysphagia", "flare", "refractory",
+                                               "corticosteroid_contraindicated", "intolerant_to_standard_therapy",
+                                               "respiratory_involvement")
     assert "age_years" not in undetermined.verdict.open_facts   # it could only make it out of scope
 
 

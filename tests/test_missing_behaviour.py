@@ -122,24 +122,24 @@ def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase)
                                              "dysphagia": True}))
     assert [(m.fact, m.could_change_dose, m.concern, m.decisive_kind, m.verdicts, len(m.could_change))
             for m in result] == [
-        ("anti_iga_antibodies", False, "hard_stop", "contraindication", ("contraindicated",), 12),
+        ("iga_deficiency", False, "hard_stop", "contraindication", (), 14),  # serum IgA first: it decides anti-IgA
+        ("anti_iga_antibodies", False, "hard_stop", "contraindication", ("contraindicated",), 13),
         ("prior_immunoglobulin_anaphylaxis", False, "hard_stop", "contraindication", ("contraindicated",), 11),
         ("renal_insufficiency", True, "caution", "caution", (), 4),
         ("thrombotic_risk", True, "caution", "caution", (), 3),
-        ("iga_deficiency", False, "caution", "caution", (), 2),
         ("height_cm", True, "dose", "warning", (), 3),
         ("weight_kg", True, "dose", "warning", (), 2),
         ("sex", True, "dose", "dosing", (), 2),
         ("autoantibodies", False, "other", "indication", (), 8),
-        ("intolerant_to_standard_therapy", False, "other", "indication", (), 5),
-        ("corticosteroid_contraindicated", False, "other", "indication", (), 4),
+        ("intolerant_to_standard_therapy", False, "other", "indication", (), 7),
+        ("corticosteroid_contraindicated", False, "other", "indication", (), 6),
         ("flare", False, "other", "indication", (), 2),
         ("refractory", False, "other", "indication", (), 2),
         ("months_since_diagnosis", False, "other", "warning", (), 3),
         ("ivig_courses_given", False, "other", "early_initiation", (), 6),
-        ("current_therapies", False, "other", "combination", (), 1),
+        ("current_therapies", False, "other", "combination", (), 3),
     ]
-    assert result[0].question == kb.facts["anti_iga_antibodies"].question
+    assert result[0].question == kb.facts["iga_deficiency"].question
 
 
 SEVERE_DYSPHAGIA = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "dysphagia": True}
@@ -157,13 +157,14 @@ def test_a_hard_stop_could_take_the_dose_away_but_a_course_count_changes_no_dose
 
 
 def test_once_contraindicated_another_hard_stop_is_still_a_hard_stop_question(kb: KnowledgeBase) -> None:
-    """The verdict cannot get worse, but a second hard stop is still asked first, as a hard stop."""
+    """With anti-IgA antibodies and the IgA level unknown, serum IgA is asked first (a normal IgA lifts the
+    hard stop); a second hard stop is still asked, as a hard stop, before the cautions."""
     result = find_missing(kb, normalize(kb, {**SEVERE_DYSPHAGIA, "anti_iga_antibodies": True}))
-    first = result[0]
+    first, second = result[:2]
     assert (first.fact, first.concern, first.verdicts, first.could_change_dose) == (
-        "prior_immunoglobulin_anaphylaxis", "hard_stop", (), False)
-    assert [m.concern for m in result[1:4]] == ["caution"] * 3
-    assert {m.concern for m in result[4:]} == {"other"}
+        "iga_deficiency", "hard_stop", ("indicated",), True)
+    assert (second.fact, second.concern, second.verdicts) == ("prior_immunoglobulin_anaphylaxis", "hard_stop", ())
+    assert [m.concern for m in result[2:4]] == ["caution"] * 2
 
 
 @pytest.fixture(scope="module")

@@ -74,6 +74,8 @@ def test_the_clinician_view_puts_verdict_cautions_and_dose_on_one_screen() -> No
     assert "!! CAUTIONS (age_years, iga_deficiency, renal_insufficiency, thrombotic_risk)" in first_screen
     assert "Give (cautions apply): 1 g/kg = 71 g over 2 days (35 g/day), or 2 g/kg = 141 g over 5 days" in first_screen
     hard_stops = text[text.index("HARD STOPS"):text.index("!! CAUTIONS")]
-    assert "ask before the first infusion: Were antibodies against IgA found?" in " ".join(hard_stops.split())
+    from myoivig.engine import load_knowledge_base
+    question = load_knowledge_base(None).facts["anti_iga_antibodies"].question
+    assert f"ask before the first infusion: {question}" in " ".join(hard_stops.split())
     missing = text[text.index("MISSING"):]
     assert "caution." not in missing and "indication." not in missing  # no rule ids without --detail

@@ -84,7 +84,7 @@ def test_three_patients_through_the_form(page: Any, site: str) -> None:
     assert page.locator("#cautions").is_visible() and page.locator("#early_initiation").is_visible()
     assert "Stop any statin" in page.locator("#combination").inner_text()
     asked = page.locator("#hard-stops-not-given li").evaluate_all("items => items.map(i => i.dataset.fact)")
-    assert asked == ["anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"]
+    assert asked == ["iga_deficiency", "anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"]
 
     page.goto(site + "/")
     fill(page, {**EARLY, "anti_iga_antibodies": "true"})
