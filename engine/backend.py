@@ -223,6 +223,11 @@ class DurableEngine:
             except Exception:
                 pass
         if state.error is not None:
+            if not isinstance(state.error, Exception):
+                # an interrupt (Ctrl-C, or SIGTERM raised as KeyboardInterrupt) that landed inside a rule
+                # action: re-raised as it came, so that `batch` stops with 130 and a resumable output,
+                # never an 'engine' error record and a run to the end
+                raise state.error
             raise EngineError(f"a rule action failed: {state.error!r}") from state.error
         return state.firings
 

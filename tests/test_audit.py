@@ -11,6 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from myoivig.engine import load_knowledge_base
 from myoivig.engine.audit import read_log
 from myoivig.main import cli
 
@@ -95,7 +96,8 @@ def test_replay_reports_unchanged_changed_and_unreadable(tmp_path: Path, kb_copy
                                  "patient": {"diagnosis": "sarcoid"}, "verdict": "indicated", "conclusions": []}) + "\n")
     same = CliRunner().invoke(cli, ["replay", str(log)])
     assert same.exit_code == 1  # two records cannot be read
-    assert same.output.splitlines()[-1].endswith("4 records against myoivig-ivig-myositis 1.1.0 "
+    shipped = load_knowledge_base(None)
+    assert same.output.splitlines()[-1].endswith(f"4 records against {shipped.name} {shipped.version} "
                                                  f"({same.output.split('(')[-1].split(')')[0]}): "
                                                  "2 unchanged, 0 changed, 2 unreadable")
     assert "line 4: unreadable" in same.output and "the patient no longer fits the vocabulary" in same.output

@@ -204,12 +204,25 @@ def test_a_failing_rule_action_gives_no_advice_and_names_the_first_error(engine:
     calls = iter(range(100))
 
     def broken(*args: Any) -> Firing:
-        raise KeyboardInterrupt(f"boom {next(calls)}")  # not an Exception: every BaseException is kept
+        raise ValueError(f"boom {next(calls)}")
     monkeypatch.setattr(backend, "Firing", broken)
     with pytest.raises(EngineError) as caught:
         engine.run({"flag": True, "age": 10})
-    assert str(caught.value) == "a rule action failed: KeyboardInterrupt('boom 0')"
-    assert isinstance(caught.value.__cause__, KeyboardInterrupt)
+    assert str(caught.value) == "a rule action failed: ValueError('boom 0')"
+    assert isinstance(caught.value.__cause__, ValueError)
+    monkeypatch.undo()
+    assert [f.rule for f in engine.run({"flag": True})].count("either") == 1  # the engine still works
+
+
+def test_an_interrupt_inside_a_rule_action_is_never_swallowed(engine: DurableEngine,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM or Ctrl-C that lands inside an action is raised as it came (batch then exits 130), not
+    turned into an engine error that lets a batch run on to the end."""
+    def interrupted(*args: Any) -> Firing:
+        raise KeyboardInterrupt("terminated")
+    monkeypatch.setattr(backend, "Firing", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="terminated"):
+        engine.run({"flag": True, "age": 10})
     monkeypatch.undo()
     assert [f.rule for f in engine.run({"flag": True})].count("either") == 1  # the engine still works
 

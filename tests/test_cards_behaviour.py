@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from myoivig.engine import KnowledgeBase, consult, normalize
+from myoivig.engine import KnowledgeBase, consult, load_knowledge_base, normalize
 from myoivig.engine.cards import (
     NAMESPACE,
     OVERRIDE_SYSTEM,
@@ -23,7 +23,8 @@ from myoivig.engine.cards import (
 from myoivig.engine.fhir import Evidence, FhirReading, Unmapped
 from myoivig.engine.model import Conclusion, Consultation, MissingFact, Quote, Verdict
 
-LABEL = "myoivig - myoivig-ivig-myositis 1.1.0"
+_SHIPPED = load_knowledge_base(None)
+LABEL = f"myoivig - {_SHIPPED.name} {_SHIPPED.version}"  # the shipped knowledge base's own name and version
 OVERRIDES = [
     {"system": OVERRIDE_SYSTEM, "code": "risk-benefit-ratio", "display": "Recipient assessment of risk/benefit ratio"},
     {"system": OVERRIDE_SYSTEM, "code": "mitigate-risk-negative-outcome",
