@@ -84,6 +84,7 @@ def discovery(kb: KnowledgeBase, bindings: Bindings) -> dict[str, Any]:
     prefetch = {
         "patient": f"Patient/{pid}",
         "conditions": f"Condition?patient={pid}",
+        "allergies": f"AllergyIntolerance?patient={pid}&clinical-status=active",
         "observations": f"Observation?patient={pid}&code=" + codes(*[b.name for b in bindings.of(
             "quantity", "threshold", "result", "assessment")]),
         MEDICATION_SEARCHES[0]: f"MedicationRequest?patient={pid}&status=active",

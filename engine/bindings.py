@@ -19,7 +19,7 @@ BINDINGS_FILE = Path("fhir") / "bindings.yaml"
 """Where a knowledge base keeps its bindings, relative to its folder."""
 
 SOURCES = ("condition", "condition_severity", "quantity", "threshold", "result", "assessment", "medication",
-           "order")
+           "order", "allergy", "allergy_reaction")
 """Where a binding reads its fact from (the schema's enum says the same; a test holds them equal)."""
 
 
@@ -48,7 +48,8 @@ class Binding:
     true_below: float | None
     empty_list: Mapping[tuple[str, str], Code]
     local_policy: str | None
-    unit: str | None = None  # the fact's own unit, or a threshold's: "154.32 [lb_av] = 70 kg", "0.07 g/L = 7 mg/dL"
+    unit: str | None = None
+    text: tuple[str, ...] = ()  # an allergy: words naming the substance in text only (shown, never read)  # the fact's own unit, or a threshold's: "154.32 [lb_av] = 70 kg", "0.07 g/L = 7 mg/dL"
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
         fact = str(spec.get("fact", name))
         where: list[object] = ["facts", name]
         fact_spec = kb.facts.get(fact)
-        if fact_spec is None and spec["from"] != "order":
+        if fact_spec is None and spec["from"] not in ("order", "allergy_reaction"):
             line, column = position(document, where)
             problems.append(Problem(file, line, column, f"'{fact}' is not a fact of the vocabulary"))
             continue
@@ -168,7 +169,8 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
                                 {str(k): float(v) for k, v in spec.get("units", {}).items()},
                                 None if spec.get("true_below") is None else float(spec["true_below"]),
                                 empty, spec.get("local_policy"),
-                                fact_spec.unit if fact_spec and fact_spec.unit else next(iter(base_units), None)))
+                                fact_spec.unit if fact_spec and fact_spec.unit else next(iter(base_units), None),
+                                tuple(str(word) for word in spec.get("text", ()))))
     policies = {str(k): str(v["local_policy"]) for k, v in document["patient"].items()}
     if any(p.severity == "error" for p in problems):
         return None, problems

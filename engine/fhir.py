@@ -29,7 +29,7 @@ US_CORE_BIRTHSEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birt
 SEX_CODES = {"248152002": "female", "248153007": "male", "F": "female", "M": "male",
              "female": "female", "male": "male"}
 RESOURCE_TYPES = ("Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement", "Medication",
-                  "List", "Bundle", "OperationOutcome")
+                  "List", "AllergyIntolerance", "Bundle", "OperationOutcome")
 """What myoivig reads; any other resource is listed as unmapped."""
 MEDICATION_SEARCHES = ("medicationRequests", "medicationStatements")
 """The discovery document's prefetch keys for active medication (cli/service.py names them too)."""
@@ -271,6 +271,8 @@ class _Reader:
                 self._medication(resource, ref, medications)
             elif kind == "List":
                 self._list(resource, ref)
+            elif kind == "AllergyIntolerance":
+                self._allergy(resource, ref)
         self._onset(diagnosis_conditions)
 
     # -- resources ------------------------------------------------------------------------------
@@ -476,6 +478,42 @@ class _Reader:
                           "an empty list: nil known", binding.local_policy, list_item=True)
                 return
         self.unmapped.append(Unmapped(ref, "only an empty current-medication list (emptyReason nilknown) is read"))
+
+    def _allergy(self, allergy: Any, ref: str) -> None:
+        """An allergy to human immunoglobulin with anaphylaxis, a severe reaction or a high criticality is the
+        labels' hard stop; any other immunoglobulin reaction is shown; a text-only one is shown to confirm."""
+        reactions = list(allergy.reaction or [])
+        concepts = [allergy.code] + [r.substance for r in reactions]
+        codes = [key for concept in concepts for key in _codings(concept)]
+        binding = next((b for b in self.bindings.of("allergy") if any(key in b.codes for key in codes)), None)
+        if binding is None:
+            words = " ".join(str(text) for concept in concepts if concept is not None
+                             for text in [concept.text, *(c.display for c in concept.coding or [])] if text)
+            named = next((b for b in self.bindings.of("allergy")
+                          if any(word.lower() in words.lower() for word in b.text)), None) if words else None
+            if named is not None:
+                self.warnings.append(f"{ref}: an allergy to '{words[:80]}' may be to human immunoglobulin but carries "
+                                     f"no bound code: confirm it; {named.fact} is left unknown and asked")
+            else:
+                self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, allergy.code)}"))
+            return
+        verification, clinical = _status(allergy.verificationStatus), _status(allergy.clinicalStatus)
+        if verification in ("entered-in-error", "refuted") or clinical in ("inactive", "resolved"):
+            self.unmapped.append(Unmapped(ref, f"an immunoglobulin allergy that is {verification or clinical}: not read"))
+            return
+        anaphylaxis = {key for b in self.bindings.of("allergy_reaction") for key in b.codes}
+        seen = [key for r in reactions for m in r.manifestation or [] for key in _codings(m) if key in anaphylaxis]
+        severe = [r for r in reactions if r.severity == "severe"]
+        code = self.bindings.code_display(*next(key for key in codes if key in binding.codes))
+        date = _date_text(allergy.lastOccurrence) or _date_text(allergy.onsetDateTime) or _date_text(allergy.recordedDate)
+        if seen or severe or allergy.criticality == "high":
+            why = ("anaphylaxis" if seen else "a severe reaction" if severe else "high criticality")
+            self._add(binding.fact, True, ref, code, date, f"an immunoglobulin allergy with {why}", binding.local_policy)
+            return
+        manifestations = ", ".join(str(c.display or c.code) for r in reactions for m in r.manifestation or []
+                                   for c in m.coding or []) or "no reaction recorded"
+        self.warnings.append(f"{ref}: an immunoglobulin allergy without anaphylaxis or a severe reaction "
+                             f"({manifestations}): not a hard stop; consider premedication and a slow rate")
 
     def _onset(self, conditions: list[Any]) -> None:
         dates = []

@@ -1179,16 +1179,16 @@ def test_the_context_patient_is_read_and_the_other_listed(bindings: Bindings, ot
 
 
 def test_a_resource_type_sorting_before_bundle_is_not_a_bundle(bindings: Bindings) -> None:
-    """An AllergyIntolerance is a type myoivig does not read, not a nested Bundle."""
+    """An AllergyIntolerance is a resource read for its substance, not a nested Bundle."""
     reading = read(bindings, {"resourceType": "AllergyIntolerance", "id": "a", "patient": {"reference": "Patient/p"}})
-    assert unmapped(reading) == [("AllergyIntolerance/a", "myoivig reads no AllergyIntolerance resources")]
+    assert unmapped(reading) == [("AllergyIntolerance/a", "no binding for a resource with no code")]
 
 
 def test_a_prefetched_resource_sorting_before_bundle_is_taken_as_a_resource(bindings: Bindings) -> None:
     """A single AllergyIntolerance under a prefetch key is a resource, not a Bundle to open."""
     reading = read_fhir(bindings, hook(allergy={"resourceType": "AllergyIntolerance", "id": "a",
                                                 "patient": {"reference": "Patient/p"}}), AS_OF)
-    assert unmapped(reading) == [("AllergyIntolerance/a", "myoivig reads no AllergyIntolerance resources")]
+    assert unmapped(reading) == [("AllergyIntolerance/a", "no binding for a resource with no code")]
 
 
 @pytest.mark.parametrize("url", ["http://aaa.example/sex", "http://zzz.example/sex", US_CORE + "us-core-birthsex"])

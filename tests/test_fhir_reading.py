@@ -400,3 +400,47 @@ def test_conditions_of_another_patients_mrn_give_no_advice(tmp_path: Path) -> No
     result = CliRunner().invoke(cli, ["consult", str(path)])
     assert result.exit_code == 2 and result.stdout == ""
     assert "its resources name 2 patients" in result.stderr
+
+
+def _allergy(code: str | None = "112133008", text: str | None = None, manifestation: str | None = None,
+             verification: str = "confirmed", clinical: str = "active", **extra: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": "Patient/p"},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                           "allergyintolerance-verification", "code": verification}]},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                       "code": clinical}]},
+        "code": {"coding": [{"system": SCT, "code": code}]} if code else {"text": text}, **extra}
+    if manifestation:
+        found["reaction"] = [{"manifestation": [{"coding": [{"system": SCT, "code": manifestation,
+                                                             "display": "a reaction"}]}]}]
+    return found
+
+
+@pytest.mark.parametrize(("allergy", "expected"), [
+    (_allergy(manifestation="39579001"), True),                              # anaphylaxis
+    (_allergy(criticality="high"), True),                                     # high criticality
+    (_allergy(reaction=[{"manifestation": [{"text": "collapse"}], "severity": "severe"}]), True),
+    (_allergy(manifestation="271807003"), None),                              # a rash: shown, not a hard stop
+    (_allergy(manifestation="39579001", verification="entered-in-error"), None),
+    (_allergy(manifestation="39579001", verification="refuted"), None),
+    (_allergy(manifestation="39579001", clinical="inactive"), None),
+    (_allergy(code=None, text="IVIG - anaphylaxis 2019"), None),              # text only: shown to confirm
+])
+def test_an_immune_globulin_allergy_is_a_hard_stop_only_when_it_is_one(allergy: dict[str, Any], expected: Any) -> None:
+    """An active, confirmed allergy to immunoglobulin with anaphylaxis is the labels' hard stop; nothing else
+    about it is read as one, and nothing about it is dropped silently."""
+    reading = read(bundle(allergy))
+    assert reading.facts.get("prior_immunoglobulin_anaphylaxis") is expected
+    told = [u.reason for u in reading.unmapped if u.resource == "AllergyIntolerance/a1"] + [
+        w for w in reading.warnings if w.startswith("AllergyIntolerance/a1")]
+    assert (expected is True) == (told == [])
+
+
+def test_an_anaphylaxis_allergy_makes_the_consultation_contraindicated(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle(condition(SCT, "396230008"), _allergy(manifestation="39579001"))))
+    data = json.loads(CliRunner().invoke(cli, ["consult", str(path), "--format", "json"]).stdout)
+    assert data["summary"]["verdict"] == "contraindicated" and data["dose"] is None
+    [evidence] = [e for e in data["fhir"]["provenance"] if e["fact"] == "prior_immunoglobulin_anaphylaxis"]
+    assert evidence["resource"] == "AllergyIntolerance/a1" and evidence["read"] == "an immunoglobulin allergy with anaphylaxis"

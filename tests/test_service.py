@@ -101,7 +101,8 @@ def test_discovery_lists_both_hooks_with_prefetch_from_the_bindings(server: tupl
     assert [(s["hook"], s["id"]) for s in services] == [("patient-view", "myoivig-patient-view"),
                                                          ("order-select", "myoivig-order-select")]
     prefetch = services[0]["prefetch"]
-    assert set(prefetch) == {"patient", "conditions", "observations", "medicationRequests", "medicationStatements"}
+    assert set(prefetch) == {"patient", "conditions", "allergies", "observations", "medicationRequests",
+                             "medicationStatements"}
     assert "http://loinc.org|29463-7" in prefetch["observations"] and "{{context.patientId}}" in prefetch["patient"]
     assert not has_empty(response.json())
 
