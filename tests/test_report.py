@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -84,6 +85,17 @@ def test_report_in_a_real_browser(browser: Any, tmp_path: Path, case: Path) -> N
     verdict = page.locator("#verdict")
     assert verdict.is_visible() and verdict.bounding_box()["y"] < 900
     assert verdict.inner_text().startswith("IVIG: ")
+    # the DOM says what `consult --format json` says: headline, the regimen to give, the hard stops to ask
+    data = json.loads(CliRunner().invoke(cli, ["consult", str(case), "--format", "json"]).stdout)
+    assert " ".join(verdict.inner_text().split()) == data["advice"]["headline"]
+    give = page.locator("li.regimen.give")
+    if data["dose"] is None:
+        assert give.count() == 0
+    else:
+        assert give.get_attribute("data-grams") == "-".join(dict.fromkeys(
+            f"{g:g}" for g in data["dose"]["give"]["course_total_g"]))
+    asked = page.locator("#hard-stops-not-given li").evaluate_all("items => items.map(i => i.dataset.fact)")
+    assert asked == data["summary"]["hard_stops_not_given"]
     for box in ("#hard-stops", "#cautions"):
         if page.locator(box).count():
             assert page.locator(box).bounding_box()["y"] < 900, f"{box} is below the first screen"
