@@ -99,6 +99,18 @@ def resume_from(path: Path, fmt: str, kb: KnowledgeBase, tally: Tally) -> int:
     return done
 
 
+def _never_the_input(source: Path, *outputs: Path | None) -> None:
+    """An output that is the input (by name, a link or a folder's file) would be emptied before it is read."""
+    for output in outputs:
+        if output is None or output == STDOUT or not output.exists():
+            continue
+        inputs = [source] if not source.is_dir() else [p for p in source.iterdir() if p.is_file()]
+        for path in inputs:
+            if path.exists() and output.samefile(path):
+                raise InputError(f"{output} is the input {path}: writing there would destroy it; name another "
+                                 "file", field="-o/--output")
+
+
 def _format_of(path: Path, given: str | None) -> str:
     if given is not None:
         return given
@@ -176,6 +188,7 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
     on some (their records say so), 130 when interrupted (--resume continues)."""
     kb = load_kb(kb_dir)
     fmt = _format_of(output, output_format)
+    _never_the_input(source, output, summary_file)
     total = count_rows(source)
     tally = Tally()
     done = resume_from(output, fmt, kb, tally) if resume else 0

@@ -273,3 +273,16 @@ def test_memory_stays_flat_however_many_patients(kb: KnowledgeBase, tmp_path: Pa
     live_after(20)  # warm the caches
     small, large = live_after(50), live_after(300)
     assert large - small < 50, (small, large)
+
+
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Path) -> None:
+    """`batch X.jsonl -o X.jsonl` once emptied X and said "0 patients"; a link to X is X too."""
+    source = tmp_path / "cohort.jsonl"
+    text = '{"diagnosis": "DM", "severity": "severe"}\n'
+    source.write_text(text)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    for output in (source, link):
+        result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(output)])
+        assert result.exit_code == 2 and "would destroy it" in result.stderr
+        assert source.read_text() == text
