@@ -444,3 +444,14 @@ def test_an_anaphylaxis_allergy_makes_the_consultation_contraindicated(tmp_path:
     assert data["summary"]["verdict"] == "contraindicated" and data["dose"] is None
     [evidence] = [e for e in data["fhir"]["provenance"] if e["fact"] == "prior_immunoglobulin_anaphylaxis"]
     assert evidence["resource"] == "AllergyIntolerance/a1" and evidence["read"] == "an immunoglobulin allergy with anaphylaxis"
+
+
+def test_myositis_unspecified_asks_which_myositis_rather_than_calling_it_other() -> None:
+    """ICD-10-CM M60.9 says a myositis without its subtype: the diagnosis stays unknown and is asked, never
+    'other' (out of scope); M60.8 is a header, not a code, and its billable children are 'other'."""
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    unspecified = read(bundle(condition(icd, "M60.9")))
+    assert "diagnosis" not in unspecified.facts
+    assert any(u.reason.startswith("no binding") for u in unspecified.unmapped)
+    assert read(bundle(condition(icd, "M60.89"))).facts["diagnosis"] == "other"
+    assert read(bundle(condition(icd, "M33.13"))).facts["diagnosis"] == "dermatomyositis"  # without myopathy
