@@ -30,7 +30,9 @@ def _loopback(host: str) -> bool:
 @click.option("--issuer", "issuers", multiple=True, metavar="URL",
               help="With --jwks: an allowed `iss` (repeatable; any issuer when none is given).")
 @click.option("--audience-base", metavar="URL", default=None,
-              help="With --jwks: the public base URL the EHR calls (the JWT's `aud`), when behind a proxy.")
+              help="With --jwks: the public base URL the EHR calls (the JWT's `aud`); else --public-url.")
+@click.option("--max-token-lifetime", "max_token_seconds", default=300, show_default=True,
+              type=click.IntRange(1, 3600), help="With --jwks: the longest a JWT may be valid (exp - iat), seconds.")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="URL",
               help="A browser origin allowed to call the service (repeatable), e.g. https://sandbox.cds-hooks.org.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
@@ -41,8 +43,8 @@ def _loopback(host: str) -> bool:
               help="Allow a non-loopback --host without --jwks (plain HTTP, no client check).")
 @kb_option
 def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issuers: tuple[str, ...],
-              audience_base: str | None, cors_origins: tuple[str, ...], as_of: dt.datetime | None,
-              public_url: str | None, insecure: bool, kb_dir: Path | None) -> None:
+              audience_base: str | None, max_token_seconds: int, cors_origins: tuple[str, ...],
+              as_of: dt.datetime | None, public_url: str | None, insecure: bool, kb_dir: Path | None) -> None:
     """Serve CDS Hooks: GET /cds-services, POST /cds-services/{id}, POST /cds-services/{id}/feedback.
 
     It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C.
@@ -55,6 +57,11 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
     if not _loopback(host) and jwks is None and not insecure:
         raise InputError(f"--host {host} is not loopback: give --jwks so that only the EHR can call, "
                          "or --insecure to accept anyone", field="--host")
+    if jwks is not None and not (audience_base or public_url):
+        raise InputError("--jwks needs the public URL the EHR calls (the JWTs' audience): give --audience-base "
+                         "or --public-url; it is never taken from the request's Host header", field="--audience-base")
+    if jwks is not None and not issuers:
+        raise InputError("--jwks needs at least one --issuer: the EHRs whose tokens are accepted", field="--issuer")
     keys = None
     if jwks is not None:
         try:
@@ -64,7 +71,7 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
     kb = load_kb(kb_dir)
     config = ServiceConfig(kb=kb, feedback_log=feedback_log, as_of=as_of.date() if as_of else None, jwks=keys,
                            issuers=issuers, audience_base=audience_base, cors_origins=cors_origins,
-                           public_url=public_url)
+                           public_url=public_url, max_token_seconds=max_token_seconds)
     serve(config, host, port, lambda line: click.echo(line, err=True))
 
 

@@ -66,6 +66,7 @@ class ServiceConfig:
     audience_base: str | None = None
     cors_origins: Sequence[str] = ()
     max_body: int = MAX_BODY
+    max_token_seconds: int = 300  # a JWT valid for longer is refused [local policy: CDS Hooks asks for short-lived ones]
     lock: threading.Lock = field(default_factory=threading.Lock)
     public_url: str | None = None  # where clinicians' browsers reach the service: cards link to reports
     cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
@@ -128,8 +129,10 @@ def create_app(config: ServiceConfig) -> Starlette:
         service, body = await accepted(request)
         hook = check_request(body, HOOKS[service])
         prefetch: Mapping[str, Any] = body["prefetch"] if isinstance(body.get("prefetch"), Mapping) else {}
-        missing = [key for key in REQUIRED_PREFETCH if not isinstance(prefetch.get(key), Mapping)
-                   or prefetch[key].get("resourceType") in (None, "OperationOutcome")]
+        missing = [key for key in REQUIRED_PREFETCH if not (key == "conditions" and key in prefetch
+                                                              and prefetch[key] is None)  # null: no data
+                   and (not isinstance(prefetch.get(key), Mapping)
+                        or prefetch[key].get("resourceType") in (None, "OperationOutcome"))]
         if missing:
             raise HookError(412, "required", f"prefetch lacks {', '.join(missing)}: this service reads prefetched "
                             "data only", expression="prefetch")
@@ -205,6 +208,10 @@ def outcome(status: int, code: str, message: str, expression: str | None = None)
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/json", "application/fhir+json"):
+        # a form or text/plain body is what a web page can post without a CORS preflight: refused
+        raise HookError(415, "not-supported", f"the body must be application/json, not '{media or 'none'}'")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HookError(413, "too-long", f"the request is over {limit} bytes")
@@ -357,13 +364,17 @@ def authorize(config: ServiceConfig, request: Request) -> None:
         key = next((k for k in keys.keys if k.key_id == kid), None)
         if key is None:
             raise HookError(401, "login", f"unknown key id '{kid}'")
-        if header.get("typ", "JWT") != "JWT" or (key.algorithm_name and header.get("alg") != key.algorithm_name):
+        if header.get("typ") != "JWT" or (key.algorithm_name and header.get("alg") != key.algorithm_name):
             raise HookError(401, "login", f"the JWT's header ({header.get('alg')}, {header.get('typ')}) does not "
                             f"match key '{kid}'")
-        audience = (config.audience_base.rstrip("/") + request.url.path) if config.audience_base else str(request.url)
+        # the audience is the configured public URL, never a request header (serve refuses --jwks without one)
+        audience = str(config.audience_base or config.public_url or "").rstrip("/") + request.url.path
         claims = jwt.decode(token, key.key, algorithms=["ES384", "RS384"], audience=audience,
                             issuer=list(config.issuers) or None,
                             options={"require": ["iss", "aud", "exp", "iat", "jti"]})
+        if float(claims["exp"]) - float(claims["iat"]) > config.max_token_seconds:
+            raise HookError(401, "login", f"the JWT is valid for {float(claims['exp']) - float(claims['iat']):.0f} s; "
+                            f"at most {config.max_token_seconds} s is accepted")
     except (jwt.PyJWTError, TypeError, ValueError) as exc:  # a key of one type offered a token of another
         raise HookError(401, "login", f"the JWT is refused: {exc}") from None
     now = time.time()

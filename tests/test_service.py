@@ -41,7 +41,8 @@ def free_port() -> int:
 
 def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port, log = free_port(), tmp / "feedback.jsonl"
-    public = [] if "--jwks" in extra else ["--public-url", f"http://127.0.0.1:{port}"]
+    public = ["--audience-base", f"http://127.0.0.1:{port}"] if "--jwks" in extra else [
+        "--public-url", f"http://127.0.0.1:{port}"]
     process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--as-of", "2026-01-15",
                                 "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
@@ -435,5 +436,55 @@ def test_the_readme_request_is_a_shipped_twin_and_gets_cards(server: tuple[str, 
 def test_serve_refuses_a_jwks_that_is_not_json(tmp_path: Path) -> None:
     """A broken key file stops the server before it listens, naming the option."""
     (tmp_path / "keys.json").write_text("not json")
-    result = CliRunner().invoke(cli, ["serve", "--jwks", str(tmp_path / "keys.json")])
+    result = CliRunner().invoke(cli, ["serve", "--jwks", str(tmp_path / "keys.json"), "--issuer", "https://ehr.example",
+                                      "--audience-base", "https://cds.example"])
     assert result.exit_code == 2 and "is not a JWKS JSON file" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--issuer", "https://ehr.example"], "--jwks needs the public URL the EHR calls"),
+    (["--audience-base", "https://cds.example"], "--jwks needs at least one --issuer"),
+])
+def test_serve_with_jwks_needs_its_audience_and_issuers(tmp_path: Path, args: list[str], says: str) -> None:
+    """The audience was once taken from the Host header: a token made for evil.example, sent with that Host,
+    got cards. Without a configured public URL and issuers, the service does not start."""
+    (tmp_path / "keys.json").write_text('{"keys": []}')
+    result = CliRunner().invoke(cli, ["serve", "--jwks", str(tmp_path / "keys.json"), *args])
+    assert result.exit_code == 2 and says in result.output
+
+
+def test_a_token_for_another_host_sent_with_that_host_is_refused(secured: tuple[str, Any]) -> None:
+    base, key = secured
+    signed = token(key, "http://evil.example/cds-services")
+    answer = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}", "Host": "evil.example"})
+    assert answer.status_code == 401
+
+
+def test_a_token_without_typ_or_valid_for_years_is_refused(secured: tuple[str, Any]) -> None:
+    base, key = secured
+    now = int(time.time())
+    untyped = jwt.encode({"iss": "https://ehr.example", "aud": base + "/cds-services", "exp": now + 60, "iat": now,
+                          "jti": str(uuid.uuid4())}, key, algorithm="ES384", headers={"kid": "test-key", "typ": None})
+    answer = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {untyped}"})
+    assert answer.status_code == 401 and "does not match key" in answer.text
+    forever = token(key, base + "/cds-services", exp=now + 10 * 365 * 86400)
+    answer = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {forever}"})
+    assert answer.status_code == 401 and "at most 300 s is accepted" in answer.text
+
+
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None])
+def test_a_hook_body_that_is_not_json_is_415(server: tuple[str, Path], media: str | None) -> None:
+    """A web page can post text/plain or a form without a CORS preflight: such a body is refused."""
+    headers = {"content-type": media} if media else {}
+    answer = httpx.post(server[0] + PATIENT_VIEW, content=json.dumps(request("dm_on_prednisone")), headers=headers)
+    assert answer.status_code == 415 and answer.json()["resourceType"] == "OperationOutcome"
+    feedback = httpx.post(server[0] + PATIENT_VIEW + "/feedback", content="{}", headers=headers)
+    assert feedback.status_code == 415
+
+
+def test_a_null_conditions_prefetch_is_no_data(server: tuple[str, Path]) -> None:
+    """The spec: a prefetch key whose value is null had no data. It is not the 412 of a missing prefetch."""
+    body = request("dm_on_prednisone")
+    body["prefetch"]["conditions"] = None
+    answer = httpx.post(server[0] + PATIENT_VIEW, json=body)
+    assert answer.status_code == 200
