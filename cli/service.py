@@ -66,7 +66,7 @@ class ServiceConfig:
     audience_base: str | None = None
     cors_origins: Sequence[str] = ()
     max_body: int = MAX_BODY
-    max_token_seconds: int = 300  # a JWT valid for longer is refused [local policy: CDS Hooks asks for short-lived ones]
+    max_token_seconds: int = 300  # a JWT valid for longer is refused [local policy: CDS Hooks wants short-lived]
     lock: threading.Lock = field(default_factory=threading.Lock)
     public_url: str | None = None  # where clinicians' browsers reach the service: cards link to reports
     cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)

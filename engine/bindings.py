@@ -48,8 +48,8 @@ class Binding:
     true_below: float | None
     empty_list: Mapping[tuple[str, str], Code]
     local_policy: str | None
-    unit: str | None = None
-    text: tuple[str, ...] = ()  # an allergy: words naming the substance in text only (shown, never read)  # the fact's own unit, or a threshold's: "154.32 [lb_av] = 70 kg", "0.07 g/L = 7 mg/dL"
+    unit: str | None = None  # the fact's own unit, or a threshold's: "154.32 [lb_av] = 70 kg", "0.07 g/L = 7 mg/dL"
+    text: tuple[str, ...] = ()  # an allergy: words naming the substance in text only (shown, never read)
 
 
 @dataclass(frozen=True)

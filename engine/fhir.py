@@ -499,16 +499,19 @@ class _Reader:
             return
         verification, clinical = _status(allergy.verificationStatus), _status(allergy.clinicalStatus)
         if verification in ("entered-in-error", "refuted") or clinical in ("inactive", "resolved"):
-            self.unmapped.append(Unmapped(ref, f"an immunoglobulin allergy that is {verification or clinical}: not read"))
+            status = verification if verification in ("entered-in-error", "refuted") else clinical
+            self.unmapped.append(Unmapped(ref, f"an immunoglobulin allergy that is {status}: not read"))
             return
         anaphylaxis = {key for b in self.bindings.of("allergy_reaction") for key in b.codes}
         seen = [key for r in reactions for m in r.manifestation or [] for key in _codings(m) if key in anaphylaxis]
         severe = [r for r in reactions if r.severity == "severe"]
         code = self.bindings.code_display(*next(key for key in codes if key in binding.codes))
-        date = _date_text(allergy.lastOccurrence) or _date_text(allergy.onsetDateTime) or _date_text(allergy.recordedDate)
+        date = next((text for value in (allergy.lastOccurrence, allergy.onsetDateTime, allergy.recordedDate)
+                     if (text := _date_text(value))), None)
         if seen or severe or allergy.criticality == "high":
             why = ("anaphylaxis" if seen else "a severe reaction" if severe else "high criticality")
-            self._add(binding.fact, True, ref, code, date, f"an immunoglobulin allergy with {why}", binding.local_policy)
+            self._add(binding.fact, True, ref, code, date, f"an immunoglobulin allergy with {why}",
+                      binding.local_policy)
             return
         manifestations = ", ".join(str(c.display or c.code) for r in reactions for m in r.manifestation or []
                                    for c in m.coding or []) or "no reaction recorded"
