@@ -67,3 +67,9 @@ def test_kb_diff_and_what_if_compare_the_regimen_to_give(kb: KnowledgeBase) -> N
     answer = what_if(kb, facts, {"thrombotic_risk": False})
     [dose] = [d for d in answer.differences if d.change == "dose"]
     assert "give 57 g over 2 days" in dose.before and "give 57-114 g over 2 days" in dose.after
+
+
+def test_the_demo_patient_fits_in_forty_lines() -> None:
+    """The default text view of the demo patient, with and without the thrombotic risk, is one screen."""
+    for extra in ([], ["--set", "thrombotic_risk=true"], ["--set", "thrombotic_risk=false"]):
+        assert len(_run("consult", str(DEMO), *extra).stdout.splitlines()) <= 40
