@@ -17,6 +17,8 @@ WIDTH = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isat
 """Text wraps to the terminal (at most 100 columns); to 100 when written to a file or a pipe."""
 DISCLAIMER = ("myoivig is decision support for clinicians, not a substitute for clinical judgement; "
               "check every dose against the IVIG product's label.")
+RUN_ON_SECTIONS = ("side_effects",)
+"""Sections said as one paragraph on the first screen (their statements are short and read together)."""
 CONCERN_WORDS = {"hard_stop": "a hard stop", "verdict": "the verdict", "caution": "a caution",
                  "dose": "the dose", "other": "other advice"}
 
@@ -143,12 +145,19 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     if advice.warnings:
         out.append(KIND["warning"].title)
         out += [line for _, text in advice.warnings for line in _wrap(text, "    ", "  ? ")]
-    out += ["", "DOSE"] + dose_lines(kb, advice, detail)
+    out += ["DOSE"] + dose_lines(kb, advice, detail)
     counted = []
     for section in advice.sections:
         named = ", ".join(name.replace("_dmard", " DMARD") for name in section.classes)
         if not detail and not section.first_screen:
             counted.append(f"{section.title}: {len(section.conclusions)} point(s)")
+            continue
+        if not detail and section.kind in RUN_ON_SECTIONS:
+            said = " ".join(c.statement for c in section.conclusions)
+            tags = cite(kb, Conclusion("", "", "", "", tuple(q for c in section.conclusions for q in c.sources),
+                                       next((c.local_policy for c in section.conclusions if c.local_policy), None),
+                                       (), ()), detail=False)
+            out += _wrap(f"{section.title}: {said} {tags}".rstrip(), "    ", "")
             continue
         out.append(section.title + (f" - consider with: {named}" if named else ""))
         items = section.conclusions if detail else [c for c in section.conclusions if not c.therapy_class]
@@ -159,7 +168,7 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
                 out += _wrap(f"Resolved conflict: {winner} overrides {loser}. {why}", "    ", "  * ")
     if counted:
         out += _wrap("; ".join(counted) + ": shown with --detail", "    ", "")
-    out += ["", "MISSING - not given, could change this advice (safety first"
+    out += ["MISSING - not given, could change this advice (safety first"
             + ("; the hard-stop questions are above)" if advice.hard_stops_not_given and not detail else ")")]
     if not advice.missing:
         out.append("  - none")
@@ -185,10 +194,11 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     else:
         refs = sorted({q.ref for c in consultation.conclusions for q in c.sources}, key=_ref_order)
         if refs:
-            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref)}" for ref in refs)
-                         + ". Quotes, arithmetic and rule ids: --detail.", "  ", "")
+            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref)}" for ref in refs) + ".",
+                         "  ", "")
     out += _wrap(DISCLAIMER, "", "")
-    out += [f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"]
+    out += _wrap(f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"
+                 + ("" if detail else "; quotes and rule ids: --detail"), "  ", "")
     if trace:
         out += ["", "RULE TRACE"] + trace_lines(kb, consultation)
     return "\n".join(out) + "\n"

@@ -19,8 +19,10 @@ SECTION_KINDS = ("early_initiation", "combination", "side_effects", "monitoring"
 """The kinds shown after the dose, in this order, each under its KINDS title."""
 ROUTE_KINDS = ("scope", "indication", "evidence")
 """The kinds shown under the verdict: why it is what it is."""
-FIRST_SCREEN_SECTIONS = ("early_initiation", "combination")
-"""Sections whose statements are on the first screen; the others are counted there, shown in detail."""
+FIRST_SCREEN_SECTIONS = ("early_initiation", "combination", "side_effects")
+"""Sections whose statements are on the first screen; the others are counted there, shown in detail.
+Side effects come with their prevention (a slower rate, premedication): the document's own words,
+needed before the first infusion, not behind --detail."""
 
 
 @dataclass(frozen=True)
