@@ -5,7 +5,8 @@ from typing import Any
 
 import click
 
-from .engine import InputError, KnowledgeBase, find_missing
+from .engine import InputError, KnowledgeBase, consult
+from .engine.advice import advise
 from .engine.patient import normalize_value, parse_assignment
 
 
@@ -31,7 +32,8 @@ def ask_missing(kb: KnowledgeBase, facts: dict[str, Any]) -> dict[str, Any]:
     facts = dict(facts)
     skipped: set[str] = set()
     while True:
-        pending = [m for m in find_missing(kb, facts) if m.fact not in skipped]
+        # the questions the advice asks (with a hard stop standing, only those that could lift or add one)
+        pending = [m for m in advise(kb, consult(kb, facts)).missing if m.fact not in skipped]
         if not pending:
             return facts
         item = pending[0]

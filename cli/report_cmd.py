@@ -111,6 +111,8 @@ def jinja2_markup(svg: str) -> Any:
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "unknown"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):

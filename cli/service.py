@@ -167,7 +167,7 @@ def create_app(config: ServiceConfig) -> Starlette:
     from .report_cmd import report_html
     from .web import Page
 
-    page = Page(kb, config.as_of or dt.date.today(), report_html)
+    page = Page(kb, config.as_of or dt.date.today(), report_html, config.lock)
     routes = [Route("/", page.get, methods=["GET"]), Route("/", page.post, methods=["POST"]),
               Route("/cds-services", guarded(list_services), methods=["GET"]),
               Route("/cds-services/{service}", guarded(call), methods=["POST"]),

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -29,6 +30,8 @@ from .engine.report import what_if_to_dict
 from .engine.yamlio import YamlProblem, parse_yaml
 
 CSRF_COOKIE = "myoivig_csrf"
+MAX_FORM = 5 * 1024 * 1024
+"""The largest form or upload read, as for the CDS Hooks routes [local policy]; larger is a 413 unread."""
 UNKNOWN = ""
 """The form's value for a fact not given: unknown, never no."""
 NONE_OF = "__none__"
@@ -113,18 +116,35 @@ def _hidden_patient(raw: Mapping[str, Any]) -> str:
 class Page:
     """The page's handlers; `secret` signs nothing patient-related (CSRF tokens are random per browser)."""
 
-    def __init__(self, kb: KnowledgeBase, as_of: Any, render: Any) -> None:
+    def __init__(self, kb: KnowledgeBase, as_of: Any, render: Any, lock: Any) -> None:
         self.kb, self.as_of, self.render = kb, as_of, render
+        self.lock = lock  # the service's: durable_rules runs one consultation at a time, in a worker thread
 
     async def get(self, request: Request) -> Response:
         return self._page(request, {}, None, [], None)
 
     async def post(self, request: Request) -> Response:
-        form = await request.form()
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > MAX_FORM:
+            return HTMLResponse(f"<!DOCTYPE html><title>Too large</title><p>A consultation form or patient file is at "
+                                f"most {MAX_FORM:,} bytes, with its length declared.</p>",
+                                status_code=413 if declared.isdigit() else 411, headers=security_headers(""))
+        form = await request.form(max_files=1, max_part_size=MAX_FORM)
+        upload = form.get("patient_file")
+        data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
+        return await run_in_threadpool(self._respond, request, form, data)
+
+    def _respond(self, request: Request, form: Any, data: bytes) -> Response:
+        """Everything after the form is read, in a worker thread under the engine's lock."""
+        with self.lock:
+            return self._respond_locked(request, form, data)
+
+    def _respond_locked(self, request: Request, form: Any, data: bytes) -> Response:
         try:
             self._check_csrf(request, form)
         except PermissionError as exc:
-            return HTMLResponse(f"<!DOCTYPE html><title>Refused</title><p>{exc}</p>", status_code=403)
+            return HTMLResponse(f"<!DOCTYPE html><title>Refused</title><p>{exc}</p>", status_code=403,
+                                headers=security_headers(""))
         lists = {key: [str(v) for v in form.getlist(key)] for key in form.keys()}
         action = str(form.get("action", "consult"))
         raw: dict[str, Any] = {}
@@ -133,11 +153,8 @@ class Page:
             raw = self._raw(form, lists, action)
             if action == "upload":
                 text = str(form.get("patient_text", "")).strip()
-                upload = form.get("patient_file")
-                if upload is not None and hasattr(upload, "read"):
-                    data = await upload.read()
-                    if data:
-                        text = data.decode("utf-8")
+                if data:
+                    text = data.decode("utf-8")
                 if not text:
                     raise InputError("paste a patient file or a FHIR Bundle, or choose a file", field="patient file")
                 raw, reading = patient_from_text(self.kb, text, self.as_of)
@@ -166,16 +183,21 @@ class Page:
                 kept = parse_yaml(str(form.get("patient", "")) or "{}")
             except YamlProblem as exc:
                 raise InputError(f"the page's patient copy is unreadable: {exc.message}", field="patient") from None
-            raw = dict(kept) if isinstance(kept, Mapping) else {}
+            if not isinstance(kept, Mapping):
+                raise InputError("the page's patient copy is not a mapping of facts: reload the page", field="patient")
+            raw = dict(kept)
         if action == "answer":
             name, value = parse_assignment(f"{form.get('answer_fact', '')}={form.get('answer_value', '')}")
+            spec = self.kb.facts.get(name)
+            if spec is not None and spec.type == "list" and isinstance(value, str):  # one item, or none
+                value = [] if value.strip().lower() == "none" else [v.strip() for v in value.split(",") if v.strip()]
             raw[name] = value
         return raw
 
     def _check_csrf(self, request: Request, form: Any) -> None:
         cookie = request.cookies.get(CSRF_COOKIE, "")
         token = str(form.get("csrf", ""))
-        if not cookie or not hmac.compare_digest(cookie, token):
+        if not cookie or not hmac.compare_digest(cookie.encode("utf-8"), token.encode("utf-8")):
             raise PermissionError("This form has expired or did not come from this page: reload the page "
                                   "and send it again.")
 
@@ -187,6 +209,7 @@ class Page:
         if raw and not problems:
             try:
                 facts = normalize(self.kb, raw, notes)
+                context["facts"] = facts
                 consultation = consult(self.kb, facts)
                 context["consultation"] = consultation
                 if changes is not None:
@@ -203,7 +226,8 @@ class Page:
                                                **security_headers(html)})
         html = self.render(
             self.kb, context["consultation"], "the patient", fhir, notes, template="page.html",
-            fields=form_fields(self.kb, raw), problems=problems, csrf=token, patient_yaml=_hidden_patient(raw),
+            fields=form_fields(self.kb, context.get("facts") or raw), problems=problems, csrf=token,
+            patient_yaml=_hidden_patient(raw),
             what_if=context["what_if"], unknown=UNKNOWN, none_of=NONE_OF, web=True)
         response = HTMLResponse(html, status_code=status, headers=security_headers(html))
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")

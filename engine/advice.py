@@ -141,6 +141,8 @@ def advise(kb: KnowledgeBase, consultation: Consultation) -> Advice:
             classes = tuple(sorted({c.therapy_class for c in by_kind[kind] if c.therapy_class}))
             sections.append(Section(kind, KIND[kind].title, by_kind[kind], classes))
     missing = consultation.missing
+    if verdict.value == "contraindicated":  # while a hard stop stands, only what could lift or add one matters
+        missing = tuple(m for m in missing if m.concern == "hard_stop" or m.verdicts)
     return Advice(
         consultation=consultation, spec=VERDICTS[verdict.value], reason=reasons[0] if reasons else None,
         routes=tuple(c for kind in ROUTE_KINDS for c in by_kind[kind]),

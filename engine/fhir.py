@@ -83,14 +83,14 @@ class _Input:
 
     resources: list[dict[str, Any]]
     patient_id: str | None
-    patient_urls: frozenset[str]
+    patient_urls: frozenset[tuple[str | None, str]]  # (the Patient's id, its entry's fullUrl)
     skipped: tuple[Unmapped, ...]
 
 
 def resources_of(document: Mapping[str, Any]) -> _Input:
     """The resources of a Bundle, or of a CDS Hooks request's prefetch (its Bundles opened)."""
     found: list[dict[str, Any]] = []
-    urls: set[str] = set()
+    urls: set[tuple[str | None, str]] = set()
     skipped: list[Unmapped] = []
 
     def bundle(value: Mapping[str, Any], where: str) -> None:
@@ -103,7 +103,7 @@ def resources_of(document: Mapping[str, Any]) -> _Input:
                 continue
             found.append(dict(resource))
             if resource.get("resourceType") == "Patient" and isinstance(entry.get("fullUrl"), str):
-                urls.add(entry["fullUrl"])
+                urls.add((resource.get("id"), entry["fullUrl"]))
 
     if document.get("resourceType") == "Bundle":
         bundle(document, "")
@@ -215,10 +215,14 @@ class _Reader:
         self._identifiers: set[tuple[str, str]] = set()
         self._subject_only: str | None = None  # with no Patient in the input: the one patient its resources name
 
-    def read(self, resources: list[Any], patient_id: str | None, patient_urls: frozenset[str] = frozenset()) -> None:
+    def read(self, resources: list[Any], patient_id: str | None,
+             patient_urls: frozenset[tuple[str | None, str]] = frozenset()) -> None:
         patients = [r for r in resources if _type(r) == "Patient"]
         if patient_id is not None:
             patients = [p for p in patients if p.id == patient_id] or patients[:0]
+        if len(patients) > 1 and any(p.id is None for p in patients):
+            raise InputError(f"the input holds {len(patients)} Patient resources, not all with an id: they cannot "
+                             "be told apart; give one patient's resources", field="Patient")
         if len({p.id for p in patients}) > 1:
             raise InputError(f"the input holds {len(patients)} patients; give one patient's resources",
                              field="Patient")
@@ -235,7 +239,9 @@ class _Reader:
             if named and named[0].startswith("Patient/"):
                 self.patient_ref = named[0]
             self._subject_only = named[0] if named else None
-        self._patient_refs = ({self.patient_ref} | set(patient_urls)) if self.patient_ref else set()
+        own = patients[0].id if patients else patient_id
+        urls = {url for pid, url in patient_urls if pid == own}  # another Patient's fullUrl is not this patient
+        self._patient_refs = ({self.patient_ref} | urls) if self.patient_ref else urls
         self._identifiers = {(str(i.system), str(i.value)) for p in patients[:1] for i in p.identifier or []
                              if i.value is not None}
         medications = {f"Medication/{r.id}": r for r in resources if _type(r) == "Medication"}
@@ -513,10 +519,18 @@ class _Reader:
             self._add(binding.fact, True, ref, code, date, f"an immunoglobulin allergy with {why}",
                       binding.local_policy)
             return
-        manifestations = ", ".join(str(c.display or c.code) for r in reactions for m in r.manifestation or []
-                                   for c in m.coding or []) or "no reaction recorded"
-        self.warnings.append(f"{ref}: an immunoglobulin allergy without anaphylaxis or a severe reaction "
-                             f"({manifestations}): not a hard stop; consider premedication and a slow rate")
+        said = [str(text) for r in reactions for m in r.manifestation or []
+                for text in [m.text, *(c.display or c.code for c in m.coding or [])] if text]
+        anaphylaxis_words = [word.lower() for b in self.bindings.of("allergy_reaction") for word in b.text]
+        if any(word in text.lower() for text in said for word in anaphylaxis_words) or _described(
+                reactions, anaphylaxis_words):
+            self.warnings.append(f"{ref}: an immunoglobulin allergy whose reaction reads like anaphylaxis "
+                                 f"({', '.join(said)[:80]}) but carries no bound anaphylaxis code: confirm it; "
+                                 f"{binding.fact} is left unknown and asked")
+            return
+        self.warnings.append(f"{ref}: an immunoglobulin allergy with no anaphylaxis or severe reaction recorded "
+                             f"({', '.join(said)[:80] or 'no reaction recorded'}): confirm what the reaction was "
+                             "(anaphylaxis would be a hard stop); otherwise premedicate and infuse slowly")
 
     def _onset(self, conditions: list[Any]) -> None:
         dates = []
@@ -567,6 +581,7 @@ class _Reader:
             return "names no patient (no subject): not read as this patient's"
         reference = getattr(subject, "reference", None)
         if reference is not None:
+            reference = str(reference).split("/_history/")[0]  # Patient/p1/_history/3 is Patient/p1
             if str(reference) in self._patient_refs or (self.patient_ref is not None and str(reference).endswith(
                     f"/{self.patient_ref}")) or str(reference) == self._subject_only:
                 return None
@@ -609,11 +624,12 @@ class _Reader:
                     {str(e.value) for _, e in found})) + "; left unknown")
                 self.conflicting.add(fact)
                 continue
-            standing = [e for _, e in found if e.value is True and e.resource.startswith("Condition/")]
-            if chosen.value is False and standing:
+            standing = [e for _, e in found if e.value is True
+                        and e.resource.startswith(("Condition/", "AllergyIntolerance/"))]
+            if chosen.value is False and standing:  # a past anaphylaxis does not become untrue
                 self.warnings.append(f"{fact}: {standing[0].resource} (active) says true, {chosen.resource} "
-                                     f"({chosen.date or 'undated'}) says false; the active Condition stands "
-                                     "[local policy]")
+                                     f"({chosen.date or 'undated'}) says false; the active "
+                                     f"{standing[0].resource.split('/')[0]} stands [local policy]")
                 chosen = standing[0]
             facts[fact] = chosen.value
         for fact, by_item in self._results.items():
@@ -642,6 +658,11 @@ class _Reader:
         self.warnings.append(f"{fact}: {', '.join(sorted(negative))} negative, {', '.join(untested)} not tested: "
                              "left unknown (an empty list means all tested, none found)")
         return {}
+
+
+def _described(reactions: list[Any], words: list[str]) -> bool:
+    """A reaction's own description names one of `words` (anaphylaxis written out, not coded)."""
+    return any(word in str(r.description or "").lower() for r in reactions for word in words)
 
 
 def _subject_name(resource: Any) -> str | None:

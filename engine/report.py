@@ -112,7 +112,7 @@ def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[
         "missing": [{"fact": m.fact, "question": m.question, "concern": m.concern,
                      "could_change_verdict": m.could_change_verdict, "could_change": list(m.could_change),
                      "could_change_dose": m.could_change_dose, "most_decisive": m.decisive_kind}
-                    for m in consultation.missing],
+                    for m in advice.missing],
         "trace": [{"order": f.order, "rule": f.rule, "file": kb.rule(f.rule).file,
                    "line": kb.rule(f.rule).line,
                    "matched": [{"fact": m.name, "value": m.value, "origin": m.origin} for m in f.matched],

@@ -6,6 +6,7 @@ what-if, and check the phone width, the security headers and accessibility.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +182,44 @@ def test_the_page_is_safe_by_default(site: str) -> None:
         hostile = client.post("/", data={"csrf": token.group(1), "action": "upload",
                                          "patient_text": "diagnosis: '<script>alert(1)</script>'"})
         assert hostile.status_code == 400 and "<script>alert(1)" not in hostile.text
+
+
+def _session(site: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=site, timeout=30)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert token is not None
+    return client, token.group(1)
+
+
+def test_a_patient_written_with_aliases_survives_a_resubmitted_form(site: str) -> None:
+    """The form shows the facts as read (DM is dermatomyositis), so pressing Consult again keeps them."""
+    client, token = _session(site)
+    first = client.post("/", data={"csrf": token, "action": "upload", "patient_text": json.dumps(
+        {"diagnosis": "DM", "severity": "Severe", "sex": "F", "dysphagia": "y", "current_therapies": ["prednisone"],
+         "height_cm": 165, "weight_kg": 70, "age_years": 58})})
+    assert first.status_code == 200 and "IVIG: INDICATED" in first.text
+    form = {"csrf": token, "source": "fields", "action": "consult"}
+    for name, value in re.findall(r'<input type="radio" name="fact_([a-z_]+)" value="([a-z]*)" checked>', first.text):
+        form[f"fact_{name}"] = value
+    for name, value in re.findall(r'<select id="in-([a-z_]+)" name="fact_[a-z_]+">\s*<option value="">unknown</option>'
+                                  r'(?:.|\n)*?<option value="([a-z_]+)" selected>', first.text):
+        form[f"fact_{name}"] = value
+    for name, value in re.findall(r'<input id="in-([a-z_]+)" name="fact_[a-z_]+" value="([^"]+)"', first.text):
+        form[f"fact_{name}"] = value
+    ticked = re.findall(r'<input type="checkbox" name="fact_([a-z_]+)" value="([a-z_0-9]+)" checked>', first.text)
+    again = client.post("/", data={**form, **{f"fact_{n}": v for n, v in ticked}})
+    assert again.status_code == 200 and "IVIG: INDICATED" in again.text
+    assert 'value="dermatomyositis" selected' in again.text
+
+
+def test_odd_posts_are_clear_refusals_not_500(site: str) -> None:
+    client, token = _session(site)
+    assert client.post("/", data={"csrf": "\u00e9", "patient": "{}"}).status_code == 403  # not ASCII: no crash
+    unreadable = client.post("/", data={"csrf": token, "action": "consult", "patient": "[1, 2]"})
+    assert unreadable.status_code == 400 and "not a mapping of facts" in unreadable.text
+    huge = client.post("/", data={"csrf": token, "action": "upload"},
+                       files={"patient_file": ("p.yaml", b"x: " + b"y" * (6 * 1024 * 1024))})
+    assert huge.status_code == 413
+    one_item = client.post("/", data={"csrf": token, "action": "answer", "patient": '{"diagnosis": "DM"}',
+                                      "answer_fact": "current_therapies", "answer_value": "prednisone"})
+    assert one_item.status_code == 200 and 'value="corticosteroids" checked' in one_item.text
