@@ -122,7 +122,7 @@ def test_a_bundle_gives_its_resources_and_its_patients_full_urls_only() -> None:
     document["entry"][1]["fullUrl"] = "urn:uuid:obs"
     given = resources_of(document)
     assert [r["resourceType"] for r in given.resources] == ["Patient", "Observation"]
-    assert given.patient_id is None and given.patient_urls == frozenset({"urn:uuid:pat"}) and given.skipped == ()
+    assert given.patient_id is None and given.patient_urls == frozenset({("p", "urn:uuid:pat")}) and given.skipped == ()
 
 
 def test_a_full_url_that_is_not_text_is_not_a_patient_reference() -> None:
@@ -176,7 +176,7 @@ def test_a_prefetch_opens_its_bundles_and_takes_its_single_resources() -> None:
                     search=search, nothing=None, junk=[1, 2], untyped={"id": "x"})
     given = resources_of(document)
     assert [r["resourceType"] for r in given.resources] == ["Patient", "AllergyIntolerance", "Observation", "Patient"]
-    assert given.patient_id == "7" and given.patient_urls == frozenset({"urn:uuid:p2"})
+    assert given.patient_id == "7" and given.patient_urls == frozenset({("p2", "urn:uuid:p2")})
     assert given.skipped == (Unmapped("prefetch.search.entry[1]", "an entry without a resource"),
                              Unmapped("prefetch.junk", "not a FHIR resource"),
                              Unmapped("prefetch.untyped", "not a FHIR resource"))
