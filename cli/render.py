@@ -17,7 +17,8 @@ WIDTH = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isat
 """Text wraps to the terminal (at most 100 columns); to 100 when written to a file or a pipe."""
 DISCLAIMER = ("myoivig is decision support for clinicians, not a substitute for clinical judgement; "
               "check every dose against the IVIG product's label.")
-RUN_ON_SECTIONS = ("side_effects",)
+RUN_ON_SECTIONS = ("preparation", "side_effects")
+CONFIRMED = "confirmed identification"
 """Sections said as one paragraph on the first screen (their statements are short and read together)."""
 CONCERN_WORDS = {"hard_stop": "a hard stop", "verdict": "the verdict", "caution": "a caution",
                  "dose": "the dose", "other": "other advice"}
@@ -28,9 +29,14 @@ def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
                          subsequent_indent=indent) or [indent.rstrip()]
 
 
-def reference_tag(kb: KnowledgeBase, ref: str) -> str:
-    """What a reference is, as the document gives it and as sources.yaml judges it."""
+def reference_tag(kb: KnowledgeBase, ref: str, brief: bool = False) -> str:
+    """What a reference is, as the document gives it and as sources.yaml judges it.
+
+    `brief` (the first screen) leaves out a confirmed identification: only a doubt is worth a line there.
+    """
     reference = kb.references[ref]
+    if brief and reference.confidence == CONFIRMED:
+        return reference.evidence
     return f"{reference.evidence}; {reference.confidence}"
 
 
@@ -168,25 +174,28 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
                 out += _wrap(f"Resolved conflict: {winner} overrides {loser}. {why}", "    ", "  * ")
     if counted:
         out += _wrap("; ".join(counted) + ": shown with --detail", "    ", "")
-    out += ["MISSING - not given, could change this advice (safety first"
-            + ("; the hard-stop questions are above)" if advice.hard_stops_not_given and not detail else ")")]
-    if not advice.missing:
-        out.append("  - none")
     shown = advice.missing if detail else advice.missing_more
-    for missing in shown:
-        if detail:
-            changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
-            text = f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}"
-        else:
-            text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
-        out += _wrap(text, "    ", "  - ")
     above = [] if detail else [m.fact for m in advice.hard_stops_not_given]
     others = [m.fact for m in advice.missing if m not in shown and m.fact not in above]
-    if advice.missing and not shown and not others:
-        out.append("  - none besides the hard-stop questions above")
-    if others:
-        out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
-                     "    ", "  ")
+    if not shown and others:  # one line: nothing here could change safety, the verdict or the dose
+        out += _wrap(f"MISSING, could change other advice only: {', '.join(others)}", "    ", "")
+    else:
+        out += ["MISSING - not given, could change this advice (safety first"
+                + ("; the hard-stop questions are above)" if above else ")")]
+        if not advice.missing:
+            out.append("  - none")
+        for missing in shown:
+            if detail:
+                changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
+                text = f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}"
+            else:
+                text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
+            out += _wrap(text, "    ", "  - ")
+        if advice.missing and not shown and not others:
+            out.append("  - none besides the hard-stop questions above")
+        if others:
+            out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
+                         "    ", "  ")
     if fhir is not None:
         out += [""] + fhir_lines(fhir)
     if detail:
@@ -194,8 +203,8 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     else:
         refs = sorted({q.ref for c in consultation.conclusions for q in c.sources}, key=_ref_order)
         if refs:
-            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref)}" for ref in refs) + ".",
-                         "  ", "")
+            out += _wrap("Sources: " + "; ".join(f"[{ref}] {reference_tag(kb, ref, brief=True)}" for ref in refs)
+                         + ".", "  ", "")
     out += _wrap(DISCLAIMER, "", "")
     out += _wrap(f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"
                  + ("" if detail else "; quotes and rule ids: --detail"), "  ", "")
@@ -345,5 +354,5 @@ def fhir_lines(reading: FhirReading) -> list[str]:
     for u in reading.unmapped:
         out += _wrap(f"UNMAPPED {u.resource}: {u.reason}", "      ", "  ? ")
     for warning in reading.warnings:
-        out += _wrap(f"CONFLICT {warning}", "      ", "  ! ")
+        out += _wrap(f"CHECK {warning}", "      ", "  ! ")
     return out

@@ -285,7 +285,8 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
         except MyoivigError as exc:
             raise HookError(500, "processing", f"the engine failed: {exc}") from None
     covered = any("covered_diagnosis" in f.asserted for f in consultation.trace)
-    conflict = "diagnosis" in reading.conflicting  # two myositis diagnoses: the EHR must hear of it
+    # two myositis diagnoses, or a myositis of no stated type: the EHR must hear of it
+    conflict = "diagnosis" in reading.conflicting or "diagnosis" in reading.asked
     if hook == "patient-view" and not covered and not conflict:
         return []  # no myositis the document covers: no alert fatigue on every chart
     if hook == "order-select" and "diagnosis" not in facts and not conflict:

@@ -41,7 +41,7 @@ EDGE_CONCLUDES = {"arrowhead": "vee"}
 EDGE_CANDIDATE = {"style": "dashed", "color": "#777777", "arrowhead": "empty"}
 
 CONCERNS = ("contraindications", "scope", "indication", "early_initiation", "warnings", "cautions",
-            "combination", "dosing", "side_effects", "monitoring")
+            "combination", "preparation", "dosing", "side_effects", "monitoring")
 """Rule files (concerns) in the order the overview graph groups them."""
 
 

@@ -15,14 +15,14 @@ from functools import cached_property
 from .model import KIND, Conclusion, Consultation, Dose, KnowledgeBase, MissingFact, Regimen, VerdictSpec
 from .verdict import VERDICTS
 
-SECTION_KINDS = ("early_initiation", "combination", "side_effects", "monitoring")
+SECTION_KINDS = ("early_initiation", "combination", "preparation", "side_effects", "monitoring")
 """The kinds shown after the dose, in this order, each under its KINDS title."""
 ROUTE_KINDS = ("scope", "indication", "evidence")
 """The kinds shown under the verdict: why it is what it is."""
-FIRST_SCREEN_SECTIONS = ("early_initiation", "combination", "side_effects")
+FIRST_SCREEN_SECTIONS = ("early_initiation", "combination", "preparation", "side_effects")
 """Sections whose statements are on the first screen; the others are counted there, shown in detail.
 Side effects come with their prevention (a slower rate, premedication): the document's own words,
-needed before the first infusion, not behind --detail."""
+needed before the first infusion, not behind --detail; so are the checks before treatment."""
 
 
 @dataclass(frozen=True)

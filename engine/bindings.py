@@ -19,7 +19,7 @@ BINDINGS_FILE = Path("fhir") / "bindings.yaml"
 """Where a knowledge base keeps its bindings, relative to its folder."""
 
 SOURCES = ("condition", "condition_severity", "quantity", "threshold", "result", "assessment", "medication",
-           "order", "allergy", "allergy_reaction")
+           "order", "allergy", "allergy_reaction", "condition_unspecified")
 """Where a binding reads its fact from (the schema's enum says the same; a test holds them equal)."""
 
 
@@ -130,7 +130,7 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
                 problems.append(Problem(file, line, column, f"'{value}' is not a value of '{fact}'",
                                         hint=f"allowed: {', '.join(fact_spec.values)}"))
             if value is None and fact_spec is not None and fact_spec.type not in ("bool", "number") \
-                    and spec["from"] != "assessment":
+                    and spec["from"] not in ("assessment", "condition_unspecified"):
                 line, column = position(document, where)
                 problems.append(Problem(file, line, column, f"'{fact}' is a {fact_spec.type}: bind each value "
                                         "under `values`, not one list of `codes`"))

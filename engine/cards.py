@@ -135,6 +135,11 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
                     card(conclusion.id, f"IVIG combination: {conclusion.statement}", "info", [markdown(conclusion)],
                          [conclusion.id])
             continue
+        if section.kind == "preparation":  # each is a thing to do before treatment: its own card
+            for conclusion in section.conclusions:
+                card(conclusion.id, f"Before treatment: {conclusion.statement}", "info", [markdown(conclusion)],
+                     [conclusion.id])
+            continue
         title = section.title.capitalize()
         card(section.kind, f"{title}: {'; '.join(kb.rule(c.id).title for c in section.conclusions)}",
              SECTION_INDICATORS.get(section.kind, "info"), [markdown(c) for c in section.conclusions],
@@ -146,10 +151,10 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
               for m in advice.missing], [])
     if reading is not None and (reading.unmapped or reading.warnings):
         card("fhir", f"FHIR data not used: {_count(len(reading.unmapped), 'resource')}, "
-             f"{_count(len(reading.warnings), 'conflict')}",
+             f"{_count(len(reading.warnings), 'point')} to check",
              "warning" if reading.warnings else "info",
              [f"- {escape(u.resource)}: {escape(u.reason)}" for u in reading.unmapped]
-             + [f"- conflict: {escape(w)}" for w in reading.warnings], [])
+             + [f"- check: {escape(w)}" for w in reading.warnings], [])
     return found
 
 

@@ -70,6 +70,7 @@ class FhirReading:
     bindings_sha256: str
     patient: str | None
     conflicting: tuple[str, ...] = ()  # facts left unknown because resources disagree
+    asked: tuple[str, ...] = ()  # facts a resource says exist without their value (a myositis of no stated type)
 
 
 def is_fhir(document: Mapping[str, Any]) -> bool:
@@ -196,7 +197,7 @@ def read_fhir(bindings: Bindings, document: Mapping[str, Any], as_of: dt.date | 
     facts = reader.facts()
     return FhirReading(facts, tuple(reader.evidence), tuple(reader.unmapped), tuple(reader.warnings),
                        as_of.isoformat(), as_of_from, bindings.file, bindings.sha256, reader.patient_ref,
-                       tuple(sorted(reader.conflicting)))
+                       tuple(sorted(reader.conflicting)), tuple(sorted(reader.asked - set(facts))))
 
 
 class _Reader:
@@ -209,6 +210,7 @@ class _Reader:
         self.warnings: list[str] = []
         self.patient_ref: str | None = None
         self.conflicting: set[str] = set()  # facts left unknown because resources disagree
+        self.asked: set[str] = set()  # facts a resource says exist without giving their value
         self._found: dict[str, list[tuple[str, Evidence]]] = {}  # fact -> (sort key, evidence)
         self._results: dict[str, dict[str, list[tuple[str, bool, Evidence]]]] = {}  # fact -> item -> results
         self._patient_refs: set[str] = set()
@@ -327,6 +329,15 @@ class _Reader:
             return False
         matches = [(b, b.values[key], self.bindings.code_display(*key)) for b in self.bindings.of("condition")
                    for key in _codings(condition.code) if key in b.values]
+        unspecified = [b for b in self.bindings.of("condition_unspecified")
+                       if any(key in b.codes for key in _codings(condition.code))]
+        if not matches and unspecified and verification in (None, "confirmed") \
+                and (clinical is None or clinical in ACTIVE_CONDITION):
+            for binding in unspecified:  # a myositis without its type: the fact stays unknown, and is asked
+                self.asked.add(binding.fact)
+                self.warnings.append(f"{ref} records {_codes_text(self.bindings, condition.code)} without its "
+                                     f"type: which one is it? {binding.fact} is left unknown and asked")
+            return False
         if not matches:
             self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, condition.code)}"))
             return False

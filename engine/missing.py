@@ -104,6 +104,8 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
         if not changed[name] and not dose_changes[name] and not verdicts[name]:
             continue
         kinds = {kb.rule(r).conclude.kind for r in changed[name]}  # type: ignore[union-attr]
+        if kinds <= {"warning"} and not dose_changes[name] and not verdicts[name]:
+            continue  # a warning checks the facts given; a fact that could only raise one is not asked for
         if dose_changes[name]:
             kinds.add("dosing")
         other_verdicts = verdicts[name] - {base_verdict}  # an open route to today's verdict changes nothing

@@ -33,6 +33,7 @@ KINDS = (
     Kind("early_initiation", "EARLY INITIATION", "conclusion"),
     Kind("dosing", "DOSE", "conclusion"),
     Kind("combination", "COMBINATION THERAPY", "conclusion"),
+    Kind("preparation", "BEFORE TREATMENT", "conclusion"),
     Kind("side_effects", "SIDE EFFECTS AND PREVENTION", "conclusion"),
     Kind("monitoring", "MONITORING", "conclusion"),
 )

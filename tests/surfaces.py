@@ -126,7 +126,7 @@ def from_text(text: str, advice: Advice) -> Seen:
     # hard stops found are shown by their statement, marked XX
     seen.hard_stops = {c.id for c in advice.hard_stops if " ".join(c.statement.split()) in flat} \
         if "\n  XX " in text or not advice.hard_stops else set()
-    missing = flat[flat.index("MISSING - not given"):]
+    missing = flat[flat.index("MISSING"):]
     seen.missing = [m.fact for m in advice.missing if m.fact in missing or m.fact in seen.hard_stops_not_given]
     return seen
 

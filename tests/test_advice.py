@@ -35,7 +35,10 @@ def test_the_regimen_to_give_leads_on_every_surface(kb: KnowledgeBase, tmp_path:
     assert any(s.startswith(f"IVIG dose (cautions apply): {give}") for s in summaries)
     assert any(s.startswith("Early initiation:") for s in summaries)
     assert any(s.startswith("Consider IVIG with:") for s in summaries)
-    assert any("Stop any statin" in s for s in summaries)
+    statin = advice.section("preparation")
+    assert statin is not None and any(s == f"Before treatment: {c.statement}" for c in statin.conclusions
+                                      for s in summaries)
+    assert not any("statin" in s for s in summaries if s.startswith(("Consider IVIG with", "IVIG combination")))
     report = tmp_path / "r.html"
     _run("report", str(DEMO), "--set", "thrombotic_risk=true", "-o", str(report))
     page = report.read_text()

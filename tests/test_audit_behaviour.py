@@ -38,7 +38,8 @@ def test_a_record_holds_who_advised_what_on_which_facts_with_which_rules(kb: Kno
         "dose": {"dosing_weight_kg": 56.9, "course_total_g": [57.0, 114.0], "per_day_g": [28.0, 57.0],
                  "preferred": "standard", "give": "57-114 g over 2 days (28-57 g/day)"},
         "cross_checked": True}
-    assert record["conclusions"] == sorted(record["conclusions"]) and len(record["conclusions"]) == 19
+    advised = consult(kb, normalize(kb, EARLY))
+    assert record["conclusions"] == sorted(c.id for c in advised.conclusions)
     assert list(record["patient"]) == sorted(record["patient"])
 
 

@@ -77,8 +77,8 @@ def test_a_conflict_makes_the_fhir_card_a_warning(tmp_path: Path) -> None:
                       {"resource": {**weight, "id": "w2", "valueQuantity": {"value": 90, "code": "kg"}}}]
     (tmp_path / "twin.json").write_text(json.dumps(twin))
     card = next(c for c in offline(tmp_path / "twin.json") if c["summary"].startswith("FHIR data"))
-    assert card["summary"] == "FHIR data not used: 0 resources, 1 conflict" and card["indicator"] == "warning"
-    assert card["detail"] == ("- conflict: weight\\_kg: Observation/w1 says 70, Observation/w2 says 90 on "
+    assert card["summary"] == "FHIR data not used: 0 resources, 1 point to check" and card["indicator"] == "warning"
+    assert card["detail"] == ("- check: weight\\_kg: Observation/w1 says 70, Observation/w2 says 90 on "
                               "2026-01-05; left unknown")
 
 

@@ -248,11 +248,11 @@ def reading(unmapped: tuple[Unmapped, ...] = (), warnings: tuple[str, ...] = (),
 
 @pytest.mark.parametrize(("unmapped", "warnings", "summary", "indicator", "detail"), [
     ((Unmapped("Foo/1", "myoivig reads no Foo resources"),), (),
-     "FHIR data not used: 1 resource, 0 conflicts", "info", "- Foo/1: myoivig reads no Foo resources"),
+     "FHIR data not used: 1 resource, 0 points to check", "info", "- Foo/1: myoivig reads no Foo resources"),
     ((Unmapped("Foo/1", "a"), Unmapped("Bar/2", "b_c")), ("x: one", "y: two"),
-     "FHIR data not used: 2 resources, 2 conflicts", "warning",
-     "- Foo/1: a\n\n- Bar/2: b\\_c\n\n- conflict: x: one\n\n- conflict: y: two"),
-    ((), ("x: one",), "FHIR data not used: 0 resources, 1 conflict", "warning", "- conflict: x: one"),
+     "FHIR data not used: 2 resources, 2 points to check", "warning",
+     "- Foo/1: a\n\n- Bar/2: b\\_c\n\n- check: x: one\n\n- check: y: two"),
+    ((), ("x: one",), "FHIR data not used: 0 resources, 1 point to check", "warning", "- check: x: one"),
 ])
 def test_the_fhir_card_counts_what_was_not_used(kb: KnowledgeBase, base: Consultation, unmapped: tuple[Unmapped, ...],
                                                 warnings: tuple[str, ...], summary: str, indicator: str,

@@ -54,13 +54,13 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
         "hard_stops_not_given": ["prior_immunoglobulin_anaphylaxis"],  # IgA is not deficient: no anti-IgA asked
         "cautions_not_given": [],
         "caution_rules": [{"rule": "caution.thrombotic_risk", "from": "document"},
-                          {"rule": "caution.thrombotic_infusion_rate", "from": "product labels (local policy)"}],
+                          {"rule": "caution.hydration", "from": "product labels (local policy)"}],
         "combination": ["biologic_dmard", "corticosteroids", "synthetic_dmard"],
         "out_of_scope": [], "warnings": [], "cross_checked": True}
     assert data["patient"]["diagnosis"] == "necrotizing_myopathy"  # the alias IMNM, normalized
     kinds = {c["kind"] for c in data["conclusions"]}
-    assert kinds == {"indication", "early_initiation", "combination", "caution", "dosing", "side_effects",
-                     "monitoring"}
+    assert kinds == {"indication", "early_initiation", "combination", "caution", "dosing", "preparation",
+                     "side_effects", "monitoring"}
     dose = data["dose"]
     assert (dose["weight_basis"], dose["dosing_weight_kg"]) == ("ideal_body_weight", 56.9)
     give, standard = dose["give"], dose["standard"]  # a thrombotic risk: the cautious regimen is given first

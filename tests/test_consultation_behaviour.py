@@ -13,7 +13,7 @@ from myoivig.engine import KnowledgeBase, consult, normalize
 from myoivig.engine import conditions as cond
 from myoivig.engine.consultation import cross_check
 from myoivig.engine.errors import EngineError, KnowledgeBaseError
-from myoivig.engine.model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, Provenance, Rule
+from myoivig.engine.model import KIND_ORDER, ConclusionSpec, DerivedSpec, Exclusion, FactSpec, Provenance, Rule
 
 SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50}
 NO_DOSE_WEIGHT = "the dosing weight is the ideal body weight, which needs sex and height."
@@ -26,13 +26,10 @@ def consulted(kb: KnowledgeBase, **facts: Any) -> Any:
 def test_conclusions_come_in_reading_order_with_what_they_rest_on(kb: KnowledgeBase) -> None:
     """Kind first (hard stops ... monitoring), then file and line; each names its rules and input facts."""
     result = consulted(kb, sex="female", height_cm=165)
-    assert [c.id for c in result.conclusions] == [
-        "indication.severe_or_rapidly_progressive", "indication.individual_assessment",
-        "dosing.standard_regimen", "dosing.alternative_regimen", "dosing.ideal_body_weight",
-        "combination.corticosteroids", "combination.corticosteroid_contraindication_unknown",
-        "combination.synthetic_dmard", "combination.biologic_dmard",
-        "side_effects.common", "side_effects.prevention",
-        "monitoring.treatment_response", "monitoring.core_set_measures"]
+    ids = [c.id for c in result.conclusions]
+    place = {rule.id: (KIND_ORDER[rule.conclude.kind], rule.file, rule.line) for rule in kb.rules if rule.conclude}
+    assert ids == sorted(ids, key=place.__getitem__)  # kind first, then file and line
+    assert ids[:2] == ["indication.severe_or_rapidly_progressive", "indication.individual_assessment"]
     first = result.conclusions[0]
     assert first.rests_on_rules == ("indication.severe_or_rapidly_progressive", "finding.covered_diagnosis",
                                     "finding.adult_or_age_unknown", "finding.severe_or_rapidly_progressive")

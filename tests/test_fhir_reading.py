@@ -451,8 +451,9 @@ def test_myositis_unspecified_asks_which_myositis_rather_than_calling_it_other()
     'other' (out of scope); M60.8 is a header, not a code, and its billable children are 'other'."""
     icd = "http://hl7.org/fhir/sid/icd-10-cm"
     unspecified = read(bundle(condition(icd, "M60.9")))
-    assert "diagnosis" not in unspecified.facts
-    assert any(u.reason.startswith("no binding") for u in unspecified.unmapped)
+    assert "diagnosis" not in unspecified.facts and unspecified.asked == ("diagnosis",)
+    assert any("ICD10CM M60.9 without its type" in w for w in unspecified.warnings)
+    assert read(bundle(condition(icd, "M60.9", verification="refuted"))).asked == ()
     assert read(bundle(condition(icd, "M60.89"))).facts["diagnosis"] == "other"
     assert read(bundle(condition(icd, "M33.13"))).facts["diagnosis"] == "dermatomyositis"  # without myopathy
 

@@ -4,6 +4,7 @@ other) and the exact order of the questions; facts that matter only in pairs or 
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -117,29 +118,30 @@ def test_only_the_named_facts_are_reported(small: KnowledgeBase) -> None:
 
 
 def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase) -> None:
-    """Hard stops, then cautions, then the facts the dose needs, then the rest, as the clinician is asked."""
+    """Hard stops, then cautions, then the facts the dose needs, then the rest, as the clinician is asked;
+    serum IgA before anti-IgA (it decides whether anti-IgA is tested). What each concern holds is read from
+    the knowledge base: a fact is a hard-stop question when a contraindication rule tests it."""
     result = find_missing(kb, normalize(kb, {"diagnosis": "DM", "severity": "severe", "age_years": 50,
                                              "dysphagia": True}))
-    assert [(m.fact, m.could_change_dose, m.concern, m.decisive_kind, m.verdicts, len(m.could_change))
-            for m in result] == [
-        ("iga_deficiency", False, "hard_stop", "contraindication", (), 14),  # serum IgA first: it decides anti-IgA
-        ("anti_iga_antibodies", False, "hard_stop", "contraindication", ("contraindicated",), 13),
-        ("prior_immunoglobulin_anaphylaxis", False, "hard_stop", "contraindication", ("contraindicated",), 11),
-        ("renal_insufficiency", True, "caution", "caution", (), 4),
-        ("thrombotic_risk", True, "caution", "caution", (), 3),
-        ("height_cm", True, "dose", "warning", (), 3),
-        ("weight_kg", True, "dose", "warning", (), 2),
-        ("sex", True, "dose", "dosing", (), 2),
-        ("autoantibodies", False, "other", "indication", (), 8),
-        ("intolerant_to_standard_therapy", False, "other", "indication", (), 7),
-        ("corticosteroid_contraindicated", False, "other", "indication", (), 6),
-        ("flare", False, "other", "indication", (), 2),
-        ("refractory", False, "other", "indication", (), 2),
-        ("months_since_diagnosis", False, "other", "warning", (), 3),
-        ("ivig_courses_given", False, "other", "early_initiation", (), 6),
-        ("current_therapies", False, "other", "combination", (), 3),
-    ]
+    order = [CONCERNS.index(m.concern) for m in result]
+    assert order == sorted(order)
+    facts = [m.fact for m in result]
+    assert facts.index("iga_deficiency") < facts.index("anti_iga_antibodies")
+    hard_stop_facts = {test.fact for rule in kb.rules if rule.conclude and rule.conclude.kind == "contraindication"
+                       for test in cond.tests(rule.when)}
+    assert {m.fact for m in result if m.concern == "hard_stop"} == hard_stop_facts
+    assert {"sex", "height_cm", "weight_kg"} <= {m.fact for m in result if m.concern == "dose"}
+    assert all(m.could_change for m in result if m.concern == "other")
     assert result[0].question == kb.facts["iga_deficiency"].question
+
+
+def test_a_fact_that_could_only_raise_a_warning_is_not_asked(small: KnowledgeBase) -> None:
+    """A warning checks the facts given; asking for a fact only so that a warning could fire changes no advice."""
+    rules = (*small.rules, rule("warn.x", "x: true", "warning"))
+    facts = {**small.facts, "x": FactSpec("x", "bool", "x", "x?")}
+    with_warning = dataclasses.replace(small, rules=rules, facts=facts)
+    assert "x" not in [m.fact for m in find_missing(with_warning, {})]
+    assert "t" in [m.fact for m in find_missing(with_warning, {})]  # a side effect is advice: still asked
 
 
 SEVERE_DYSPHAGIA = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "dysphagia": True}

@@ -47,11 +47,12 @@ def test_kinds_are_listed_in_the_order_a_clinician_reads_them() -> None:
         ("early_initiation", "EARLY INITIATION", "conclusion"),
         ("dosing", "DOSE", "conclusion"),
         ("combination", "COMBINATION THERAPY", "conclusion"),
+        ("preparation", "BEFORE TREATMENT", "conclusion"),
         ("side_effects", "SIDE EFFECTS AND PREVENTION", "conclusion"),
         ("monitoring", "MONITORING", "conclusion"),
     ]
     assert KIND_ORDER == {k.name: i for i, k in enumerate(KINDS)}
-    assert KIND_ORDER["contraindication"] == 0 and KIND_ORDER["monitoring"] == 10
+    assert KIND_ORDER["contraindication"] == 0 and KIND_ORDER["monitoring"] == 11
     assert KIND["caution"] is KINDS[5]
 
 

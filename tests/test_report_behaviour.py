@@ -39,7 +39,7 @@ def test_the_summary_of_a_cautious_indication(kb: KnowledgeBase) -> None:
         "caution_rules": [{"rule": "caution.renal_insufficiency", "from": "document"},
                           {"rule": "caution.renal_product_choice", "from": "product labels (local policy)"},
                           {"rule": "caution.thrombotic_risk", "from": "document"},
-                          {"rule": "caution.thrombotic_infusion_rate", "from": "product labels (local policy)"}],
+                          {"rule": "caution.hydration", "from": "product labels (local policy)"}],
         "combination": ["biologic_dmard", "corticosteroids", "synthetic_dmard"], "out_of_scope": [],
         "warnings": [], "cross_checked": True}
 

@@ -174,7 +174,20 @@ def test_two_covered_diagnoses_still_speak_in_patient_view(server: tuple[str, Pa
     assert cards[0]["summary"].startswith("IVIG undetermined: unknown diagnosis")
     fhir = next(c for c in cards if c["summary"].startswith("FHIR data not used"))
     assert fhir["indicator"] == "warning"
-    assert "conflict: diagnosis: Condition/cond-1 says dermatomyositis, Condition/pm says polymyositis" in fhir["detail"]
+    assert "check: diagnosis: Condition/cond-1 says dermatomyositis, Condition/pm says polymyositis" in fhir["detail"]
+
+
+def test_a_myositis_of_no_stated_type_speaks_in_patient_view(server: tuple[str, Path]) -> None:
+    """ICD-10-CM M60.9 'Myositis, unspecified' is a myositis the document may cover: patient-view asks which."""
+    body = request("dm_on_prednisone")
+    [entry] = [e for e in body["prefetch"]["conditions"]["entry"] if e["resource"]["id"] == "cond-1"]
+    entry["resource"]["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M60.9"}]}
+    cards = httpx.post(server[0] + PATIENT_VIEW, json=body).json()["cards"]
+    assert cards[0]["summary"].startswith("IVIG undetermined")
+    missing = next(c for c in cards if c["summary"].startswith("Advice incomplete"))
+    assert "diagnosis" in missing["summary"]
+    fhir = next(c for c in cards if c["summary"].startswith("FHIR data not used"))
+    assert "ICD10CM M60.9 without its type" in fhir["detail"] and fhir["indicator"] == "warning"
 
 
 def test_a_non_ivig_order_gets_no_cards(server: tuple[str, Path]) -> None:

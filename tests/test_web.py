@@ -83,7 +83,8 @@ def test_three_patients_through_the_form(page: Any, site: str) -> None:
     assert (give.get_attribute("data-grams"), give.get_attribute("data-days")) == ("57", "2")
     assert "Give (cautions apply)" in give.inner_text()
     assert page.locator("#cautions").is_visible() and page.locator("#early_initiation").is_visible()
-    assert "Stop any statin" in page.locator("#combination").inner_text()
+    assert "statin" in page.locator("#preparation").inner_text()  # before treatment, not a combination
+    assert "statin" not in page.locator("#combination").inner_text()
     asked = page.locator("#hard-stops-not-given li").evaluate_all("items => items.map(i => i.dataset.fact)")
     assert asked == ["iga_deficiency", "anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"]
 
