@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from starlette.routing import Route
 from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from .engine.bindings import Bindings, load_bindings
 from .engine.cards import SPEC_VERSION, cards, pruned
-from .engine.fhir import MEDICATION_SEARCHES, FhirReading, read_fhir
+from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, read_fhir
 
 MAX_BODY = 5 * 1024 * 1024
 """Bigger requests are refused with 413 before they are read into memory [local policy]."""
@@ -136,9 +136,10 @@ def create_app(config: ServiceConfig) -> Starlette:
         if missing:
             raise HookError(412, "required", f"prefetch lacks {', '.join(missing)}: this service reads prefetched "
                             "data only", expression="prefetch")
-        if hook == "order-select" and not selects_ivig(bindings, body["context"]):
+        order = ivig_order(bindings, body["context"], prefetch) if hook == "order-select" else None
+        if hook == "order-select" and order is None:
             return JSONResponse({"cards": []})
-        found = await run_in_threadpool(advise, config, bindings, body, hook)
+        found = await run_in_threadpool(advise, config, bindings, body, hook, order)
         return JSONResponse({"cards": found})
 
     async def feedback(request: Request) -> Response:
@@ -258,24 +259,14 @@ def check_request(body: Mapping[str, Any], hook: str) -> str:
     return hook
 
 
-def selects_ivig(bindings: Bindings, context: Mapping[str, Any]) -> bool:
-    """Is one of the selected draft orders an IVIG product the bindings know?"""
-    selected = set(context.get("selections") or [])
-    ivig = {key for b in bindings.of("order") for key in b.codes}
-    for entry in (context.get("draftOrders") or {}).get("entry") or []:
-        resource = entry.get("resource") or {}
-        if f"{resource.get('resourceType')}/{resource.get('id')}" not in selected:
-            continue
-        concept = resource.get("medicationCodeableConcept") or {}
-        if any((c.get("system"), c.get("code")) in ivig for c in concept.get("coding") or []):
-            return True
-    return False
-
-
-def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
-    """Map, consult and make the cards; InputError is the client's 400, anything else a 500."""
+def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], hook: str,
+           order: IvigOrder | None = None) -> list[dict[str, Any]]:
+    """Map, consult and make the cards; InputError is the client's 400, anything else a 500. An IVIG order
+    named in words only is told among the points to check."""
     try:
         reading: FhirReading = read_fhir(bindings, body, config.as_of or dt.date.today())
+        if order is not None and order.note:
+            reading = replace(reading, warnings=(order.note, *reading.warnings))
         facts = normalize(config.kb, reading.facts)
     except InputError as exc:
         raise HookError(400, "invalid", str(exc), exc.field) from None

@@ -50,6 +50,8 @@ class Binding:
     local_policy: str | None
     unit: str | None = None  # the fact's own unit, or a threshold's: "154.32 [lb_av] = 70 kg", "0.07 g/L = 7 mg/dL"
     text: tuple[str, ...] = ()  # an allergy: words naming the substance in text only (shown, never read)
+    stale_after_days: int | None = None  # a quantity older than this is flagged [local policy]
+    confirm_fact: str | None = None  # an allergy that may be the hard stop sets this, to be confirmed
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,10 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
             return None
         if unverified and entry["verified"] != "authoritative":
             line, column = position(document, where)
-            todo = ("a local placeholder: bind the site's own code before clinical use" if entry["verified"] == "local"
-                    else f"{entry['verified']}: check it against a terminology server before clinical use")
+            todo = (f"a local placeholder ({entry['source']}): bind the site's own code before clinical use"
+                    if entry["verified"] == "local" else
+                    f"{entry['verified']}, found only in: {entry['source']}; check it against a terminology server "
+                    "before clinical use")
             problems.append(Problem(file, line, column, f"{entry['code']} ({entry['display']}) is {todo}",
                                     severity="warning"))
         return Code(systems[name], str(entry["code"]), code, str(entry["display"]), str(entry["verified"]),
@@ -170,7 +174,13 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
                                 None if spec.get("true_below") is None else float(spec["true_below"]),
                                 empty, spec.get("local_policy"),
                                 fact_spec.unit if fact_spec and fact_spec.unit else next(iter(base_units), None),
-                                tuple(str(word) for word in spec.get("text", ()))))
+                                tuple(str(word) for word in spec.get("text", ())),
+                                spec.get("stale_after_days"), spec.get("confirm_fact")))
+        confirm = spec.get("confirm_fact")
+        if confirm is not None and (kb.facts.get(confirm) is None or kb.facts[confirm].type != "bool"):
+            line, column = position(document, where + ["confirm_fact"])
+            problems.append(Problem(file, line, column, f"confirm_fact '{confirm}' is not a yes/no fact of the "
+                                    "vocabulary"))
     policies = {str(k): str(v["local_policy"]) for k, v in document["patient"].items()}
     if any(p.severity == "error" for p in problems):
         return None, problems

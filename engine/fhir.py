@@ -7,8 +7,9 @@ that disagree leave a warning. Codes come from the bindings (bindings.py), never
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +30,11 @@ US_CORE_BIRTHSEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birt
 SEX_CODES = {"248152002": "female", "248153007": "male", "F": "female", "M": "male",
              "female": "female", "male": "male"}
 RESOURCE_TYPES = ("Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement", "Medication",
-                  "List", "AllergyIntolerance", "Bundle", "OperationOutcome")
+                  "List", "AllergyIntolerance", "DiagnosticReport", "Bundle", "OperationOutcome")
 """What myoivig reads; any other resource is listed as unmapped."""
+COMPONENT_VALUES = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger",
+                    "valueRange", "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod")
+"""An Observation component's value[x]: read as the value of an Observation with the component's code."""
 MEDICATION_SEARCHES = ("medicationRequests", "medicationStatements")
 """The discovery document's prefetch keys for active medication (cli/service.py names them too)."""
 DECIMALS = 2
@@ -86,29 +90,48 @@ class _Input:
     patient_id: str | None
     patient_urls: frozenset[tuple[str | None, str]]  # (the Patient's id, its entry's fullUrl)
     skipped: tuple[Unmapped, ...]
+    notes: tuple[str, ...] = ()  # copies of one resource that could not be told apart
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """One entry's resource, where it stands, and its place in a history Bundle (0 = the newest)."""
+
+    resource: Mapping[str, Any] | None  # None: a deletion in a history Bundle
+    key: str | None  # "Condition/c1"; None when the resource has no id
+    history: int | None = None
 
 
 def resources_of(document: Mapping[str, Any]) -> _Input:
-    """The resources of a Bundle, or of a CDS Hooks request's prefetch (its Bundles opened)."""
-    found: list[dict[str, Any]] = []
+    """The resources of a Bundle, or of a CDS Hooks request's prefetch (its Bundles opened); of several
+    copies of one resource, only the current one (see `current_copies`)."""
+    found: list[_Copy] = []
     urls: set[tuple[str | None, str]] = set()
     skipped: list[Unmapped] = []
 
     def bundle(value: Mapping[str, Any], where: str) -> None:
         validate_shell(value, where)
         entries = value.get("entry") or []
+        history = value.get("type") == "history"
         for index, entry in enumerate(entries):
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
             if not isinstance(resource, Mapping):
-                skipped.append(Unmapped(f"{where}entry[{index}]", "an entry without a resource"))
+                deleted = _deleted(entry) if history else None
+                if deleted is not None:
+                    found.append(_Copy(None, deleted, index))
+                else:
+                    skipped.append(Unmapped(f"{where}entry[{index}]", "an entry without a resource"))
                 continue
-            found.append(dict(resource))
+            rid = resource.get("id")
+            key = f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else None
+            found.append(_Copy(resource, key, index if history else None))
             if resource.get("resourceType") == "Patient" and isinstance(entry.get("fullUrl"), str):
                 urls.add((resource.get("id"), entry["fullUrl"]))
 
     if document.get("resourceType") == "Bundle":
         bundle(document, "")
-        return _Input(found, None, frozenset(urls), tuple(skipped))
+        resources, older, notes = current_copies(found)
+        return _Input(resources, None, frozenset(urls), tuple(skipped + older), tuple(notes))
     context = document.get("context")
     patient_id = context.get("patientId") if isinstance(context, Mapping) else None
     prefetch = document.get("prefetch", {}) if document.get("prefetch") is not None else {}
@@ -118,10 +141,115 @@ def resources_of(document: Mapping[str, Any]) -> _Input:
         if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
             bundle(value, f"prefetch.{key}.")
         elif isinstance(value, Mapping) and value.get("resourceType"):
-            found.append(dict(value))
+            rid = value.get("id")
+            found.append(_Copy(value, f"{value['resourceType']}/{rid}" if isinstance(rid, str) and rid else None))
         elif value is not None:
             skipped.append(Unmapped(f"prefetch.{key}", "not a FHIR resource"))
-    return _Input(found, str(patient_id) if patient_id is not None else None, frozenset(urls), tuple(skipped))
+    resources, older, notes = current_copies(found)
+    return _Input(resources, str(patient_id) if patient_id is not None else None, frozenset(urls),
+                  tuple(skipped + older), tuple(notes))
+
+
+def current_copies(copies: list[_Copy]) -> tuple[list[dict[str, Any]], list[Unmapped], list[str]]:
+    """One copy of each resource: in a history Bundle the newest entry (a deletion reads nothing); else
+    the highest meta.versionId, or the latest meta.lastUpdated; identical copies are read once. Copies
+    that differ with nothing to tell which is current are not read, with a note."""
+    groups: dict[str, list[_Copy]] = {}
+    for copy in copies:
+        if copy.key is not None:
+            groups.setdefault(copy.key, []).append(copy)
+    chosen: dict[str, _Copy | None] = {}
+    older: list[Unmapped] = []
+    notes: list[str] = []
+    for key, group in groups.items():
+        if len(group) == 1:
+            chosen[key] = group[0]
+            continue
+        in_history = [c for c in group if c.history is not None]
+        current: _Copy | None
+        if in_history:  # versionId first; else the history Bundle's order (newest first)
+            kept = [c for c in group if c.resource is not None]
+            current = _latest(kept) if len(kept) > 1 else (kept[0] if kept else None)
+            newest = min(in_history, key=lambda c: c.history or 0)
+            if current is None or (newest.resource is None and (current.history is None
+                                                                or (newest.history or 0) < current.history)):
+                current = newest
+            why = "deleted, as the history Bundle's newest entry says" if current.resource is None else \
+                f"an older version; {_version_name(current)} is read"
+        else:
+            current = _latest(group)
+            if current is None and len({_canonical(c.resource) for c in group}) == 1:
+                current, why = group[0], "an identical copy: read once"
+            elif current is None:
+                notes.append(f"{key} appears {len(group)} times with different content and neither meta.versionId "
+                             "nor meta.lastUpdated tells which is current: none is read")
+                chosen[key] = None
+                continue
+            else:
+                why = f"an older version; {_version_name(current)} is read"
+        chosen[key] = current
+        older += [Unmapped(f"{key} ({_version_name(c)})", why) for c in group if c is not current]
+    resources: list[dict[str, Any]] = []
+    for copy in copies:
+        if copy.resource is None:
+            continue
+        if copy.key is None or (chosen.get(copy.key) is copy):
+            resources.append(dict(copy.resource))
+    return resources, older, notes
+
+
+def _latest(group: list[_Copy]) -> _Copy | None:
+    """The copy with the highest versionId (numbers compared as numbers), else the latest lastUpdated; None
+    when they do not all say one, or two say the same."""
+    versions = [_version_id(c) for c in group]
+    if all(v is not None for v in versions) and len(set(versions)) == len(versions):
+        return group[versions.index(max(v for v in versions if v is not None))]
+    times = [_last_updated(c) for c in group]
+    if all(t is not None for t in times) and len(set(times)) == len(times):
+        return group[times.index(max(t for t in times if t is not None))]
+    return None
+
+
+def _version_id(copy: _Copy) -> tuple[int, str] | None:
+    meta = (copy.resource or {}).get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    if not isinstance(version, str) or not version:
+        return None
+    return (int(version), "") if version.isdigit() else (-1, version)
+
+
+def _last_updated(copy: _Copy) -> dt.datetime | None:
+    meta = (copy.resource or {}).get("meta")
+    when = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
+    try:
+        instant = dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.timezone.utc)
+
+
+def _version_name(copy: _Copy) -> str:
+    meta = (copy.resource or {}).get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    if version:
+        return f"version {version}"
+    return f"history entry {copy.history}" if copy.history is not None else "a copy"
+
+
+def _canonical(resource: Mapping[str, Any] | None) -> str:
+    return json.dumps(resource, sort_keys=True, default=str)
+
+
+def _deleted(entry: Any) -> str | None:
+    """`Condition/c1` for a history entry that records a deletion, else None."""
+    if not isinstance(entry, Mapping):
+        return None
+    request = entry.get("request")
+    if not isinstance(request, Mapping) or request.get("method") != "DELETE":
+        return None
+    url = str(request.get("url") or entry.get("fullUrl") or "").split("/_history/")[0].rstrip("/")
+    parts = url.split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 and parts[-1] else None
 
 
 def validate_shell(bundle: Mapping[str, Any], where: str = "") -> None:
@@ -191,10 +319,12 @@ def read_fhir(bindings: Bindings, document: Mapping[str, Any], as_of: dt.date | 
     assert as_of is not None
     reader = _Reader(bindings, as_of)
     reader.unmapped += given.skipped
+    reader.warnings += given.notes
     reader.read(resources, given.patient_id, given.patient_urls)
     if document.get("resourceType") != "Bundle":
         reader.empty_medication_searches(document.get("prefetch") or {})
     facts = reader.facts()
+    reader.stale(facts)
     return FhirReading(facts, tuple(reader.evidence), tuple(reader.unmapped), tuple(reader.warnings),
                        as_of.isoformat(), as_of_from, bindings.file, bindings.sha256, reader.patient_ref,
                        tuple(sorted(reader.conflicting)), tuple(sorted(reader.asked - set(facts))))
@@ -247,6 +377,7 @@ class _Reader:
         self._identifiers = {(str(i.system), str(i.value)) for p in patients[:1] for i in p.identifier or []
                              if i.value is not None}
         medications = {f"Medication/{r.id}": r for r in resources if _type(r) == "Medication"}
+        present = {f"{_type(r)}/{_id(r)}" for r in resources}
         diagnosis_conditions = []
         for resource in resources:
             kind = _type(resource)
@@ -281,6 +412,8 @@ class _Reader:
                 self._list(resource, ref)
             elif kind == "AllergyIntolerance":
                 self._allergy(resource, ref)
+            elif kind == "DiagnosticReport":
+                self._report(resource, ref, present)
         self._onset(diagnosis_conditions)
 
     # -- resources ------------------------------------------------------------------------------
@@ -374,9 +507,35 @@ class _Reader:
         self.unmapped.append(Unmapped(f"{ref}.severity",
                                       f"no binding for {_codes_text(self.bindings, condition.severity)}"))
 
+    def _report(self, report: Any, ref: str, present: set[str]) -> None:
+        """A DiagnosticReport's results: contained ones are read here, the others where they stand."""
+        contained = {f"#{r.id}": r for r in report.contained or [] if _type(r) == "Observation"}
+        absent = []
+        for result in report.result or []:
+            target = str(result.reference or "")
+            if target in contained:
+                self._observation(contained[target], f"{ref}{target}")
+            elif target not in present and "/".join(target.split("/")[-2:]) not in present:
+                absent.append(target or "a result without a reference")
+        if absent:
+            self.unmapped.append(Unmapped(ref, f"results not in the input: {', '.join(absent[:5])} (only what the "
+                                          "EHR sends is read)"))
+        elif not report.result:
+            self.unmapped.append(Unmapped(ref, "a report without results"))
+
     def _observation(self, observation: Any, ref: str) -> None:
         sources = ("quantity", "threshold", "result", "assessment")
         matches = [(b, key) for b in self.bindings.of(*sources) for key in _codings(observation.code) if key in b.codes]
+        if not matches and observation.component:  # a panel (vital signs): each bound component is read
+            parts = [(index, part) for index, part in enumerate(observation.component)
+                     if any(key in b.codes for b in self.bindings.of(*sources) for key in _codings(part.code))]
+            for index, part in parts:
+                values = {name: getattr(part, name, None) for name in COMPONENT_VALUES}
+                self._observation(observation.model_copy(update={"code": part.code, "component": None,
+                                                                 "interpretation": part.interpretation, **values}),
+                                  f"{ref}.component[{index}]")
+            if parts:
+                return
         if not matches:
             self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, observation.code)}"))
             return
@@ -413,8 +572,14 @@ class _Reader:
         elif quantity is None or quantity.value is None:
             self.unmapped.append(Unmapped(ref, f"no valueQuantity for {binding.fact}"))
             return
+        elif quantity.system != self.bindings.systems.get("UCUM") or not quantity.code:
+            said = ", ".join(f"{name} '{value}'" for name, value in (("code", quantity.code), ("unit", quantity.unit),
+                                                                     ("system", quantity.system)) if value)
+            self.unmapped.append(Unmapped(ref, f"a unit that is not a UCUM code ({said or 'no unit'}): units are read "
+                                          f"from UCUM ({self.bindings.systems.get('UCUM')}) only"))
+            return
         else:
-            number, unit = quantity.value, str(quantity.code or quantity.unit or "")
+            number, unit = quantity.value, str(quantity.code)
         if unit not in binding.units:
             self.unmapped.append(Unmapped(ref, f"unit '{unit}' is not one myoivig converts for {binding.fact}; "
                                           f"allowed: {', '.join(binding.units)} (UCUM)"))
@@ -473,10 +638,7 @@ class _Reader:
         if intent is not None and intent not in ORDER_INTENTS:
             self.unmapped.append(Unmapped(ref, f"intent {intent}: not a current therapy"))
             return
-        concept = statement.medicationCodeableConcept
-        if concept is None and statement.medicationReference is not None:
-            medication = medications.get(str(statement.medicationReference.reference))
-            concept = medication.code if medication is not None else None
+        concept = medication_concept(statement, medications)
         date = _date_text(getattr(statement, "authoredOn", None) or getattr(statement, "dateAsserted", None))
         for binding in self.bindings.of("medication"):
             for key in _codings(concept):
@@ -511,6 +673,7 @@ class _Reader:
             if named is not None:
                 self.warnings.append(f"{ref}: an allergy to '{words[:80]}' may be to human immunoglobulin but carries "
                                      f"no bound code: confirm it; {named.fact} is left unknown and asked")
+                self._to_confirm(named, allergy, ref, f"an allergy to '{words[:40]}' in words only")
             else:
                 self.unmapped.append(Unmapped(ref, f"no binding for {_codes_text(self.bindings, allergy.code)}"))
             return
@@ -538,10 +701,22 @@ class _Reader:
             self.warnings.append(f"{ref}: an immunoglobulin allergy whose reaction reads like anaphylaxis "
                                  f"({', '.join(said)[:80]}) but carries no bound anaphylaxis code: confirm it; "
                                  f"{binding.fact} is left unknown and asked")
+            self._to_confirm(binding, allergy, ref, "an immunoglobulin allergy with anaphylaxis in words only")
             return
         self.warnings.append(f"{ref}: an immunoglobulin allergy with no anaphylaxis or severe reaction recorded "
                              f"({', '.join(said)[:80] or 'no reaction recorded'}): confirm what the reaction was "
                              "(anaphylaxis would be a hard stop); otherwise premedicate and infuse slowly")
+
+    def _to_confirm(self, binding: Binding, allergy: Any, ref: str, read: str) -> None:
+        """A reaction that may be the hard stop, in words only: the dose waits for a clinician to confirm it.
+        Refuted, entered-in-error and inactive allergies are never confirmed."""
+        verification, clinical = _status(allergy.verificationStatus), _status(allergy.clinicalStatus)
+        if binding.confirm_fact is None or verification in ("entered-in-error", "refuted") \
+                or clinical in ("inactive", "resolved"):
+            return
+        date = next((text for value in (allergy.lastOccurrence, allergy.onsetDateTime, allergy.recordedDate)
+                     if (text := _date_text(value))), None)
+        self._add(binding.confirm_fact, True, ref, None, date, read, binding.local_policy)
 
     def _onset(self, conditions: list[Any]) -> None:
         dates = []
@@ -643,9 +818,44 @@ class _Reader:
                                      f"{standing[0].resource.split('/')[0]} stands [local policy]")
                 chosen = standing[0]
             facts[fact] = chosen.value
+            self._mark_superseded(fact, chosen, [e for _, e in found])
         for fact, by_item in self._results.items():
             facts.update(self._result_list(fact, by_item))
         return facts
+
+    def _mark_superseded(self, fact: str, chosen: Evidence, found: list[Evidence]) -> None:
+        """Say which value was read: older values are marked; an undated value beside a dated one, and a value
+        older than its binding's window, are flagged [local policy]."""
+        others = [e for e in found if e is not chosen]
+        if not others:
+            return
+        index = {id(e): i for i, e in enumerate(self.evidence)}
+        for other in others:
+            if id(other) in index and other.value != chosen.value:
+                newer = "is newer" if other.date else "is dated"
+                self.evidence[index[id(other)]] = replace(other, read=f"{other.read}; not read: "
+                                                          f"{chosen.resource} {newer}")
+        undated = [e for e in others if not e.date and e.value != chosen.value]
+        if chosen.date and undated:
+            self.warnings.append(f"{fact}: {', '.join(e.resource for e in undated)} undated "
+                                 f"({', '.join(_shown(e.value) for e in undated)}); the dated {chosen.resource} "
+                                 f"({_shown(chosen.value)}, {chosen.date}) is read")
+
+    def stale(self, facts: Mapping[str, Any]) -> None:
+        """A value read older than its binding's `stale_after_days` is flagged [local policy]."""
+        for binding in self.bindings.bindings:
+            if binding.stale_after_days is None or binding.fact not in facts:
+                continue
+            read = [e for e in self.evidence if e.fact == binding.fact and e.value == facts[binding.fact]
+                    and "; not read:" not in e.read]
+            day = _day(read[-1].date[:10]) if read and read[-1].date else None
+            if day is not None and (self.as_of - day).days > binding.stale_after_days:
+                self.warnings.append(f"{binding.fact}: {read[-1].resource} is dated {day}, "
+                                     f"{(self.as_of - day).days} days before {self.as_of} (more than "
+                                     f"{binding.stale_after_days}): measure it again before the dose [local policy]")
+            elif day is None and read:
+                self.warnings.append(f"{binding.fact}: {read[-1].resource} is undated: check that it is recent "
+                                     "before the dose [local policy]")
 
     def _result_list(self, fact: str, items: Mapping[str, list[tuple[str, bool, Evidence]]]) -> dict[str, Any]:
         """Each antibody by its latest result; the list is empty only when every bound one is negative."""
@@ -669,6 +879,84 @@ class _Reader:
         self.warnings.append(f"{fact}: {', '.join(sorted(negative))} negative, {', '.join(untested)} not tested: "
                              "left unknown (an empty list means all tested, none found)")
         return {}
+
+
+@dataclass(frozen=True)
+class IvigOrder:
+    """A selected draft order that is IVIG: by a bound code, or by its words only (to be confirmed)."""
+
+    resource: str  # "MedicationRequest/mr1"
+    coded: bool
+    said: str  # the code shown, or the words that named it
+
+    @property
+    def note(self) -> str | None:
+        """What the clinician must check, for an order named in words only."""
+        return None if self.coded else (f"{self.resource}: the order names '{self.said}' in words only, no bound "
+                                        "code: advice is given as for IVIG; confirm the product ordered")
+
+
+def ivig_order(bindings: Bindings, context: Mapping[str, Any],
+               prefetch: Mapping[str, Any] | None = None) -> IvigOrder | None:
+    """The selected draft order that is IVIG (order-select speaks only then): its medicationCodeableConcept,
+    or the Medication its medicationReference names (contained, in draftOrders, or prefetched), carries a
+    bound `order` code, or names IVIG in words (the bindings' `text`)."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
+    selected = {str(s) for s in context.get("selections") or []}
+    draft: list[Mapping[str, Any]] = [e["resource"] for e in (context.get("draftOrders") or {}).get("entry") or []
+                                      if isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping)]
+    found = list(draft) + [v for v in (prefetch or {}).values() if isinstance(v, Mapping)
+                           and v.get("resourceType") == "Medication"]
+    for value in (prefetch or {}).values():
+        if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
+            found += [e["resource"] for e in value.get("entry") or [] if isinstance(e, Mapping)
+                      and isinstance(e.get("resource"), Mapping) and e["resource"].get("resourceType") == "Medication"]
+    medications: dict[str, Any] = {}
+    model = get_fhir_model_class("Medication")
+    for resource in found:
+        if resource.get("resourceType") == "Medication" and resource.get("id"):
+            try:
+                medications[f"Medication/{resource['id']}"] = model.model_validate(resource)
+            except (ValidationError, ValueError, TypeError):
+                continue
+    codes = {key: b for b in bindings.of("order") for key in b.codes}
+    words = [word for b in bindings.of("order") for word in b.text]
+    for raw in draft:
+        ref = f"{raw.get('resourceType')}/{raw.get('id')}"
+        if ref not in selected or raw.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
+            continue
+        try:
+            order = get_fhir_model_class(str(raw["resourceType"])).model_validate(raw)
+        except (ValidationError, ValueError, TypeError):
+            continue
+        concept = medication_concept(order, medications)
+        bound = [key for key in _codings(concept) if key in codes]
+        if bound:
+            return IvigOrder(ref, True, bindings.code_display(*bound[0]))
+        text = " ".join(str(t) for t in [getattr(concept, "text", None),
+                                          *(c.display for c in getattr(concept, "coding", None) or [])] if t)
+        if text and any(word.lower() in text.lower() for word in words):
+            return IvigOrder(ref, False, text[:80])
+    return None
+
+
+def medication_concept(statement: Any, medications: Mapping[str, Any]) -> Any:
+    """What a MedicationRequest or MedicationStatement gives: its medicationCodeableConcept, or the code of the
+    Medication its medicationReference names (contained, `#id`, or elsewhere in the input)."""
+    if statement.medicationCodeableConcept is not None:
+        return statement.medicationCodeableConcept
+    reference = statement.medicationReference.reference if statement.medicationReference is not None else None
+    if reference is None:
+        return None
+    reference = str(reference)
+    if reference.startswith("#"):
+        medication = next((r for r in statement.contained or [] if _type(r) == "Medication"
+                           and f"#{r.id}" == reference), None)
+    else:
+        medication = medications.get(reference) or medications.get("/".join(reference.split("/")[-2:]))
+    return medication.code if medication is not None else None
 
 
 def _described(reactions: list[Any], words: list[str]) -> bool:
@@ -750,8 +1038,13 @@ def _day(value: Any) -> dt.date | None:
 
 
 def _date_text(value: Any) -> str | None:
+    """A date as its day (`2026-01-05`), a time as its UTC instant (`2026-01-05T07:00:00Z`): values of one
+    fact are ordered by this text, so two weights of one day are told apart by their times."""
     if value is None:
         return None
+    if isinstance(value, dt.datetime) and value.tzinfo is not None and (value.hour, value.minute, value.second,
+                                                                         value.microsecond) != (0, 0, 0, 0):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     day = _day(value)
     return day.isoformat() if day is not None else str(value)
 

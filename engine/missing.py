@@ -54,7 +54,8 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
                  names: Iterable[str] | None = None) -> list[MissingFact]:
     """Unknown facts that, given one value or another, would change the advice; safety first."""
     base_conclusions, base_dose, base_verdict = _outcome(kb, facts)
-    wanted = [name for name in (names if names is not None else kb.facts) if name not in facts]
+    wanted = [name for name in (names if names is not None else kb.facts) if name not in facts
+              and kb.facts[name].asked]
     unknown = [name for name in kb.facts if name not in facts]
     changed: dict[str, set[str]] = {name: set() for name in unknown}
     dose_changes = dict.fromkeys(unknown, False)

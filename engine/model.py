@@ -79,6 +79,7 @@ class FactSpec:
     units: Mapping[str, float] = field(default_factory=dict)
     range: tuple[float, float] | None = None
     line: int = 0
+    asked: bool = True  # False: read from the record, never listed as missing
 
     def allowed(self) -> str:
         """What a clinician may answer, in words."""

@@ -20,9 +20,10 @@ def prefetch(twin: dict[str, Any]) -> dict[str, Any]:
     """The twin's resources under the discovery document's prefetch keys."""
     resources = [e["resource"] for e in twin["entry"]]
     of = {kind: [r for r in resources if r["resourceType"] == kind]
-          for kind in ("Patient", "Condition", "Observation", "MedicationStatement", "List")}
+          for kind in ("Patient", "Condition", "Observation", "MedicationStatement", "List", "AllergyIntolerance")}
     found: dict[str, Any] = {"patient": of["Patient"][0], "conditions": searchset(of["Condition"]),
-                             "observations": searchset(of["Observation"])}
+                             "observations": searchset(of["Observation"]),
+                             "allergies": searchset(of["AllergyIntolerance"])}
     if of["MedicationStatement"] or of["List"]:
         found["medicationStatements"] = searchset(of["MedicationStatement"])
         found["medicationRequests"] = searchset([])

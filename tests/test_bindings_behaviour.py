@@ -134,12 +134,12 @@ def test_codes_not_verified_authoritatively_are_warned_of_on_request(kb: Knowled
     found, problems = check(kb, here, GOOD, unverified=True)
     assert found is not None and len(found.bindings) == 6
     assert problems == [
-        Problem(FILE, 14, 9, "SNOMED 40739000 (Dysphagia) is secondary: check it against a terminology server "
-                             "before clinical use", severity="warning"),
-        Problem(FILE, 22, 11, "SNOMED 1 (Other) is unverified: check it against a terminology server before "
-                              "clinical use", severity="warning"),
-        Problem(FILE, 38, 9, "LOINC 10160-0 (Medication list) is a local placeholder: bind the site's own code "
-                             "before clinical use", severity="warning")]
+        Problem(FILE, 14, 9, "SNOMED 40739000 (Dysphagia) is secondary, found only in: a list; check it against a "
+                             "terminology server before clinical use", severity="warning"),
+        Problem(FILE, 22, 11, "SNOMED 1 (Other) is unverified, found only in: memory; check it against a "
+                              "terminology server before clinical use", severity="warning"),
+        Problem(FILE, 38, 9, "LOINC 10160-0 (Medication list) is a local placeholder (site): bind the site's own "
+                             "code before clinical use", severity="warning")]
 
 
 def test_an_unknown_code_system_is_an_error_at_the_code(kb: KnowledgeBase, here: Path) -> None:
@@ -160,8 +160,8 @@ def test_an_unknown_code_system_is_an_error_at_the_code(kb: KnowledgeBase, here:
     assert found is None
     assert problems == [
         Problem(FILE, 14, 10, "code system 'SNOMEDCT' is not one of `systems`", hint="known: SNOMED, LOINC"),
-        Problem(FILE, 15, 9, "SNOMED 40739000 (Dysphagia) is secondary: check it against a terminology server "
-                             "before clinical use", severity="warning"),
+        Problem(FILE, 15, 9, "SNOMED 40739000 (Dysphagia) is secondary, found only in: a list; check it against a "
+                             "terminology server before clinical use", severity="warning"),
         Problem(FILE, 19, 10, "code system 'LNC' is not one of `systems`", hint="known: SNOMED, LOINC")]
 
 

@@ -73,8 +73,9 @@ def test_a_conflict_makes_the_fhir_card_a_warning(tmp_path: Path) -> None:
     weight = {"resourceType": "Observation", "status": "final", "effectiveDateTime": "2026-01-05",
               "subject": {"reference": f"Patient/{patient}"},
               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}}
-    twin["entry"] += [{"resource": {**weight, "id": "w1", "valueQuantity": {"value": 70, "code": "kg"}}},
-                      {"resource": {**weight, "id": "w2", "valueQuantity": {"value": 90, "code": "kg"}}}]
+    kg = {"code": "kg", "system": "http://unitsofmeasure.org"}
+    twin["entry"] += [{"resource": {**weight, "id": "w1", "valueQuantity": {"value": 70, **kg}}},
+                      {"resource": {**weight, "id": "w2", "valueQuantity": {"value": 90, **kg}}}]
     (tmp_path / "twin.json").write_text(json.dumps(twin))
     card = next(c for c in offline(tmp_path / "twin.json") if c["summary"].startswith("FHIR data"))
     assert card["summary"] == "FHIR data not used: 0 resources, 1 point to check" and card["indicator"] == "warning"

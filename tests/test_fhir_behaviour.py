@@ -295,6 +295,10 @@ def test_a_reading_carries_the_bindings_checksum_and_the_patient(bindings: Bindi
         "knowledge_base/fhir/bindings.yaml")
 
 
+def weight_policy(bindings: Bindings) -> str | None:
+    return next(b.local_policy for b in bindings.bindings if b.fact == "weight_kg" and b.source == "quantity")
+
+
 def test_reading_to_dict_is_the_json_of_the_reading(bindings: Bindings) -> None:
     """Every field of the `fhir` part of a consultation's JSON, in order."""
     reading = read(bindings, patient(gender="male"), {"resourceType": "Foo", "id": "f"},
@@ -306,9 +310,9 @@ def test_reading_to_dict_is_the_json_of_the_reading(bindings: Bindings) -> None:
             {"fact": "sex", "value": "male", "resource": "Patient/p", "code": None, "date": None,
              "read": "gender male", "local_policy": bindings.patient_policies["sex"]},
             {"fact": "weight_kg", "value": 70, "resource": "Observation/a", "code": "LOINC 29463-7",
-             "date": "2026-01-05", "read": "70 kg", "local_policy": "The most recent final observation wins."},
+             "date": "2026-01-05", "read": "70 kg", "local_policy": weight_policy(bindings)},
             {"fact": "weight_kg", "value": 80, "resource": "Observation/b", "code": "LOINC 29463-7",
-             "date": "2026-01-05", "read": "80 kg", "local_policy": "The most recent final observation wins."}],
+             "date": "2026-01-05", "read": "80 kg", "local_policy": weight_policy(bindings)}],
         "unmapped": [{"resource": "Foo/f", "reason": "myoivig reads no Foo resources"}],
         "warnings": ["weight_kg: Observation/a says 70, Observation/b says 80 on 2026-01-05; left unknown"]}
     assert reading.conflicting == ("weight_kg",)
@@ -327,8 +331,7 @@ def test_conflicting_facts_are_listed_sorted(bindings: Bindings) -> None:
 def test_two_copies_of_one_patient_read_once_and_the_copy_is_listed(bindings: Bindings) -> None:
     """The same Patient twice (say, from two searches) gives its facts once; the copy is named, not read."""
     reading = read(bindings, patient(birthDate="1970-03-01"), patient(birthDate="1970-03-01"))
-    assert unmapped(reading) == [("Patient/p", "a second copy of the patient's Patient resource; the first in the "
-                                               "input is read")]
+    assert unmapped(reading) == [("Patient/p (a copy)", "an identical copy: read once")]
     assert [e[0] for e in evidence(reading)] == ["age_years"]
 
 
@@ -419,13 +422,15 @@ def test_a_partial_birth_date_gives_no_age_and_says_why(bindings: Bindings, born
     assert unmapped(reading) == [("Patient/p.birthDate", f"a partial birth date ({born}) gives no age")]
 
 
-def test_a_second_copy_of_the_patient_is_listed_as_such_and_the_first_is_read(bindings: Bindings) -> None:
-    """Two Patient resources with one id are one patient: the first is read, the copy is named for
-    what it is (it used to be listed as "another patient")."""
+def test_two_different_copies_of_the_patient_are_not_read_without_a_version(bindings: Bindings) -> None:
+    """Two Patient resources with one id that disagree, with nothing to tell which is current: neither is
+    read (whose birth date is right?), and the reading says so; a version decides."""
     reading = read(bindings, patient(birthDate="1970-01-01"), patient(birthDate="1990-01-01"))
-    assert reading.facts == {"age_years": 56}
-    assert unmapped(reading) == [("Patient/p", "a second copy of the patient's Patient resource; the first in the "
-                                               "input is read")]
+    assert reading.facts == {}
+    assert reading.warnings[0].startswith("Patient/p appears 2 times with different content")
+    versioned = read(bindings, patient(birthDate="1970-01-01", meta={"versionId": "2"}),
+                     patient(birthDate="1990-01-01", meta={"versionId": "1"}))
+    assert versioned.facts == {"age_years": 56}
 
 
 def test_a_birth_date_after_the_as_of_date_gives_no_age_and_says_why(bindings: Bindings) -> None:
@@ -495,8 +500,9 @@ def test_sex_is_read_by_its_precedence_and_says_from_what(bindings: Bindings, ex
 def test_an_active_condition_gives_its_fact_with_provenance(bindings: Bindings) -> None:
     """Fact, value, resource, code, onset date and the clinical status read, with the binding's policy."""
     reading = read(bindings, condition(SCT, "40739000", "d", onsetDateTime="2025-05-06T10:00:00Z"))
-    assert evidence(reading) == [("dysphagia", True, "Condition/d", "SNOMED 40739000", "2025-05-06", "active condition")]
-    assert reading.evidence[0].local_policy is None
+    assert evidence(reading) == [("dysphagia", True, "Condition/d", "SNOMED 40739000", "2025-05-06T10:00:00Z",
+                                  "active condition")]
+    assert reading.evidence[0].local_policy == next(b.local_policy for b in bindings.bindings if b.fact == "dysphagia")
 
 
 @pytest.mark.parametrize("clinical", ["active", "recurrence", "relapse"])
@@ -696,10 +702,11 @@ def test_an_undated_observation_has_no_date(bindings: Bindings) -> None:
 
 
 def test_a_dated_value_beats_an_undated_one(bindings: Bindings) -> None:
-    """An undated result is the oldest: any dated one is more recent."""
+    """An undated result is the oldest: any dated one is more recent, and the reading says which was read."""
     reading = read(bindings, observation("29463-7", quantity(90, "kg"), "u", date=None),
                    observation("29463-7", quantity(70, "kg"), "d", date="2001-01-01"))
-    assert reading.facts == {"weight_kg": 70} and reading.warnings == ()
+    assert reading.facts == {"weight_kg": 70}
+    assert reading.warnings[0] == "weight_kg: Observation/u undated (90); the dated Observation/d (70, 2001-01-01) is read"
 
 
 def test_two_undated_values_that_disagree_are_a_conflict_without_a_day(bindings: Bindings) -> None:
@@ -724,10 +731,13 @@ def test_the_newest_of_three_dates_wins_whatever_the_order(bindings: Bindings) -
     assert reading.facts == {"weight_kg": 72}
 
 
-def test_an_effective_time_is_read_on_its_own_day(bindings: Bindings) -> None:
-    """A dateTime with an offset is dated by its local day (no shift to UTC)."""
+def test_an_effective_time_is_kept_as_its_utc_instant(bindings: Bindings) -> None:
+    """A dateTime with an offset keeps its time, in UTC, so two values of one day are ordered; a midnight
+    dateTime is its day."""
     reading = read(bindings, observation("29463-7", quantity(70, "kg"), date="2025-12-01T23:30:00+10:00"))
-    assert reading.evidence[0].date == "2025-12-01"
+    assert reading.evidence[0].date == "2025-12-01T13:30:00Z"
+    midnight = read(bindings, observation("29463-7", quantity(70, "kg"), date="2025-12-01T00:00:00+00:00"))
+    assert midnight.evidence[0].date == "2025-12-01"
 
 
 @pytest.mark.parametrize(("value", "unit", "read_as", "fact_value"), [
@@ -758,13 +768,14 @@ def test_a_weight_without_a_quantity_value_is_listed(bindings: Bindings, value: 
 def test_a_quantity_without_unit_is_refused_with_the_allowed_units(bindings: Bindings) -> None:
     """A bare number has no unit: it is never taken as kg."""
     reading = read(bindings, observation("29463-7", {"valueQuantity": {"value": 70}}))
-    assert unmapped(reading) == [("Observation/o", "unit '' is not one myoivig converts for weight_kg; "
-                                                    "allowed: kg, g, [lb_av] (UCUM)")]
+    assert unmapped(reading) == [("Observation/o", "a unit that is not a UCUM code (no unit): units are read from "
+                                                    "UCUM (http://unitsofmeasure.org) only")]
 
 
 def test_the_code_of_a_quantity_wins_over_its_display_unit(bindings: Bindings) -> None:
     """UCUM code 'g' with a display unit 'kg' is read as grams."""
-    reading = read(bindings, observation("29463-7", {"valueQuantity": {"value": 70000, "unit": "kg", "code": "g"}}))
+    reading = read(bindings, observation("29463-7", {"valueQuantity": {"value": 70000, "unit": "kg", "code": "g",
+                                                                       "system": UCUM}}))
     assert reading.facts == {"weight_kg": 70}
 
 
@@ -903,8 +914,19 @@ def test_a_result_that_is_neither_is_listed_with_why(bindings: Bindings, value: 
                                                     "cut-offs are assay-specific)")]
 
 
-ANTIBODIES = {"anti_hmgcr": ("93493-5", LOINC), "anti_srp": ("33921-8", LOINC), "anti_jo1": ("33571-1", LOINC),
-              "anti_mda5": ("82424-3", LOINC), **{f"anti_{n}": (f"anti-{n}", LOCAL) for n in ("tif1g", "mi2", "nxp2", "sae")}}
+def _antibody_codes() -> dict[str, tuple[str, str]]:
+    """Each antibody's first bound code, from the shipped bindings (never copied here)."""
+    from myoivig.engine import load_knowledge_base as _load
+    from myoivig.engine.bindings import load_bindings as _bindings
+    codes: dict[str, tuple[str, str]] = {}
+    for binding in _bindings(_load(None)).bindings:
+        if binding.fact == "autoantibodies":
+            for (system, code), value in binding.values.items():
+                codes.setdefault(str(value), (code, system))
+    return codes
+
+
+ANTIBODIES = _antibody_codes()
 
 
 def antibody(name: str, value: dict[str, Any], date: str | None = "2026-01-05", rid: str | None = None) -> dict[str, Any]:
@@ -971,7 +993,7 @@ def test_active_therapies_make_a_sorted_list_without_repeats(bindings: Bindings)
     assert reading.facts == {"current_therapies": ["corticosteroids", "methotrexate"]}
     assert evidence(reading) == [
         ("current_therapies", "methotrexate", "MedicationRequest/a", "RXNORM 105585", "2025-12-01", "active MedicationRequest"),
-        ("current_therapies", "corticosteroids", "MedicationStatement/b", "RXNORM 8640", "2025-11-02",
+        ("current_therapies", "corticosteroids", "MedicationStatement/b", "RXNORM 8640", "2025-11-02T10:00:00Z",
          "active MedicationStatement"),
         ("current_therapies", "corticosteroids", "MedicationRequest/c", "RXNORM 312615", None, "active MedicationRequest"),
         ("current_therapies", "methotrexate", "MedicationStatement/d", "RXNORM 6851", None, "intended MedicationStatement")]
@@ -1021,7 +1043,7 @@ def test_an_empty_medication_list_nil_known_is_no_current_therapy(bindings: Bind
     """'Nil known' is explicit evidence: the list is empty, and the List is cited."""
     reading = read(bindings, nil_list(date="2025-12-20T10:00:00Z"))
     assert reading.facts == {"current_therapies": []}
-    assert evidence(reading) == [("current_therapies", None, "List/l", "LOINC 10160-0", "2025-12-20",
+    assert evidence(reading) == [("current_therapies", None, "List/l", "LOINC 10160-0", "2025-12-20T10:00:00Z",
                                   "an empty list: nil known")]
     assert reading.unmapped == ()
     with_therapy = read(bindings, nil_list(), medication())
@@ -1100,8 +1122,8 @@ def test_a_diagnosis_in_conflict_leaves_every_other_fact_read(bindings: Bindings
 
 def test_an_older_different_value_of_another_fact_is_superseded_silently(bindings: Bindings) -> None:
     """A weight that changed is no conflict: the newest stands."""
-    reading = read(bindings, observation("29463-7", quantity(80, "kg"), "a", "2025-01-01"),
-                   observation("29463-7", quantity(70, "kg"), "b", "2025-06-01"))
+    reading = read(bindings, observation("29463-7", quantity(80, "kg"), "a", "2025-12-01"),
+                   observation("29463-7", quantity(70, "kg"), "b", "2026-01-06"))
     assert reading.facts == {"weight_kg": 70} and reading.warnings == () and reading.conflicting == ()
 
 
@@ -1223,7 +1245,7 @@ def test_an_observation_is_dated_by_its_period_else_its_issue(bindings: Bindings
     both = {k: v for k, v in both.items() if v is not None}
     reading = read(bindings, period, issued, both)
     assert [(e.resource, e.date) for e in reading.evidence] == [
-        ("Observation/p", "2025-11-02"), ("Observation/i", "2025-10-03"), ("Observation/b", "2025-09-01")]
+        ("Observation/p", "2025-11-02"), ("Observation/i", "2025-10-03T08:00:00Z"), ("Observation/b", "2025-09-01")]
 
 
 @pytest.mark.parametrize(("code", "value", "unit", "read_as", "fact_value"), [

@@ -313,16 +313,16 @@ def test_an_observation_is_dated_by_its_period_or_its_issue() -> None:
     issued["issued"] = "2025-10-03T08:00:00Z"
     reading = read(bundle(period, issued))
     assert evidence_of(reading, "weight_kg")[0][0] == "2025-11-02"
-    assert evidence_of(reading, "height_cm")[0][0] == "2025-10-03"
+    assert evidence_of(reading, "height_cm")[0][0] == "2025-10-03T08:00:00Z"  # an instant keeps its time
 
 
-def test_counts_and_unit_only_quantities_are_read() -> None:
-    """IVIG courses as valueInteger; a quantity with a unit but no code is read by its unit."""
+def test_counts_are_read_and_unit_only_quantities_are_not() -> None:
+    """IVIG courses as valueInteger; a quantity with a unit in words but no UCUM code is not read."""
     local = "http://example.org/myoivig/CodeSystem/assessment"
     courses = observation("ivig-courses-given", {"valueInteger": 3}, "c", system=local)
     weight = observation("29463-7", {"valueQuantity": {"value": 70, "unit": "kg"}}, "w")
     facts = read(bundle(courses, weight)).facts
-    assert (facts["ivig_courses_given"], facts["weight_kg"]) == (3, 70)
+    assert facts["ivig_courses_given"] == 3 and "weight_kg" not in facts
 
 
 def test_age_counts_a_birthday_already_passed_this_year() -> None:
@@ -508,3 +508,136 @@ def test_anaphylaxis_in_words_is_asked_never_called_no_hard_stop(reaction: dict[
     assert "prior_immunoglobulin_anaphylaxis" not in reading.facts  # unknown: asked before the first infusion
     [warning] = [w for w in reading.warnings if w.startswith("AllergyIntolerance/a1")]
     assert "reads like anaphylaxis" in warning and "not a hard stop" not in warning
+
+
+# ---------------------------------------------------------------- versions, times, contained, units (#22)
+def _versioned(resource: dict[str, Any], version: str | None = None, updated: str | None = None) -> dict[str, Any]:
+    meta = {k: v for k, v in (("versionId", version), ("lastUpdated", updated)) if v}
+    return {**resource, "meta": meta} if meta else resource
+
+
+def test_a_history_bundle_reads_the_newest_version_and_entered_in_error_supersedes() -> None:
+    """The entered-in-error version 2 of a Condition is read, not the active version 1 before it."""
+    v1 = _versioned(condition(SCT, "396230008", rid="c1"), "1")
+    v2 = _versioned(condition(SCT, "396230008", rid="c1", verification="entered-in-error"), "2")
+    for order in ((v2, v1), (v1, v2)):
+        document = {**bundle(*order), "type": "history"}
+        reading = read(document)
+        assert "diagnosis" not in reading.facts
+        assert any(u.resource == "Condition/c1 (version 1)" and "older version" in u.reason for u in reading.unmapped)
+
+
+def test_a_deletion_in_a_history_bundle_reads_nothing_of_that_resource() -> None:
+    document = bundle(_versioned(condition(SCT, "396230008", rid="c1"), "1"))
+    document["type"] = "history"
+    document["entry"].insert(1, {"request": {"method": "DELETE", "url": "Condition/c1/_history/2"}})
+    reading = read(document)
+    assert "diagnosis" not in reading.facts
+    assert any("deleted" in u.reason for u in reading.unmapped if u.resource.startswith("Condition/c1"))
+
+
+def test_copies_of_one_resource_identical_versioned_or_undecidable() -> None:
+    """Identical copies are read once; versions pick the newest; copies that differ with nothing to order them
+    are not read, and the reading says so."""
+    weight = observation("29463-7", quantity(70, "kg"), rid="w")
+    twice = read(bundle(weight, dict(weight)))
+    assert twice.facts["weight_kg"] == 70 and any(u.reason == "an identical copy: read once" for u in twice.unmapped)
+    newer = read(bundle(_versioned(weight, "1"), _versioned(observation("29463-7", quantity(90, "kg"), rid="w"), "2")))
+    assert newer.facts["weight_kg"] == 90
+    later = read(bundle(_versioned(weight, updated="2026-01-06T08:00:00Z"),
+                        _versioned(observation("29463-7", quantity(90, "kg"), rid="w"), updated="2026-01-05T08:00:00Z")))
+    assert later.facts["weight_kg"] == 70
+    unclear = read(bundle(weight, observation("29463-7", quantity(90, "kg"), rid="w")))
+    assert "weight_kg" not in unclear.facts
+    assert any(w.startswith("Observation/w appears 2 times with different content") for w in unclear.warnings)
+
+
+def test_two_weights_of_one_day_are_ordered_by_their_times() -> None:
+    """07:00 and 19:00 on one day are not a conflict: the later one is read, the earlier marked as not read."""
+    early = observation("29463-7", quantity(70, "kg"), rid="w1", date="2026-01-05T07:00:00+00:00")
+    late = observation("29463-7", quantity(90, "kg"), rid="w2", date="2026-01-05T14:00:00-05:00")
+    for order in ((early, late), (late, early)):
+        reading = read(bundle(*order))
+        assert reading.facts["weight_kg"] == 90 and not reading.conflicting
+        [older] = [e for e in reading.evidence if e.resource == "Observation/w1"]
+        assert older.date == "2026-01-05T07:00:00Z" and "not read: Observation/w2 is newer" in older.read
+
+
+def test_an_old_or_undated_dosing_weight_is_flagged() -> None:
+    """A weight more than the binding's window before the reference date is flagged; so is an undated one
+    beside a dated one (the dated one is read)."""
+    bindings = load_bindings(load_knowledge_base(None))
+    window = next(b.stale_after_days for b in bindings.bindings if b.fact == "weight_kg")
+    assert window
+    old = observation("29463-7", quantity(70, "kg"), rid="w1", date="2019-03-01")
+    undated = observation("29463-7", quantity(90, "kg"), rid="w2")
+    del undated["effectiveDateTime"]
+    reading = read(bundle(old, undated))
+    assert reading.facts["weight_kg"] == 70
+    assert any("Observation/w2 undated (90); the dated Observation/w1 (70, 2019-03-01) is read" in w
+               for w in reading.warnings)
+    assert any(f"(more than {window})" in w and "Observation/w1 is dated 2019-03-01" in w for w in reading.warnings)
+    recent = read(bundle(observation("29463-7", quantity(70, "kg"), rid="w1", date="2026-01-05")))
+    assert not any("weight_kg" in w for w in recent.warnings)
+
+
+def test_a_quantity_is_read_only_from_ucum() -> None:
+    """`kg` without a system, or in another system, is not UCUM's kilogram: listed, never read."""
+    for unit in ({"value": 70, "code": "kg"}, {"value": 70, "unit": "kg"},
+                 {"value": 70, "code": "kg", "system": "http://example.org/units"}):
+        reading = read(bundle(observation("29463-7", {"valueQuantity": unit}, rid="w")))
+        assert "weight_kg" not in reading.facts
+        assert any(u.resource == "Observation/w" and "not a UCUM code" in u.reason for u in reading.unmapped)
+
+
+def test_a_contained_medication_is_read_through_the_reference() -> None:
+    statement = {"resourceType": "MedicationStatement", "id": "ms", "status": "active",
+                 "subject": {"reference": "Patient/p"}, "medicationReference": {"reference": "#med"},
+                 "contained": [{"resourceType": "Medication", "id": "med", "code": {"coding": [
+                     {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "8640"}]}}]}
+    assert read(bundle(statement)).facts["current_therapies"] == ["corticosteroids"]
+
+
+def test_a_vital_signs_panel_gives_its_components() -> None:
+    panel = observation("85353-1", {"component": [
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}, **quantity(70, "kg")},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]}, **quantity(165, "cm")},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}, **quantity(80, "/min")}]},
+        rid="vs")
+    reading = read(bundle(panel))
+    assert (reading.facts["weight_kg"], reading.facts["height_cm"]) == (70, 165)
+    assert {e.resource for e in reading.evidence} >= {"Observation/vs.component[0]", "Observation/vs.component[1]"}
+
+
+def test_a_diagnostic_report_gives_its_contained_results_and_names_those_not_sent() -> None:
+    iga = {**observation("2458-8", quantity(3, "mg/dL"), rid="iga")}
+    del iga["subject"]
+    report = {"resourceType": "DiagnosticReport", "id": "dr", "status": "final", "subject": {"reference": "Patient/p"},
+              "code": {"text": "Immunoglobulins"}, "contained": [iga],
+              "result": [{"reference": "#iga"}, {"reference": "Observation/not-sent"}]}
+    reading = read(bundle(report))
+    assert reading.facts["iga_deficiency"] is True
+    assert [e.resource for e in reading.evidence if e.fact == "iga_deficiency"] == ["DiagnosticReport/dr#iga"]
+    assert any(u.resource == "DiagnosticReport/dr" and "Observation/not-sent" in u.reason for u in reading.unmapped)
+
+
+@pytest.mark.parametrize("allergy", [
+    _allergy(code=None, text="IVIG"),  # the substance in words only
+    {**_allergy(), "reaction": [{"manifestation": [{"text": "anaphylactic shock"}]}]},  # the reaction in words
+])
+def test_a_reaction_in_words_only_withholds_the_dose_until_confirmed(tmp_path: Path, allergy: dict[str, Any]) -> None:
+    """Never read as the hard stop, never ignored: the dose waits for a clinician to confirm it."""
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle(condition(SCT, "396230008", severity={"coding": [
+        {"system": SCT, "code": "24484000"}]}), observation("8302-2", quantity(165, "cm"), rid="h"), allergy)))
+    data = json.loads(CliRunner().invoke(cli, ["consult", str(path), "--format", "json"]).stdout)
+    assert data["patient"]["immunoglobulin_reaction_to_confirm"] is True
+    assert "prior_immunoglobulin_anaphylaxis" not in data["patient"]
+    assert data["dose"] is None and data["summary"]["verdict"] != "contraindicated"
+    assert "warning.immunoglobulin_reaction_to_confirm" in data["summary"]["warnings"]
+    assert "immunoglobulin_reaction_to_confirm" not in data["missing"]
+
+
+def test_a_refuted_allergy_in_words_is_not_to_confirm() -> None:
+    reading = read(bundle(_allergy(code=None, text="IVIG", verification="refuted")))
+    assert "immunoglobulin_reaction_to_confirm" not in reading.facts

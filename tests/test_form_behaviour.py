@@ -1,6 +1,7 @@
 """Schema problems as an editor shows them: file:line:column, the path in the file, the rule it belongs to."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +62,17 @@ def test_a_badly_named_key_is_pointed_at_itself(tmp_path: Path) -> None:
         (4, 3, "facts: 'Bad Name' does not match '^[a-z][a-z0-9_]*$'")]
 
 
+FACT_FIELDS = list(json.loads((Path(__file__).resolve().parent.parent / "engine" / "schema" /
+                              "knowledge_base.schema.json").read_text())["$defs"]["fact"]["properties"])
+
+
 def test_only_problems_under_rules_name_a_rule() -> None:
     """A list elsewhere in a document (a fact's values) is not a rule, even beside a `rules` list."""
     document: dict[str, Any] = {"type": "enum", "values": [3], "meaning": "m", "question": "q?",
                                 "rules": [{"id": "x.y"}]}
     problems = schema_problems(document, "fact", "v.yaml")
     assert [(p.message, p.rule) for p in problems] == [
-        ("(top level): 'rules' is not a field here; allowed: type, values, aliases, synonyms, units, unit, range, "
-         "meaning, question", None),
+        (f"(top level): 'rules' is not a field here; allowed: {', '.join(FACT_FIELDS)}", None),
         ("values/0: 3 is not of type 'string'", None)]
 
 

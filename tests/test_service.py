@@ -197,6 +197,36 @@ def test_a_non_ivig_order_gets_no_cards(server: tuple[str, Path]) -> None:
     assert response.status_code == 200 and response.json() == {"cards": []}
 
 
+def _order(body: dict[str, Any], **medication: Any) -> dict[str, Any]:
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft.pop("medicationCodeableConcept")
+    draft.update(medication)
+    return body
+
+
+@pytest.mark.parametrize("medication", [
+    {"medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                               "code": "1426680"}]}},
+    {"medicationReference": {"reference": "#m"}, "contained": [{"resourceType": "Medication", "id": "m", "code": {
+        "coding": [{"system": "http://example.org/myoivig/CodeSystem/assessment", "code": "immune-globulin-iv"}]}}]},
+    {"medicationCodeableConcept": {"text": "IVIG 2 g/kg over 2 days"}},
+], ids=["rxnorm", "contained-medication", "text-only"])
+def test_order_select_speaks_for_an_ivig_order_however_it_is_coded(server: tuple[str, Path],
+                                                                   medication: dict[str, Any]) -> None:
+    """An RxNorm code, a contained Medication, or words only: the advice is given; words only are to confirm."""
+    body = _order(request("dm_on_prednisone", "order-select"), **medication)
+    cards = httpx.post(server[0] + ORDER_SELECT, json=body).json()["cards"]
+    assert cards and cards[0]["summary"].startswith("IVIG indicated")
+    fhir = [c for c in cards if c["summary"].startswith("FHIR data not used")]
+    words = any("in words only" in c["detail"] for c in fhir)
+    assert words == ("text" in str(medication.get("medicationCodeableConcept", {})))
+
+
+def test_an_order_named_in_words_that_are_not_ivig_gets_no_cards(server: tuple[str, Path]) -> None:
+    body = _order(request("dm_on_prednisone", "order-select"), medicationCodeableConcept={"text": "aspirin 81 mg"})
+    assert httpx.post(server[0] + ORDER_SELECT, json=body).json() == {"cards": []}
+
+
 def test_card_detail_carries_the_quote_and_the_fhir_provenance(server: tuple[str, Path]) -> None:
     """A caution card shows its quote and which resource the fact came from."""
     cards = httpx.post(server[0] + PATIENT_VIEW, json=request("pm_elderly_renal_thrombotic_iga")).json()["cards"]
