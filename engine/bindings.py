@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import KnowledgeBaseError, Problem
@@ -63,6 +63,10 @@ class Bindings:
     systems: Mapping[str, str]
     bindings: tuple[Binding, ...]
     patient_policies: Mapping[str, str]
+    positive: frozenset[tuple[str, str]] = frozenset()  # result codes that say positive, and negative
+    negative: frozenset[tuple[str, str]] = frozenset()
+    sex_extensions: tuple[tuple[str, frozenset[str]], ...] = ()  # (url, its code systems), first wins
+    sex_codes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (system, code) -> female | male
 
     def of(self, *sources: str) -> tuple[Binding, ...]:
         return tuple(b for b in self.bindings if b.source in sources)
@@ -182,9 +186,25 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
             problems.append(Problem(file, line, column, f"confirm_fact '{confirm}' is not a yes/no fact of the "
                                     "vocabulary"))
     policies = {str(k): str(v["local_policy"]) for k, v in document["patient"].items()}
+    answers: dict[str, set[tuple[str, str]]] = {}
+    for answer in ("positive", "negative"):
+        for index, entry in enumerate(document.get("results", {}).get(answer, [])):
+            code = code_of(entry, ["results", answer, index])
+            if code is not None:
+                answers.setdefault(answer, set()).add((code.system, code.code))
+    sex = document["patient"]["sex"]
+    sex_codes = {}
+    for value, entries in sex.get("values", {}).items():
+        for index, entry in enumerate(entries):
+            code = code_of(entry, ["patient", "sex", "values", value, index])
+            if code is not None:
+                sex_codes[(code.system, code.code)] = str(value)
     if any(p.severity == "error" for p in problems):
         return None, problems
-    return Bindings(file, hashlib.sha256(data).hexdigest(), systems, tuple(bindings), policies), problems
+    return Bindings(file, hashlib.sha256(data).hexdigest(), systems, tuple(bindings), policies,
+                    frozenset(answers.get("positive", ())), frozenset(answers.get("negative", ())),
+                    tuple((str(e["url"]), frozenset(systems.get(str(n), str(n)) for n in e["systems"]))
+                          for e in sex.get("extensions", ())), sex_codes), problems
 
 
 _LOADED: dict[tuple[Path, str, float], Bindings] = {}

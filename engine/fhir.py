@@ -21,14 +21,6 @@ FINAL_OBSERVATION = {"final", "amended", "corrected"}
 ACTIVE_MEDICATION = {"active", "intended"}
 ORDER_INTENTS = {"order", "original-order", "reflex-order", "filler-order", "instance-order", "plan"}
 """A MedicationRequest with another intent (a proposal, an option) is not a therapy the patient takes."""
-POSITIVE = {("http://snomed.info/sct", "10828004"), ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                                                      "POS")}
-NEGATIVE = {("http://snomed.info/sct", "260385009"), ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                                                       "NEG")}
-US_CORE_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"
-US_CORE_BIRTHSEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
-SEX_CODES = {"248152002": "female", "248153007": "male", "F": "female", "M": "male",
-             "female": "female", "male": "male"}
 RESOURCE_TYPES = ("Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement", "Medication",
                   "List", "AllergyIntolerance", "DiagnosticReport", "Bundle", "OperationOutcome")
 """What myoivig reads; any other resource is listed as unmapped."""
@@ -435,20 +427,30 @@ class _Reader:
             else:
                 self.unmapped.append(Unmapped(f"{ref}.birthDate", f"a partial birth date ({born}) gives no age"))
         sex, read = None, ""
-        for extension in patient.extension or []:
-            if extension.url == US_CORE_SEX and extension.valueCode in SEX_CODES:
-                sex, read = SEX_CODES[extension.valueCode], f"US Core sex {extension.valueCode}"
-                break
-            if extension.url == US_CORE_SEX and extension.valueCoding is not None:
-                found = SEX_CODES.get(str(extension.valueCoding.code))
-                if found:
-                    sex, read = found, f"US Core sex {extension.valueCoding.code}"
-                    break
-        if sex is None:
+        disagree = False
+        for url, systems in self.bindings.sex_extensions:  # in the bindings' order: the first that says wins
+            said: dict[str, str] = {}
             for extension in patient.extension or []:
-                if extension.url == US_CORE_BIRTHSEX and extension.valueCode in ("F", "M"):
-                    sex, read = SEX_CODES[extension.valueCode], f"US Core birth sex {extension.valueCode}"
-        if sex is None and patient.gender in ("female", "male"):
+                if extension.url != url:
+                    continue
+                coding = extension.valueCoding
+                code = str(extension.valueCode if extension.valueCode is not None else coding.code if coding else "")
+                keys = [(str(coding.system), code)] if coding is not None and coding.system else \
+                    [(system, code) for system in systems]  # a bare valueCode: any of the extension's systems
+                found = next((self.bindings.sex_codes[k] for k in keys if k[0] in systems
+                              and k in self.bindings.sex_codes), None)
+                if found is not None:
+                    said.setdefault(found, code)
+            if len(said) > 1:  # F and M in one extension: whose is right? unknown, with a note
+                self.warnings.append(f"{ref}: {url.rsplit('/', 1)[-1]} says both {' and '.join(sorted(said))}; "
+                                     "sex is left unknown")
+                disagree = True
+                break
+            if said:
+                [(sex, code)] = said.items()
+                read = f"US Core {'birth sex' if url.endswith('birthsex') else 'sex'} {code}"
+                break
+        if sex is None and not disagree and patient.gender in ("female", "male"):
             sex, read = patient.gender, f"gender {patient.gender}"
         if sex is not None:
             self._add("sex", sex, ref, None, None, read, policies.get("sex"))
@@ -612,9 +614,9 @@ class _Reader:
         for interpretation in observation.interpretation or []:
             found |= set(_codings(interpretation))
         text = (observation.valueString or "").strip().lower()
-        if found & POSITIVE or text == "positive" or observation.valueBoolean is True:
+        if found & self.bindings.positive or text == "positive" or observation.valueBoolean is True:
             positive = True
-        elif found & NEGATIVE or text == "negative" or observation.valueBoolean is False:
+        elif found & self.bindings.negative or text == "negative" or observation.valueBoolean is False:
             positive = False
         else:
             self.unmapped.append(Unmapped(ref, "neither positive nor negative (a bare number is not read: "
