@@ -32,7 +32,7 @@ from .options import (
 from .output import write_outputs
 from .render import render_consultation, render_template
 
-COMMAND_MODULES = {"batch": "batch_cmd", "examples": "examples_cmd", "explain": "explain_cmd",
+COMMAND_MODULES = {"audit": "audit_cmd", "batch": "batch_cmd", "examples": "examples_cmd", "explain": "explain_cmd",
                    "graph": "graph_cmd", "kb": "kb_cmd", "replay": "audit_cmd", "report": "report_cmd",
                    "serve": "serve_cmd"}
 """Each command module owns its commands; main only names them, and imports one when it is used

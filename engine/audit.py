@@ -7,9 +7,11 @@ patients (`myoivig replay`).
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,8 +23,13 @@ from .errors import InputError
 from .model import Consultation, KnowledgeBase
 from .patient import normalize
 
-FORMAT = 1
-"""The version of the record's layout (README: audit log)."""
+FORMAT = 2
+"""The version of the record's layout (README: audit log). 2: each record carries `prev`, the SHA-256 of
+the line before it (a hash chain), and with a key `mac`, an HMAC-SHA256 of the line."""
+GENESIS = "0" * 64
+"""`prev` of a log's first record."""
+KEY_VARIABLE = "MYOIVIG_AUDIT_KEY"
+"""The environment variable holding the audit key: with it, each record is signed and checked."""
 
 
 def audit_record(kb: KnowledgeBase, consultation: Consultation, program_version: str, command: str,
@@ -72,7 +79,6 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
     stop a write between pages); the next writer, holding the lock, cuts it off before
     appending, and `replay` ignores an unfinished last line.
     """
-    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     try:
         handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -80,6 +86,7 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         cut_unfinished_line(handle)
+        line = chained_line(record, _last_line(handle), audit_key()) + b"\n"
         written = os.write(handle, line)
         if written != len(line):
             raise OSError(0, f"only {written} of {len(line)} bytes written")
@@ -87,6 +94,111 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
         raise InputError(f"cannot write the audit log {path}: {exc.strerror or exc}", field="audit log") from None
     finally:
         os.close(handle)  # closing releases the lock
+
+
+def audit_key() -> bytes | None:
+    """The audit key from the environment, if the site set one."""
+    key = os.environ.get(KEY_VARIABLE)
+    return key.encode("utf-8") if key else None
+
+
+def chained_line(record: Mapping[str, Any], previous: bytes | None, key: bytes | None) -> bytes:
+    """The record as one line, chained to the line before it (`prev`) and, with a key, signed (`mac`)."""
+    body = {key_: value for key_, value in record.items() if key_ not in ("prev", "mac")}
+    body["prev"] = hashlib.sha256(previous).hexdigest() if previous is not None else GENESIS
+    line = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if key is None:
+        return line
+    mac = hmac.new(key, line, hashlib.sha256).hexdigest()
+    return line[:-1] + f',"mac":"{mac}"}}'.encode()
+
+
+def _last_line(handle: int) -> bytes | None:
+    """The last whole line of the file (callers hold the lock, and cut an unfinished line first)."""
+    end = os.lseek(handle, 0, os.SEEK_END)
+    if end == 0:
+        return None
+    position, tail = end, b""
+    while position > 0:
+        start = max(0, position - 65536)
+        tail = os.pread(handle, position - start, start) + tail
+        newline = tail.rfind(b"\n", 0, len(tail) - 1)
+        if newline >= 0:
+            return tail[newline + 1:-1]
+        position = start
+    return tail[:-1]
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What `audit verify` found: the records, where the chain broke, and the last line's hash."""
+
+    records: int
+    unchained: int  # records written before the chain began (format 1): not protected
+    breaks: tuple[tuple[int, str], ...]  # (line, why)
+    head: str  # SHA-256 of the last line: kept elsewhere, it protects the last record too
+    signed: bool  # a key was given, and every chained record's MAC was checked
+    unsigned: int = 0  # chained records written before the first signed one (before the site set its key)
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+
+def check_chain(lines: Iterable[tuple[int, bytes]], key: bytes | None = None) -> ChainCheck:
+    """Walk the log: each chained record must name the line before it; with a key, each must carry its MAC.
+    A line removed, inserted, reordered or edited breaks the chain at the next record (or at its MAC)."""
+    previous: bytes | None = None
+    records = unchained = unsigned = 0
+    breaks: list[tuple[int, str]] = []
+    chained = signing = False
+    for number, raw in lines:
+        records += 1
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+        except (ValueError, RecursionError):
+            breaks.append((number, "not an audit record"))
+            previous = raw
+            continue
+        if "prev" not in record:
+            if chained:
+                breaks.append((number, "a record without `prev` after the chain began (inserted?)"))
+            else:
+                unchained += 1
+            previous = raw
+            continue
+        chained = True
+        expected = hashlib.sha256(previous).hexdigest() if previous is not None else GENESIS
+        if record["prev"] != expected:
+            breaks.append((number, "`prev` does not match the line before it (a line removed, inserted, "
+                                   "moved or edited)"))
+        mac = record.get("mac")
+        if key is not None and mac is None and not signing:
+            unsigned += 1  # written before the site set its key
+        elif key is not None:
+            signing = True
+            bare = raw.replace(f',"mac":"{mac}"'.encode(), b"") if isinstance(mac, str) else raw
+            expected_mac = hmac.new(key, bare, hashlib.sha256).hexdigest()
+            if not isinstance(mac, str) or not hmac.compare_digest(mac, expected_mac):
+                breaks.append((number, "its MAC does not match (edited, unsigned after signing began, or written "
+                                       "with another key)"))
+        previous = raw
+    head = hashlib.sha256(previous).hexdigest() if previous is not None else GENESIS
+    return ChainCheck(records, unchained, tuple(breaks), head, key is not None, unsigned)
+
+
+def log_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The log's whole lines, numbered from 1, one at a time (a log of any size); an unfinished last line
+    (its writer was killed) is not a record."""
+    try:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if raw.endswith(b"\n"):
+                    yield number, raw[:-1]
+    except OSError as exc:
+        raise InputError(f"cannot read the audit log {path}: {exc.strerror or exc}", field="audit log") from None
 
 
 @dataclass(frozen=True)
@@ -142,10 +254,6 @@ def _as_recorded(now: Any, then: Any) -> Any:
     return now
 
 
-def read_log(path: Path) -> list[str]:
-    """The log's whole lines; an unfinished last line (its writer was killed) is not a record."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
-    except OSError as exc:
-        raise InputError(f"cannot read the audit log {path}: {exc.strerror or exc}", field="audit log") from None
+def read_log(path: Path) -> Iterator[str]:
+    """The log's whole lines as text, one at a time; bytes that are not UTF-8 are replaced."""
+    return (raw.decode("utf-8", errors="replace") for _, raw in log_lines(path))

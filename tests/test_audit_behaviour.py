@@ -1,6 +1,7 @@
 """The audit log exactly: the record's fields, whole-line appends and torn-tail repair, and replay's judgements."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ def test_a_record_holds_who_advised_what_on_which_facts_with_which_rules(kb: Kno
                                                                         record: dict[str, Any]) -> None:
     """README: audit log. Time to the second, the program and command, the rules' checksum, the advice."""
     assert {key: value for key, value in record.items() if key != "conclusions"} == {
-        "format": 1, "time": "2026-01-02T03:04:05+00:00",
+        "format": 2, "time": "2026-01-02T03:04:05+00:00",
         "program": {"name": "myoivig", "version": "1.2.3", "command": "consult x.yaml"},
         "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256},
         "patient": {"age_years": 52, "autoantibodies": ["anti_hmgcr"], "diagnosis": "necrotizing_myopathy",
@@ -57,7 +58,9 @@ def test_a_record_is_one_compact_utf8_line(tmp_path: Path, record: dict[str, Any
     log = tmp_path / "audit.jsonl"
     append_record(log, {"a": "é", "b": [1, 2]})
     append_record(log, {"c": None})
-    assert log.read_bytes() == '{"a":"é","b":[1,2]}\n{"c":null}\n'.encode()
+    first = '{"a":"é","b":[1,2],"prev":"' + "0" * 64 + '"}'
+    second = '{"c":null,"prev":"' + hashlib.sha256(first.encode()).hexdigest() + '"}'
+    assert log.read_bytes() == f"{first}\n{second}\n".encode()
 
 
 def test_a_new_log_is_readable_by_all_and_writable_by_its_owner(tmp_path: Path) -> None:
@@ -84,14 +87,15 @@ def test_a_short_write_is_an_error_saying_how_much_was_written(tmp_path: Path, m
     path = tmp_path / "audit.jsonl"
     with pytest.raises(InputError) as caught:
         append_record(path, {"key": "value"})
-    assert str(caught.value) == f"cannot write the audit log {path}: only 3 of 16 bytes written"
+    whole = len('{"key":"value","prev":""}\n') + 64  # the record, chained to no line before it
+    assert str(caught.value) == f"cannot write the audit log {path}: only 3 of {whole} bytes written"
 
 
 def test_a_whole_write_of_a_long_record_passes(tmp_path: Path, record: dict[str, Any]) -> None:
     """A record of several hundred bytes written whole is not an error (compares the count by value)."""
     path = tmp_path / "audit.jsonl"
     append_record(path, record)
-    assert json.loads(path.read_text()) == record and len(path.read_bytes()) > 300
+    assert json.loads(path.read_text()) == {**record, "prev": "0" * 64} and len(path.read_bytes()) > 300
 
 
 @pytest.mark.parametrize(("before", "after"), [
@@ -125,13 +129,13 @@ def test_cut_unfinished_line_keeps_exactly_the_whole_lines(tmp_path: Path, deadl
 def test_read_log_leaves_out_an_unfinished_last_line(tmp_path: Path, text: str, lines: list[str]) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_text(text)
-    assert read_log(path) == lines
+    assert list(read_log(path)) == lines
 
 
 def test_read_log_replaces_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_bytes(b"\xffa\n")
-    assert read_log(path) == ["\ufffda"]
+    assert list(read_log(path)) == ["\ufffda"]
 
 
 def _replay(kb: KnowledgeBase, *lines: str) -> list[Replayed]:
