@@ -78,11 +78,8 @@ def dose_lines(kb: KnowledgeBase, advice: Advice, detail: bool = False) -> list[
         brief = option.role == "standard" and not detail  # its schedule is the one given above
         text = regimen_text(option, brief=brief) + (f" {_sources([option])}" if brief else "")
         lines += _wrap(f"{option.label}: {text}", "    ", "  ")
-    if dose.next_course is not None:
-        months = dose.standard.duration_months
-        beyond = f": beyond the document's {span(months or (1, 1))} months, review the response first" \
-            if given.beyond_duration else ""
-        lines.append(f"  Next course: number {dose.next_course}{beyond}")
+    if given.next_course is not None:
+        lines += _wrap(given.next_course, "    ", "  ")
     if detail:
         lines.append("  Arithmetic:")
         lines += [f"    {step}" for step in dose.arithmetic]
@@ -136,7 +133,7 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
         out += _item(kb, conclusion, "?" if conclusion.kind == "scope" else "-", detail)
     if not advice.hard_stops:
         asked = "; ".join(f"{m.question} ({m.fact})" for m in advice.hard_stops_not_given)
-        out += _wrap("HARD STOPS: none known" + (f" - NOT GIVEN, ask before the first infusion: {asked}"
+        out += _wrap("HARD STOPS: none known" + (f" - NOT GIVEN, ask before {advice.ask_before}: {asked}"
                                                     if asked else ""), "    ", "")
     if advice.cautions:
         out.append(f"!! CAUTIONS ({', '.join(advice.caution_facts)})")

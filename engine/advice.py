@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from .dose import COURSES_GIVEN
 from .model import KIND, Conclusion, Consultation, Dose, KnowledgeBase, MissingFact, Regimen, VerdictSpec
 from .verdict import VERDICTS
 
@@ -55,6 +56,16 @@ class DoseAdvice:
         """The next course is past the document's 1-6 months: review before going on."""
         months = self.dose.standard.duration_months
         return bool(months and self.dose.next_course is not None and self.dose.next_course > months[1])
+
+    @property
+    def next_course(self) -> str | None:
+        """`Next course: number 7: beyond the document's 1-6 months, review the response first [local policy]`."""
+        if self.dose.next_course is None:
+            return None
+        months = self.dose.standard.duration_months or (1, 1)
+        beyond = f": beyond the document's {span(months)} months, review the response first [local policy]" \
+            if self.beyond_duration else ""
+        return f"Next course: number {self.dose.next_course}{beyond}"
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,12 @@ class Advice:
         """Routes to IVIG hold, but a hard stop or the scope gives no advice."""
         return self.verdict in ("contraindicated", "out_of_scope") and any(
             c.kind == "indication" for c in self.routes)
+
+    @property
+    def ask_before(self) -> str:
+        """When the hard-stop questions are due: before the first infusion, or the next once courses were given."""
+        given = self.consultation.patient.get(COURSES_GIVEN)
+        return "the next infusion" if isinstance(given, (int, float)) and given >= 1 else "the first infusion"
 
     @cached_property
     def missing_first(self) -> tuple[MissingFact, ...]:
@@ -153,9 +170,19 @@ def advise(kb: KnowledgeBase, consultation: Consultation) -> Advice:
         caution_facts=tuple(sorted({fact for c in by_kind["caution"] for fact in c.rests_on_facts
                                     if fact in consultation.patient})),
         cautions_not_given=tuple(m for m in missing if m.concern == "caution"),
-        warnings=consultation.warnings,
+        warnings=tuple((wid, _tagged(kb, wid, text)) for wid, text in consultation.warnings),
         dose=_dose_advice(consultation.dose, by_kind["dosing"]) if consultation.dose else None,
         dose_note=consultation.dose_note, dosing=by_kind["dosing"], sections=tuple(sections), missing=missing)
+
+
+def _tagged(kb: KnowledgeBase, wid: str, text: str) -> str:
+    """A warning as every surface shows it: with its references and `[local policy]` when its rule has one."""
+    rule = next((r for r in kb.rules if r.id == wid), None)
+    if rule is None or "[local policy]" in text:
+        return text
+    refs = sorted({q.ref for q in rule.provenance.sources})
+    tags = ([f"[{', '.join(refs)}]"] if refs else []) + (["[local policy]"] if rule.provenance.local_policy else [])
+    return " ".join([text, *tags])
 
 
 def _dose_advice(dose: Dose, conclusions: tuple[Conclusion, ...]) -> DoseAdvice:
@@ -165,7 +192,7 @@ def _dose_advice(dose: Dose, conclusions: tuple[Conclusion, ...]) -> DoseAdvice:
     if preferred.regimen == "cautious" and preferred.lower_end and preferred.spread:
         options += [RegimenOption("give", preferred.lower_end, "Give (cautions apply)"),
                     RegimenOption("also", preferred.spread, "or"),
-                    RegimenOption("standard", dose.standard, "Standard, not preferred here")]
+                    RegimenOption("standard", dose.standard, "Standard, not preferred here [local policy]")]
     else:
         options.append(RegimenOption("give", dose.standard, "Give"))
     if dose.alternative:

@@ -93,8 +93,9 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
                  [conclusion.id])
     if advice.hard_stops_not_given:
         names = [m.fact for m in advice.hard_stops_not_given]
-        card("hard_stops_not_given", f"Ask before the first IVIG infusion: {', '.join(names)} not given",
-             "warning", ["No hard stop is known, but these could be one; ask before the first infusion:"]
+        card("hard_stops_not_given", f"Ask before {advice.ask_before.replace('infusion', 'IVIG infusion')}: "
+             f"{', '.join(names)} not given",
+             "warning", [f"No hard stop is known, but these could be one; ask before {advice.ask_before}:"]
              + [f"- **{m.fact}**: {escape(m.question)}" for m in advice.hard_stops_not_given], [])
     rule_ids = {rule.id for rule in kb.rules}
     for wid, text in advice.warnings:  # implausible or inconsistent facts: a clinician must look
@@ -114,9 +115,7 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
              [f"- **{escape(o.label)}**: {o.regimen.g_per_kg[0]:g}"
               + (f"-{o.regimen.g_per_kg[1]:g}" if o.regimen.g_per_kg[1] != o.regimen.g_per_kg[0] else "")
               + f" g/kg = {escape(amount(o.regimen))}" for o in given.options]
-             + ([f"Next course: number {given.dose.next_course}"
-                 + (": beyond the document's months, review the response first" if given.beyond_duration else "")]
-                if given.dose.next_course is not None else [])
+             + ([escape(given.next_course)] if given.next_course is not None else [])
              + [escape(line) for line in given.dose.arithmetic]
              + [markdown(c) for c in given.conclusions],
              list(dict.fromkeys([*given.dose.rules, *(c.id for c in given.conclusions)])))

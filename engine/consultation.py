@@ -7,7 +7,7 @@ from typing import Any
 
 from . import conditions as cond
 from .backend import engine_for
-from .dose import WEIGHT_FACTS, compute_dose, dosable, dose_blocks, withheld_by
+from .dose import WEIGHT_FACTS, compute_dose, dosable, dose_blocks, usable, withheld_by
 from .errors import EngineError, KnowledgeBaseError, Problem
 from .missing import OPEN_VERDICTS, find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
@@ -25,8 +25,10 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
     derived = tuple(name for firing in trace for name in firing.asserted)
     verdict = decide(kb, evaluation)
     conclusions = _conclusions(kb, trace)
-    dose = compute_dose(kb, fired, facts)
-    warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (dose.warnings if dose else ())
+    computed = compute_dose(kb, fired, facts)
+    dose = usable(computed)
+    warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (
+        computed.warnings if computed else ())
     missing = tuple(find_missing(kb, facts))
     if verdict.value in OPEN_VERDICTS:
         better = {"indicated", "may_be_considered"} - {verdict.value}
@@ -34,7 +36,9 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
     return Consultation(
         patient=dict(facts), fired=fired, derived=derived, conclusions=conclusions,
         resolutions=_resolutions(kb, fired), dose=dose,
-        dose_note=None if dose else _no_dose(kb, verdict, fired, facts),
+        dose_note=None if dose else (
+            f"No dose until the facts are checked: {' '.join(text for _, text in computed.warnings)}"
+            if computed else _no_dose(kb, verdict, fired, facts)),
         missing=missing, trace=trace, verdict=verdict, warnings=warnings)
 
 

@@ -18,6 +18,9 @@ BODY_FACTS = (*WEIGHT_FACTS, "weight_kg")
 """Every fact the dose arithmetic reads."""
 
 
+COURSES_GIVEN = "ivig_courses_given"
+"""The vocabulary's count of IVIG courses already given: the next course, and when hard stops are asked."""
+
 def round_to(value: float, step: float) -> float:
     """Round to a multiple of `step`, halves up (Python's round() rounds halves to even)."""
     steps = (Decimal(repr(value)) / Decimal(repr(step))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
@@ -45,6 +48,12 @@ def dose_blocks(kb: KnowledgeBase, fired: Collection[str]) -> dict[str, tuple[st
 def withheld_by(kb: KnowledgeBase, fired: Collection[str]) -> list[str]:
     """The warnings that hold the dose back until a fact is checked (an adult weighing 3 kg)."""
     return [rule_id for rule_id in fired if (spec := kb.rule(rule_id).conclude) and spec.withholds_dose]
+
+
+def usable(dose: Dose | None) -> Dose | None:
+    """A dose is held back while its own checks fail (weight and height give an implausible BMI: a weight
+    typed in pounds would give half the dose); the checks are shown, with the facts to check."""
+    return None if dose is None or dose.warnings else dose
 
 
 def dosable(blocks: Mapping[str, Any]) -> bool:
@@ -144,7 +153,7 @@ def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, 
                              f"BMI {_fmt(bmi)} kg/m2 (from {_fmt(actual)} kg and {_fmt(facts['height_cm'])} cm) "
                             f"is outside {_fmt(low_bmi)}-{_fmt(high_bmi)}: check weight and height before dosing "
                             "[local policy]."))
-    given = facts.get("ivig_courses_given")
+    given = facts.get(COURSES_GIVEN)
     next_course = int(given) + 1 if given is not None else None
     rounding = (f"dosing weight to {_fmt(basis['round_weight_kg'])} kg; grams to the nearest "
                 f"{_fmt(step)} g, halves up, each computed from the dosing weight (local policy, "

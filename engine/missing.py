@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import conditions as cond
-from .dose import compute_dose
+from .dose import compute_dose, usable
 from .model import KIND_ORDER, STRENGTHS, Dose, KnowledgeBase, MissingFact
 from .reasoning import evaluate_rules, input_dependencies
 from .verdict import decide
@@ -45,7 +45,7 @@ def _outcome(kb: KnowledgeBase, facts: Mapping[str, Any]) -> tuple[frozenset[str
     evaluation = evaluate_rules(kb, facts)
     fired = evaluation.fired
     conclusions = frozenset(r for r in fired if kb.rule(r).conclude)
-    dose = compute_dose(kb, fired, facts)
+    dose = usable(compute_dose(kb, fired, facts))
     # the course number is a count, not a change of dose
     return conclusions, dose and replace(dose, next_course=None), decide(kb, evaluation).value
 
@@ -55,7 +55,7 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
     """Unknown facts that, given one value or another, would change the advice; safety first."""
     base_conclusions, base_dose, base_verdict = _outcome(kb, facts)
     wanted = [name for name in (names if names is not None else kb.facts) if name not in facts
-              and kb.facts[name].asked]
+              and _asked(kb.facts[name].asked, kb.facts[name].ask_when, facts)]
     unknown = [name for name in kb.facts if name not in facts]
     changed: dict[str, set[str]] = {name: set() for name in unknown}
     dose_changes = dict.fromkeys(unknown, False)
@@ -89,7 +89,8 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
     # Rules that need several answers at once: still open when unknowns may become known.
     possible = evaluate_rules(kb, facts, open_world=True)
     settled = frozenset(name for name, truth in evaluate_rules(kb, facts).derived.items() if truth)
-    depends = input_dependencies(kb, settled)
+    closed = frozenset(rule_id for rule_id, truth in possible.rules.items() if truth is False)
+    depends = input_dependencies(kb, settled, closed)
     routes = {rule.id for rule in kb.routes}
     for rule in kb.rules:
         if rule.conclude and possible.rules[rule.id] is None and rule.id not in base_conclusions:
@@ -119,6 +120,11 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
     missing.sort(key=lambda m: (CONCERNS.index(m.concern), KIND_ORDER[m.decisive_kind],
                                 -len(m.could_change), m.fact))
     return missing
+
+
+def _asked(asked: bool, when: cond.Condition | None, facts: Mapping[str, Any]) -> bool:
+    """A fact read from the record is never asked; one with `ask_when` only once that holds."""
+    return asked and (when is None or cond.evaluate(when, facts) is True)
 
 
 def _shared_rule_pairs(kb: KnowledgeBase, unknown: list[str]) -> list[tuple[str, str]]:

@@ -80,6 +80,7 @@ class FactSpec:
     range: tuple[float, float] | None = None
     line: int = 0
     asked: bool = True  # False: read from the record, never listed as missing
+    ask_when: Condition | None = None  # listed as missing only when it holds on the facts given
 
     def allowed(self) -> str:
         """What a clinician may answer, in words."""

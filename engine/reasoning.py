@@ -58,12 +58,13 @@ def evaluate_rules(kb: KnowledgeBase, facts: Mapping[str, Any], open_world: bool
     return Evaluation(rules, derived, tuple(rule.id for rule in kb.rules))
 
 
-def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
-                       ) -> dict[str, frozenset[str]]:
+def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset(),
+                       closed: frozenset[str] = frozenset()) -> dict[str, frozenset[str]]:
     """For each rule, the input facts its condition rests on, through derived facts too.
 
     A derived fact in `settled` is already true and stays true (no rule negates one),
-    so what it was derived from no longer matters.
+    so what it was derived from no longer matters; a producer in `closed` cannot fire whatever
+    the unknown facts turn out to be (IBM closes the severity route), so its inputs do not count.
     """
     producers = kb.producers
     deps: dict[str, frozenset[str]] = {}
@@ -74,7 +75,8 @@ def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset()
                 found.add(test.fact)
             if test.fact not in settled:
                 for producer in producers.get(test.fact, ()):
-                    found |= deps[producer]
+                    if producer not in closed:
+                        found |= deps[producer]
         deps[rule.id] = frozenset(found)
     return deps
 

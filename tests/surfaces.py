@@ -85,7 +85,7 @@ def from_cards(cards: Sequence[Mapping[str, Any]]) -> Seen:
         if (card["indicator"] == "critical" and summary.startswith("IVIG hard stop")) or (
                 card is cards[0] and verdict["verdict"] == "contraindicated"):
             seen.hard_stops.update(r for r in rules if r.startswith("contraindication."))
-        if summary.startswith("Ask before the first IVIG infusion: "):
+        if summary.startswith(("Ask before the first IVIG infusion: ", "Ask before the next IVIG infusion: ")):
             seen.hard_stops_not_given = [item.strip("*") for item in re.findall(r"\*\*([a-z_]+)\*\*", card["detail"])]
         if summary.startswith("IVIG dose") and not summary.startswith("IVIG dose not computed"):
             match = _GIVE_CARD.match(summary)
@@ -114,7 +114,7 @@ def from_text(text: str, advice: Advice) -> Seen:
     give = re.search(r"DOSE Dosing weight [0-9.]+ kg \([^)]*\) Give[^:]*: [0-9.-]+ g/kg = ([0-9.]+(?:-[0-9.]+)?) g "
                      r"(?:over ([0-9]+) days|in ([0-9]+-[0-9]+) daily doses)", flat)
     seen.give = (give.group(1), give.group(2) or give.group(3)) if give else None
-    stops = re.search(r"HARD STOPS: none known - NOT GIVEN, ask before the first infusion: (.*?) (?:!! CAUTIONS|"
+    stops = re.search(r"HARD STOPS: none known - NOT GIVEN, ask before the (?:first|next) infusion: (.*?) (?:!! CAUTIONS|"
                       r"CAUTIONS:)", flat)
     seen.hard_stops_not_given = re.findall(r"\(([a-z_]+)\)", stops.group(1)) if stops else []
     caution = _CAUTIONS.search(text)

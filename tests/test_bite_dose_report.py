@@ -18,11 +18,13 @@ SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "sex": "fema
                                                           (150, 159.75, True), (150, 180, True)])
 def test_the_bmi_check_accepts_12_to_70_inclusive(kb: KnowledgeBase, height: float, weight: float,
                                                   warned: bool) -> None:
-    """dosing.yaml's plausible_bmi [12, 70] is closed: BMI 12.0 and 70.0 pass, 11.9 and 71.0 are flagged
-    (an adult under 30 kg is not dosed at all: warning.adult_weight_under_30_kg withholds the dose)."""
-    dose = consult(kb, normalize(kb, {**SEVERE, "height_cm": height, "weight_kg": weight})).dose
-    assert dose is not None
-    assert [w[0] for w in dose.warnings] == (["dose.bmi_implausible"] if warned else [])
+    """dosing.yaml's plausible_bmi [12, 70] is closed: BMI 12.0 and 70.0 pass and are dosed; 11.9 and 71.0 are
+    flagged, and no dose is given until weight and height are checked (a weight in pounds would halve it)."""
+    advised = consult(kb, normalize(kb, {**SEVERE, "height_cm": height, "weight_kg": weight}))
+    assert [w[0] for w in advised.warnings if w[0].startswith("dose.")] == (["dose.bmi_implausible"] if warned else [])
+    assert (advised.dose is None) == warned
+    if warned:
+        assert advised.dose_note is not None and advised.dose_note.startswith("No dose until the facts are checked: BMI")
 
 
 def test_the_alternative_course_spans_both_ends_of_its_g_per_kg(kb_copy: Path) -> None:

@@ -89,7 +89,7 @@ def test_facts_to_check_each_get_a_warning_card() -> None:
     checks = [c for c in found if c["summary"].startswith("Check before IVIG: ")]
     assert [c["indicator"] for c in checks] == ["warning"] * 2  # no dose, so no BMI check of a dose
     assert checks[0]["summary"] == ("Check before IVIG: An adult weight under 30 kg is implausible; check the weight "
-                                    "before any dose is given.")
+                                    "before any dose is given. [local policy]")
     assert checks[0]["source"]["topic"]["code"] == "warning.adult_weight_under_30_kg"
 
 

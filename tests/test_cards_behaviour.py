@@ -176,13 +176,14 @@ def test_each_concern_has_its_card_in_order(kb: KnowledgeBase, base: Consultatio
     assert [(c["uuid"], c["summary"], c["indicator"]) for c in found] == [
         (uuid_of(kb, "i", "verdict"), "IVIG contraindicated: Past anaphylaxis: no IVIG.", "critical"),
         (uuid_of(kb, "i", HARD2.id), "IVIG hard stop: Anti-IgA antibodies: no IVIG.", "critical"),
-        (uuid_of(kb, "i", "warning.adult_weight_under_30_kg"), "Check before IVIG: Weight *low*", "warning"),
+        (uuid_of(kb, "i", "warning.adult_weight_under_30_kg"), "Check before IVIG: Weight *low* [local policy]",
+         "warning"),
         (uuid_of(kb, "i", "dose.check"), "Check before IVIG: Odd", "warning"),
         (uuid_of(kb, "i", CAUTION.id), "IVIG caution: Renal caution.", "warning"),
         (uuid_of(kb, "i", OUTSIDE.id), "Out of scope: A child: out of scope.", "info"),
         (uuid_of(kb, "i", INSIDE.id), "Scope: Age unknown.", "info")]
     warning, unknown_rule = found[2], found[3]
-    assert warning["detail"] == "Weight \\*low\\*"
+    assert warning["detail"] == "Weight \\*low\\* \\[local policy\\]"
     assert warning["source"]["topic"]["code"] == "warning.adult_weight_under_30_kg"
     assert warning["extension"]["org.myoivig"]["rules"] == ["warning.adult_weight_under_30_kg"]
     assert unknown_rule["source"] == {"label": LABEL} and "rules" not in unknown_rule["extension"]["org.myoivig"]

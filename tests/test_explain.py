@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from myoivig.engine import KnowledgeBase, consult, load_knowledge_base, normalize
+from myoivig.engine import KnowledgeBase, consult, find_missing, load_knowledge_base, normalize
 from myoivig.engine.explain import how, what_if, why_not
 from myoivig.main import cli
 
@@ -201,8 +201,9 @@ def test_ask_stops_when_nothing_could_change_the_advice(runner: CliRunner) -> No
     assert "Were antibodies against IgA found" not in result.stderr
 
 
-def test_consult_without_patient_asks_from_scratch(runner: CliRunner) -> None:
-    answers = "skip\nskip\nskip\nIMNM\n55\n[anti_hmgcr]\n" + "skip\n" * 40  # the three hard-stop questions first
+def test_consult_without_patient_asks_from_scratch(runner: CliRunner, kb: KnowledgeBase) -> None:
+    first = sum(m.concern == "hard_stop" for m in find_missing(kb, {}))  # the hard-stop questions come first
+    answers = "skip\n" * first + "IMNM\n55\n[anti_hmgcr]\n" + "skip\n" * 40
     result = runner.invoke(cli, ["consult", "--format", "json"], input=answers)
     data = json.loads(result.stdout)
     assert data["patient"]["diagnosis"] == "necrotizing_myopathy"

@@ -68,11 +68,12 @@ def test_cycle_between_derived_facts(kb_copy: Path) -> None:
 
 def test_schema_violation_is_located(kb_copy: Path) -> None:
     rules = kb_copy / "rules" / "monitoring.yaml"
-    edit(rules, "      kind: monitoring\n      statement: Check serum", "      kind: monitor\n      statement: Check serum")
+    edit(rules, "      kind: monitoring\n      statement: >-\n        Monitor the response",
+         "      kind: monitor\n      statement: >-\n        Monitor the response")
     [problem] = problems_of(kb_copy)
     line = line_of(rules, "      kind: monitor")
     assert problem.startswith(f"knowledge_base/rules/monitoring.yaml:{line}:")
-    assert "[monitoring.renal_function]" in problem and "'monitor' is not one of" in problem
+    assert "[monitoring.treatment_response]" in problem and "'monitor' is not one of" in problem
 
 
 def test_malformed_yaml(kb_copy: Path) -> None:

@@ -126,10 +126,13 @@ def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase)
     order = [CONCERNS.index(m.concern) for m in result]
     assert order == sorted(order)
     facts = [m.fact for m in result]
-    assert facts.index("iga_deficiency") < facts.index("anti_iga_antibodies")
+    assert "iga_deficiency" in facts and "anti_iga_antibodies" not in facts  # anti-IgA waits for a deficient IgA
     hard_stop_facts = {test.fact for rule in kb.rules if rule.conclude and rule.conclude.kind == "contraindication"
-                       for test in cond.tests(rule.when)}
+                       for test in cond.tests(rule.when)} - {"anti_iga_antibodies"}
     assert {m.fact for m in result if m.concern == "hard_stop"} == hard_stop_facts
+    deficient = [m.fact for m in find_missing(kb, normalize(kb, {**SEVERE_DYSPHAGIA, "iga_deficiency": True}))]
+    assert "anti_iga_antibodies" in deficient and deficient.index("anti_iga_antibodies") < deficient.index(
+        "renal_insufficiency")  # asked among the hard stops, before the cautions
     assert {"sex", "height_cm", "weight_kg"} <= {m.fact for m in result if m.concern == "dose"}
     assert all(m.could_change for m in result if m.concern == "other")
     assert result[0].question == kb.facts["iga_deficiency"].question
@@ -150,7 +153,7 @@ SEVERE_DYSPHAGIA = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "d
 def test_a_hard_stop_could_take_the_dose_away_but_a_course_count_changes_no_dose(kb: KnowledgeBase) -> None:
     """With a dose computed, a hard stop would remove it (a dose change); the course number is only a count."""
     result = {m.fact: m for m in find_missing(kb, normalize(kb, {**SEVERE_DYSPHAGIA, "sex": "female",
-                                                                  "height_cm": 165}))}
+                                                                  "height_cm": 165, "iga_deficiency": True}))}
     assert result["anti_iga_antibodies"].could_change_dose is True
     assert result["prior_immunoglobulin_anaphylaxis"].could_change_dose is True
     assert result["ivig_courses_given"].could_change_dose is False

@@ -33,7 +33,7 @@ def test_the_summary_of_a_cautious_indication(kb: KnowledgeBase) -> None:
     assert _report(kb, CAUTIOUS)["summary"] == {
         "verdict": "indicated", "ivig_indicated": True, "strength": "is recommended",
         "verdict_rules": ["indication.severe_or_rapidly_progressive"], "undetermined_by": [], "hard_stops": [],
-        "hard_stops_not_given": ["iga_deficiency", "anti_iga_antibodies", "prior_immunoglobulin_anaphylaxis"],
+        "hard_stops_not_given": ["iga_deficiency", "prior_immunoglobulin_anaphylaxis"],  # anti-IgA after IgA
         "cautions_not_given": [],
         "early_initiation": False, "cautions": ["renal_insufficiency", "thrombotic_risk"],
         "caution_rules": [{"rule": "caution.renal_insufficiency", "from": "document"},
