@@ -39,12 +39,19 @@ def _loopback(host: str) -> bool:
               help="Count ages and months to this date instead of today (for demonstrations and tests).")
 @click.option("--public-url", metavar="URL", default=None,
               help="The URL clinicians' browsers reach this service at: cards then link to the full HTML report.")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=Path("myoivig-reports.sqlite3"),
+              show_default=True,
+              help="SQLite file keeping the cards' report links across restarts (with --public-url).")
+@click.option("--report-ttl", "report_ttl_hours", default=168.0, show_default=True,
+              type=click.FloatRange(0, 8760, min_open=True),
+              help="Hours a report link works; its facts are then deleted [local policy].")
 @click.option("--insecure", is_flag=True,
               help="Allow a non-loopback --host without --jwks (plain HTTP, no client check).")
 @kb_option
 def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issuers: tuple[str, ...],
               audience_base: str | None, max_token_seconds: int, cors_origins: tuple[str, ...],
-              as_of: dt.datetime | None, public_url: str | None, insecure: bool, kb_dir: Path | None) -> None:
+              as_of: dt.datetime | None, public_url: str | None, store: Path, report_ttl_hours: float,
+              insecure: bool, kb_dir: Path | None) -> None:
     """Serve CDS Hooks: GET /cds-services, POST /cds-services/{id}, POST /cds-services/{id}/feedback.
 
     It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C.
@@ -69,9 +76,14 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
         except (OSError, ValueError) as exc:
             raise InputError(f"{jwks} is not a JWKS JSON file: {exc}", field="--jwks") from None
     kb = load_kb(kb_dir)
+    from .reports import ReportStore
+    try:
+        reports = ReportStore(store, report_ttl_hours) if public_url else None
+    except Exception as exc:  # sqlite3.Error, OSError: a store that cannot be opened is the user's to fix
+        raise InputError(f"cannot open the report store {store}: {exc}", field="--store") from None
     config = ServiceConfig(kb=kb, feedback_log=feedback_log, as_of=as_of.date() if as_of else None, jwks=keys,
                            issuers=issuers, audience_base=audience_base, cors_origins=cors_origins,
-                           public_url=public_url, max_token_seconds=max_token_seconds)
+                           public_url=public_url, max_token_seconds=max_token_seconds, store=reports)
     serve(config, host, port, lambda line: click.echo(line, err=True))
 
 

@@ -7,16 +7,14 @@ under a lock, in a worker thread, because durable_rules is single-threaded.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
-import secrets
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,8 @@ from starlette.routing import Route
 from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from .engine.bindings import Bindings, load_bindings
 from .engine.cards import SPEC_VERSION, cards, pruned
-from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, read_fhir
+from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, read_fhir, reading_to_dict
+from .reports import ReportStore
 
 MAX_BODY = 5 * 1024 * 1024
 """Bigger requests are refused with 413 before they are read into memory [local policy]."""
@@ -39,11 +38,6 @@ REQUIRED_PREFETCH = ("patient", "conditions")
 """Without these the service cannot tell what the patient has: 412, as the spec asks."""
 HOOKS = {"myoivig-patient-view": "patient-view", "myoivig-order-select": "order-select"}
 OUTCOMES = ("accepted", "overridden")
-REMEMBERED_REPORTS = 1_000
-"""Reports kept for the cards' links: a link works while its consultation is among the server's last
-thousand [local policy]. Its key is an HMAC of the hookInstance under a secret drawn at start-up, so a
-link cannot be guessed from a hookInstance; a browser following it carries no JWT, so the link itself
-is the credential (serve it on a network only clinicians reach)."""
 REMEMBERED_CARDS = 10_000
 """Card uuids kept to join feedback to rules; the oldest are forgotten first."""
 
@@ -70,9 +64,8 @@ class ServiceConfig:
     lock: threading.Lock = field(default_factory=threading.Lock)
     public_url: str | None = None  # where clinicians' browsers reach the service: cards link to reports
     cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
-    reports: OrderedDict[str, tuple[Any, FhirReading]] = field(default_factory=OrderedDict)
+    store: ReportStore | None = None  # the cards' report links (cli/reports.py): random tokens, a time to live
     seen_jti: dict[str, float] = field(default_factory=dict)
-    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
 
 def discovery(kb: KnowledgeBase, bindings: Bindings) -> dict[str, Any]:
@@ -153,17 +146,23 @@ def create_app(config: ServiceConfig) -> Starlette:
         return JSONResponse({})
 
     async def report(request: Request) -> Response:
-        kept = config.reports.get(request.path_params["token"])
+        """The full report behind a card's link, made again from the kept facts; a browser gets a page."""
+        kept = config.store.get(request.path_params["token"]) if config.store is not None else None
         if kept is None:
-            raise HookError(404, "not-found", "no such report (reports are kept for the last "
-                            f"{REMEMBERED_REPORTS} consultations of this server)")
-        from .engine.fhir import reading_to_dict
+            return HTMLResponse(_notice("No such report", "This link is unknown or has expired: open the patient's "
+                                        "chart again for current advice."), status_code=404)
+        if kept.kb_sha256 != kb.sha256:
+            return HTMLResponse(_notice("Made with another knowledge base", "This report was made with knowledge "
+                                        f"base {kept.kb_sha256[:12]}; the service now runs {kb.sha256[:12]}. Open "
+                                        "the patient's chart again for current advice."), status_code=410)
         from .report_cmd import report_html
 
-        consultation, reading = kept
-        page = await run_in_threadpool(report_html, kb, consultation, reading.patient or "the patient",
-                                       reading_to_dict(reading))
-        return HTMLResponse(page)
+        def made() -> str:
+            with config.lock:  # one engine, one consultation at a time
+                consultation = consult(kb, normalize(kb, kept.facts))
+            return report_html(kb, consultation, kept.patient, kept.reading)
+
+        return HTMLResponse(await run_in_threadpool(made))
 
     from .report_cmd import report_html
     from .web import Page
@@ -199,6 +198,12 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def not_allowed(request: Request, exc: Exception) -> Response:
     return outcome(405, "not-supported", f"{request.method} is not allowed on {request.url.path}")
+
+
+def _notice(title: str, text: str) -> str:
+    """A plain page for a browser that followed a card's link (it would show an OperationOutcome as raw JSON)."""
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title></head>"
+            f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>")
 
 
 def outcome(status: int, code: str, message: str, expression: str | None = None) -> JSONResponse:
@@ -283,14 +288,13 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
     if hook == "order-select" and "diagnosis" not in facts and not conflict:
         return []  # IVIG for another disease (ITP, an immune deficiency): not this service's business
     instance = str(body["hookInstance"])
-    token = hmac.new(config.secret, instance.encode(), hashlib.sha256).hexdigest()[:32]
-    report_url = f"{config.public_url.rstrip('/')}/reports/{token}" if config.public_url else None
+    report_url = None
+    if config.public_url and config.store is not None:  # a random token: a second call never replaces the first
+        token = config.store.put(consultation.patient, reading_to_dict(reading), reading.patient or "the patient",
+                                 config.kb.sha256)
+        report_url = f"{config.public_url.rstrip('/')}/reports/{token}"
     found = cards(config.kb, consultation, instance, reading, report_url)
     with config.lock:
-        if report_url:
-            config.reports[token] = (consultation, reading)
-            while len(config.reports) > REMEMBERED_REPORTS:
-                config.reports.popitem(last=False)
         for card in found:
             config.cards_sent[card["uuid"]] = {"rules": card["extension"]["org.myoivig"].get("rules", []),
                                                "hookInstance": str(body["hookInstance"])}

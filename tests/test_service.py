@@ -43,8 +43,9 @@ def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]
     port, log = free_port(), tmp / "feedback.jsonl"
     public = ["--audience-base", f"http://127.0.0.1:{port}"] if "--jwks" in extra else [
         "--public-url", f"http://127.0.0.1:{port}"]
+    store = [] if "--store" in extra else ["--store", str(tmp / "reports.sqlite3")]
     process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--as-of", "2026-01-15",
-                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *extra],
+                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *store, *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -154,13 +155,32 @@ def test_cards_link_to_the_full_report(server: tuple[str, Path]) -> None:
     link = cards["cards"][0]["links"][0]
     assert link["label"] == "Full consultation report" and link["type"] == "absolute"
     token = link["url"].removeprefix(f"{server[0]}/reports/")
-    assert re.fullmatch(r"[0-9a-f]{32}", token) and instance.replace("-", "") not in token  # not the hookInstance
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token) and instance.replace("-", "") not in token  # random, not the hook's
     assert httpx.get(f"{server[0]}/reports/{instance}").status_code == 404
     page = httpx.get(link["url"], timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "IVIG: INDICATED" in page.text and "Observation/obs-15 LOINC 29463-7" in page.text
+    again = httpx.post(server[0] + PATIENT_VIEW, json=request("dm_on_prednisone", instance=instance)).json()
+    assert again["cards"][0]["links"][0]["url"] != link["url"]  # the same hookInstance never replaces a report
+    assert "IVIG: INDICATED" in httpx.get(link["url"], timeout=30).text
     gone = httpx.get(f"{server[0]}/reports/{uuid.uuid4()}")
-    assert gone.status_code == 404 and gone.json()["resourceType"] == "OperationOutcome"
+    assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")  # a browser's page
+    assert "unknown or has expired" in gone.text
+
+
+def test_report_links_outlive_a_restart_and_expire(tmp_path: Path) -> None:
+    """The store is a file: a link made before a restart opens after it; after --report-ttl it is gone."""
+    store = tmp_path / "reports.sqlite3"
+    for base, _process, _log in start(tmp_path, "--store", str(store)):
+        link = httpx.post(base + PATIENT_VIEW, json=request("imnm_anti_hmgcr_early")).json()["cards"][0]["links"][0]
+        path = link["url"].removeprefix(base)
+    for base, _process, _log in start(tmp_path, "--store", str(store)):
+        page = httpx.get(base + path, timeout=30)
+        assert page.status_code == 200 and "IVIG: INDICATED" in page.text
+    for base, _process, _log in start(tmp_path, "--store", str(store), "--report-ttl", "0.0003"):  # about 1 s
+        short = httpx.post(base + PATIENT_VIEW, json=request("imnm_anti_hmgcr_early")).json()["cards"][0]["links"][0]
+        time.sleep(1.5)
+        assert httpx.get(short["url"], timeout=30).status_code == 404
 
 
 def test_two_covered_diagnoses_still_speak_in_patient_view(server: tuple[str, Path]) -> None:
@@ -351,7 +371,10 @@ def test_fifty_concurrent_requests_all_get_their_own_answer(server: tuple[str, P
         answers = list(pool.map(lambda case: client.post(server[0] + ORDER_SELECT,
                                                          json=request(case, "order-select")), cases))
     assert [a.status_code for a in answers] == [200] * 50
-    assert [a.json() for a in answers] == [serial[case] for case in cases]
+
+    def unlinked(answer: dict[str, Any]) -> list[dict[str, Any]]:  # each call keeps its own report, its own link
+        return [{k: v for k, v in card.items() if k != "links"} for card in answer["cards"]]
+    assert [unlinked(a.json()) for a in answers] == [unlinked(serial[case]) for case in cases]
 
 
 @pytest.fixture(scope="module")
