@@ -1,13 +1,16 @@
 """`myoivig batch`: a cohort in, one record a patient out, in input order, resumable.
 
-Each record is written with a single `write` to a file opened for appending, so an
-interrupted or killed batch leaves whole records only (a torn last line, possible
-only if the disk fills, is cut on `--resume`). Nothing per patient is kept after its
-record is written: memory stays flat however long the input.
+A new run writes OUTPUT.partial and renames it to OUTPUT when it ends (or is interrupted), so an
+existing OUTPUT is never emptied by a run that then fails on its input; beside OUTPUT it writes
+OUTPUT.batch.json, the input's identity, which `--resume` checks before appending. Each record is
+written with a single `write` to a file opened for appending, so an interrupted or killed batch
+leaves whole records only (a torn last line, possible only if the disk fills, is cut on `--resume`).
+Nothing per patient is kept after its record is written: memory stays flat however long the input.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -32,11 +35,14 @@ class RecordWriter:
 
     def __init__(self, path: Path, fmt: str, resume: bool) -> None:
         self.fmt = fmt
+        self.path = path
         self.handle: int | None = None  # None: standard output
+        # a new run writes beside OUTPUT and renames at the end: OUTPUT is never emptied by a failed run
+        self.target = path if resume or path == STDOUT else path.with_name(path.name + ".partial")
         if path != STDOUT:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume else os.O_TRUNC)
             try:
-                self.handle = os.open(path, flags, 0o644)
+                self.handle = os.open(self.target, flags, 0o644)
             except OSError as exc:
                 raise InputError(f"cannot write {path}: {exc.strerror or exc}", field="-o/--output") from None
         if fmt == "csv" and (self.handle is None or os.fstat(self.handle).st_size == 0):
@@ -70,32 +76,85 @@ class RecordWriter:
     def close(self) -> None:
         if self.handle is not None:
             os.close(self.handle)
+            self.handle = None
+
+    def keep(self, identity: dict[str, Any]) -> None:
+        """The records written become OUTPUT, with the input's identity beside them (for --resume)."""
+        self.close()
+        if self.path == STDOUT:
+            return
+        if self.target != self.path:
+            os.replace(self.target, self.path)
+        identity_file(self.path).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+
+    def discard(self) -> None:
+        """A run that failed leaves OUTPUT as it was."""
+        self.close()
+        if self.target != self.path and self.path != STDOUT:
+            self.target.unlink(missing_ok=True)
 
 
-def resume_from(path: Path, fmt: str, kb: KnowledgeBase, tally: Tally) -> int:
-    """Cut a torn last line, count the whole records already written, and tally them."""
+def identity_file(output: Path) -> Path:
+    return output.with_name(output.name + ".batch.json")
+
+
+def input_identity(source: Path, kb: KnowledgeBase, fmt: str) -> dict[str, Any]:
+    """What `--resume` must find again: the input's content (a file's bytes, or a folder's files), the
+    knowledge base and the output format."""
+    digest = hashlib.sha256()
+    files = [source] if not source.is_dir() else sorted(p for p in source.iterdir() if p.is_file())
+    for path in files:
+        if source.is_dir():
+            digest.update(path.name.encode() + b"\0")
+        try:
+            with path.open("rb") as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            continue  # reading the input reports it
+    return {"input": str(source), "input_sha256": digest.hexdigest(), "knowledge_base": kb.sha256, "format": fmt}
+
+
+def resume_from(path: Path, fmt: str, kb: KnowledgeBase, tally: Tally, identity: dict[str, Any]) -> int:
+    """Check that OUTPUT came from this input, cut a torn last line, count the whole records already
+    written, and tally them."""
     if path == STDOUT:
         raise InputError("--resume needs an output file, not standard output", field="--resume")
     if not path.exists():
         return 0
+    try:
+        kept = json.loads(identity_file(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(f"{path} has no readable record of its input ({identity_file(path).name}): it was not "
+                         "written by myoivig batch, or by an older version; start a new output", field="--resume") \
+            from None
+    for key, what in (("input_sha256", "another input (or the input changed since)"),
+                      ("knowledge_base", "another knowledge base"), ("format", "another output format")):
+        if kept.get(key) != identity[key]:
+            raise InputError(f"{path} was written from {what}: resuming would mix two runs; start a new output",
+                             field="--resume")
     handle = os.open(path, os.O_RDWR)
     try:
         cut_unfinished_line(handle)
     finally:
         os.close(handle)
     done = 0
-    with path.open(encoding="utf-8", newline="") as stream:
-        lines: Iterator[Any] = csv.DictReader(stream) if fmt == "csv" else (json.loads(line) for line in stream)
-        for record in lines:
-            if fmt == "csv":
-                tally.add_csv(record)
-            else:
-                sha = record.get("knowledge_base", {}).get("sha256")
-                if sha not in (None, kb.sha256):
-                    raise InputError(f"{path} was written with another knowledge base (sha256 {sha[:12]}...); "
-                                     "resume with the same one, or start a new output", field="--resume")
-                tally.add(record)
-            done += 1
+    try:
+        with path.open(encoding="utf-8", newline="") as stream:
+            lines: Iterator[Any] = csv.DictReader(stream) if fmt == "csv" else (json.loads(line) for line in stream)
+            for record in lines:
+                if fmt == "csv":
+                    tally.add_csv(record)
+                else:
+                    sha = record.get("knowledge_base", {}).get("sha256")
+                    if sha not in (None, kb.sha256):
+                        raise InputError(f"{path} was written with another knowledge base (sha256 {sha[:12]}...); "
+                                         "resume with the same one, or start a new output", field="--resume")
+                    tally.add(record)
+                done += 1
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not a batch output, whatever it says
+        raise InputError(f"{path} record {done + 1} is not a batch record ({type(exc).__name__}): start a new "
+                         "output", field="--resume") from None
     return done
 
 
@@ -191,7 +250,8 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
     _never_the_input(source, output, summary_file)
     total = count_rows(source)
     tally = Tally()
-    done = resume_from(output, fmt, kb, tally) if resume else 0
+    identity = input_identity(source, kb, fmt)
+    done = resume_from(output, fmt, kb, tally, identity) if resume else 0
     resumed = done
     writer = RecordWriter(output, fmt, resume)
     started = time.monotonic()
@@ -205,12 +265,16 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
                 done += len(records)
                 bar.update(len(records))
     except KeyboardInterrupt:
+        writer.keep(identity)
         click.echo(f"\nInterrupted after {done:,} of {total:,} rows; the output holds whole records only: "
                    "run again with --resume to go on.", err=True)
         sys.exit(130)
+    except BaseException:
+        writer.discard()
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-        writer.close()
+    writer.keep(identity)
     summary = tally.as_dict() | {"seconds": round(time.monotonic() - started, 3), "resumed": resumed,
                                  "knowledge_base": {"name": kb.name, "version": kb.version, "sha256": kb.sha256}}
     if summary_file is not None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pty
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from myoivig.batch_cmd import identity_file, input_identity
 from myoivig.engine import KnowledgeBase
 from myoivig.engine.advice import advise
 from myoivig.engine.cohort import CSV_COLUMNS, Row, Tally, consult_row, csv_line, read_rows
@@ -186,6 +188,7 @@ def test_a_torn_output_is_resumed_after_its_last_whole_record(kb: KnowledgeBase,
         CliRunner().invoke(cli, ["batch", str(source), "-o", str(whole), "-q"])
         lines = whole.read_bytes().splitlines(keepends=True)
         part.write_bytes(b"".join(lines[:11]) + lines[11][:17])  # 10 or 11 records, then a torn line
+        shutil.copy(identity_file(whole), identity_file(part))  # the same input's run
         result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(part), "--resume", "-q",
                                           "--summary", str(tmp_path / "summary.json")])
         assert result.exit_code == 1, result.output
@@ -199,9 +202,45 @@ def test_resume_refuses_an_output_of_another_knowledge_base(kb: KnowledgeBase, t
     source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 2))
     output = tmp_path / "out.jsonl"
     output.write_text(json.dumps({"row": 1, "knowledge_base": {"sha256": "0" * 64}, "summary": {}}) + "\n")
+    identity_file(output).write_text(json.dumps({**input_identity(source, kb, "jsonl"), "knowledge_base": "0" * 64}))
     result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(output), "--resume"])
     assert result.exit_code == 2
-    assert "was written with another knowledge base (sha256 000000000000...)" in result.output
+    assert "was written from another knowledge base" in result.output
+
+
+@pytest.mark.parametrize("content", ["", '{"not": "a record"}\n', "a,b\n1,2\n", "\xff\xfe\n"])
+def test_resume_refuses_a_file_batch_did_not_write_and_leaves_it(kb: KnowledgeBase, tmp_path: Path,
+                                                                  content: str) -> None:
+    """No record of its input beside it: not a batch output; refused, named, never cut."""
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 2))
+    output = tmp_path / "notes.jsonl"
+    output.write_bytes(content.encode("latin-1"))
+    result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(output), "--resume"])
+    assert result.exit_code == 2 and "no readable record of its input" in result.output
+    assert output.read_bytes() == content.encode("latin-1")
+
+
+def test_resume_refuses_the_output_of_another_input(kb: KnowledgeBase, tmp_path: Path) -> None:
+    first, second = write_jsonl(tmp_path / "a.jsonl", cohort(kb, 3)), write_jsonl(tmp_path / "b.jsonl", cohort(kb, 4))
+    output = tmp_path / "out.jsonl"
+    assert CliRunner().invoke(cli, ["batch", str(first), "-o", str(output), "-q"]).exit_code == 0
+    kept = output.read_bytes()
+    result = CliRunner().invoke(cli, ["batch", str(second), "-o", str(output), "--resume", "-q"])
+    assert result.exit_code == 2 and "was written from another input" in result.output
+    assert output.read_bytes() == kept
+
+
+def test_a_failed_run_leaves_an_existing_output_as_it_was(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """The input's header is refused after the run began: the earlier output is not emptied."""
+    good = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 3))
+    output = tmp_path / "out.csv"
+    assert CliRunner().invoke(cli, ["batch", str(good), "-o", str(output), "-q"]).exit_code == 0
+    kept = output.read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("diagnosis,diagnosis\nDM,PM\n")
+    result = CliRunner().invoke(cli, ["batch", str(bad), "-o", str(output), "-q"])
+    assert result.exit_code == 2
+    assert output.read_bytes() == kept and not (tmp_path / "out.csv.partial").exists()
 
 
 def test_a_terminated_batch_leaves_whole_records_and_resume_finishes_it(kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -211,7 +250,8 @@ def test_a_terminated_batch_leaves_whole_records_and_resume_finishes_it(kb: Know
     whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
     CliRunner().invoke(cli, ["batch", str(source), "-o", str(whole), "-q"])
     running = subprocess.Popen([*MYOIVIG, "batch", str(source), "-o", str(part)], stderr=subprocess.PIPE, text=True)
-    while not part.exists() or part.stat().st_size < 10_000:
+    partial = part.with_name(part.name + ".partial")  # a new run writes here, and renames when it stops
+    while not partial.exists() or partial.stat().st_size < 10_000:
         time.sleep(0.02)
     running.send_signal(signal.SIGTERM)
     _, stderr = running.communicate(timeout=60)
