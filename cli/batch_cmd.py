@@ -26,6 +26,7 @@ import click
 from .engine import InputError, KnowledgeBase
 from .engine.audit import cut_unfinished_line
 from .engine.cohort import CSV_COLUMNS, OUTPUT_FORMATS, Row, Tally, consult_row, count_rows, csv_line, read_rows
+from .engine.errors import OutputError
 from .options import kb_option, load_kb
 from .output import STDOUT
 
@@ -35,10 +36,12 @@ class RecordWriter:
 
     def __init__(self, path: Path, fmt: str, resume: bool) -> None:
         self.fmt = fmt
-        self.path = path
+        self.path = path.resolve() if path != STDOUT and path.is_symlink() else path  # a link's file, not the link
         self.handle: int | None = None  # None: standard output
-        # a new run writes beside OUTPUT and renames at the end: OUTPUT is never emptied by a failed run
-        self.target = path if resume or path == STDOUT else path.with_name(path.name + ".partial")
+        # a new run writes beside OUTPUT and renames at the end: OUTPUT is never emptied by a failed run;
+        # a device or a FIFO (-o /dev/stdout, a named pipe) is written in place, never replaced
+        regular = self.path != STDOUT and (not self.path.exists() or self.path.is_file())
+        self.target = self.path.with_name(self.path.name + ".partial") if regular and not resume else self.path
         if path != STDOUT:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume else os.O_TRUNC)
             try:
@@ -62,15 +65,18 @@ class RecordWriter:
 
     def _write(self, data: bytes) -> None:
         if self.handle is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
+            try:
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            except OSError as exc:  # a full disk, or a reader that left (| head)
+                raise OutputError(f"cannot write the output: {_said(exc)}") from None
             return
         view = memoryview(data)
         while view:
             try:
                 written = os.write(self.handle, view)
             except OSError as exc:
-                raise InputError(f"cannot write the output: {exc.strerror or exc}", field="-o/--output") from None
+                raise OutputError(f"cannot write the output: {_said(exc)}") from None
             view = view[written:]
 
     def close(self) -> None:
@@ -81,8 +87,8 @@ class RecordWriter:
     def keep(self, identity: dict[str, Any]) -> None:
         """The records written become OUTPUT, with the input's identity beside them (for --resume)."""
         self.close()
-        if self.path == STDOUT:
-            return
+        if self.path == STDOUT or not (self.target != self.path or self.path.is_file()):
+            return  # standard output, a device or a FIFO: nothing to rename, no run to resume
         if self.target != self.path:
             os.replace(self.target, self.path)
         identity_file(self.path).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
@@ -92,6 +98,10 @@ class RecordWriter:
         self.close()
         if self.target != self.path and self.path != STDOUT:
             self.target.unlink(missing_ok=True)
+
+
+def _said(exc: OSError) -> str:
+    return "its reader closed the pipe" if isinstance(exc, BrokenPipeError) else str(exc.strerror or exc)
 
 
 def identity_file(output: Path) -> Path:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ import click
 from . import __version__
 from .engine import InputError, MyoivigError, consult, consultation_to_dict
 from .engine.advice import advise
+from .engine.errors import OutputError
 from .engine.fhir import reading_to_dict
 from .engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
@@ -39,6 +42,18 @@ COMMAND_MODULES = {"audit": "audit_cmd", "batch": "batch_cmd", "examples": "exam
 (a cold `consult` never imports graphviz, jsonschema or Dask)."""
 
 
+OUTPUT_ERRNOS = (errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+"""Errors of writing the output, which the user fixes (a full disk, a reader that left): exit 74, no traceback."""
+
+
+def _silence_stdout() -> None:
+    """What is left in stdout's buffer must not raise again when the interpreter flushes it at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 class MyoivigGroup(click.Group):
     """Turns the library's errors into a message on stderr and their exit code, never a traceback."""
 
@@ -56,8 +71,17 @@ class MyoivigGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MyoivigError as exc:
+            if isinstance(exc, OutputError):
+                _silence_stdout()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # click.echo of the advice: a full disk, or a reader that left (| head)
+            if exc.errno not in OUTPUT_ERRNOS:
+                raise
+            _silence_stdout()
+            reason = "its reader closed the pipe" if exc.errno == errno.EPIPE else exc.strerror
+            click.echo(f"Error: cannot write the output: {reason}", err=True)
+            ctx.exit(OutputError.exit_code)
 
 
 def show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -86,3 +86,9 @@ class EngineError(MyoivigError):
     """The rule engine failed while running: a defect, not the user's fault."""
 
     exit_code = 4
+
+
+class OutputError(MyoivigError):
+    """The output could not be written: a full disk, a closed pipe (`| head`), a device error."""
+
+    exit_code = 74  # EX_IOERR (sysexits.h)

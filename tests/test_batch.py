@@ -330,3 +330,24 @@ def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Pat
         result = CliRunner().invoke(cli, ["batch", str(source), "-o", str(output)])
         assert result.exit_code == 2 and "would destroy it" in result.stderr
         assert source.read_text() == text
+
+
+def test_a_closed_pipe_or_a_full_disk_is_exit_74_with_a_message(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """`batch -o - | head` and a full disk once exited 1 saying nothing, or with a traceback."""
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 400))
+    batch = subprocess.Popen([*MYOIVIG, "batch", str(source), "-o", "-", "-q"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    assert batch.stdout is not None and batch.stdout.readline()
+    batch.stdout.close()  # the reader leaves, as `head -1` does
+    _, stderr = batch.communicate(timeout=120)
+    assert batch.returncode == 74 and b"cannot write the output: its reader closed the pipe" in stderr
+    assert b"Traceback" not in stderr
+    full = subprocess.run([*MYOIVIG, "batch", str(source), "-o", "/dev/full", "--output-format", "jsonl", "-q"],
+                          capture_output=True)
+    assert full.returncode == 74 and b"No space left on device" in full.stderr
+    assert Path("/dev/full").is_char_device()  # a device is written in place, never replaced by a file
+    with open("/dev/full", "wb") as device:
+        consult = subprocess.run([*MYOIVIG, "consult", str(Path(__file__).parent.parent / "knowledge_base" / "cases"
+                                                          / "pm_severe_sparse.yaml")],
+                                 stdout=device, stderr=subprocess.PIPE)
+    assert consult.returncode == 74 and b"Traceback" not in consult.stderr
