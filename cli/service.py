@@ -343,6 +343,10 @@ def feedback_record(config: ServiceConfig, service: str, item: Any, index: int) 
             "knowledgeBaseSha256": config.kb.sha256}
 
 
+KEY_ALGORITHMS = {"RSA": "RS384", "EC": "ES384"}
+"""The algorithm of a JWKS key that names none: the two CDS Hooks allows, by key type."""
+
+
 def authorize(config: ServiceConfig, request: Request) -> None:
     """With --jwks, every call carries a JWT the EHR signed (ES384 or RS384); none is replayed."""
     if config.jwks is None:
@@ -354,10 +358,12 @@ def authorize(config: ServiceConfig, request: Request) -> None:
         raise HookError(401, "login", "a Bearer JWT is required")
     token = token.strip()
     try:
-        keys = jwt.PyJWKSet.from_dict(dict(config.jwks))
         header = jwt.get_unverified_header(token)
         kid = header.get("kid")
-        key = next((k for k in keys.keys if k.key_id == kid), None)
+        found = next((k for k in config.jwks.get("keys") or [] if isinstance(k, Mapping) and k.get("kid") == kid), None)
+        # a key without `alg` (many EHR JWKS omit it) is CDS Hooks' algorithm for its type, not PyJWT's RS256
+        key = jwt.PyJWK(dict(found), algorithm=found.get("alg") or KEY_ALGORITHMS.get(str(found.get("kty")))) \
+            if found is not None else None
         if key is None:
             raise HookError(401, "login", f"unknown key id '{kid}'")
         if header.get("typ") != "JWT" or (key.algorithm_name and header.get("alg") != key.algorithm_name):

@@ -554,3 +554,22 @@ def test_a_null_conditions_prefetch_is_no_data(server: tuple[str, Path]) -> None
     body["prefetch"]["conditions"] = None
     answer = httpx.post(server[0] + PATIENT_VIEW, json=body)
     assert answer.status_code == 200
+
+
+def test_a_jwks_key_without_alg_verifies_the_cds_hooks_algorithm_of_its_type(tmp_path: Path) -> None:
+    """Many EHR JWKS omit `alg`: an RSA key then verifies RS384 (not PyJWT's RS256 default), and only that."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    public.update({"kid": "rsa-no-alg", "use": "sig"})
+    assert "alg" not in public
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [public]}))
+    for base, _process, _log in start(tmp_path, "--jwks", str(tmp_path / "jwks.json"), "--issuer", "https://ehr.example"):
+        now = int(time.time())
+        claims = {"iss": "https://ehr.example", "aud": base + PATIENT_VIEW, "exp": now + 300, "iat": now}
+        for alg, status in (("RS384", 200), ("RS256", 401)):
+            signed = jwt.encode({**claims, "jti": str(uuid.uuid4())}, key, algorithm=alg, headers={"kid": "rsa-no-alg"})
+            answer = httpx.post(base + PATIENT_VIEW, json=request("dm_on_prednisone"),
+                                headers={"Authorization": f"Bearer {signed}"})
+            assert answer.status_code == status, (alg, answer.text)
