@@ -2,6 +2,7 @@
 knowledge base, and the log's hash chain checked."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -84,6 +85,8 @@ def audit_group() -> None:
 def verify_cmd(audit_log: Path, expected_head: str | None, fmt: str) -> None:
     """Each record names the SHA-256 of the line before it, so a line removed, inserted, moved or edited
     breaks the chain; with MYOIVIG_AUDIT_KEY set, each record's HMAC is checked too. Exit 1 when broken."""
+    if expected_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_head):
+        raise click.BadParameter("a head is the 64 lowercase hex digits `audit verify` printed", param_hint="--head")
     check = check_chain(log_lines(audit_log), audit_key())
     breaks = list(check.breaks)
     if expected_head is not None:

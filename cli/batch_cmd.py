@@ -36,7 +36,8 @@ class RecordWriter:
 
     def __init__(self, path: Path, fmt: str, resume: bool) -> None:
         self.fmt = fmt
-        self.path = path.resolve() if path != STDOUT and path.is_symlink() else path  # a link's file, not the link
+        # a link to a file is that file (never replace the link); /dev/stdout and other links to pipes stay as given
+        self.path = path.resolve() if path != STDOUT and path.is_symlink() and path.resolve().is_file() else path
         self.handle: int | None = None  # None: standard output
         # a new run writes beside OUTPUT and renames at the end: OUTPUT is never emptied by a failed run;
         # a device or a FIFO (-o /dev/stdout, a named pipe) is written in place, never replaced

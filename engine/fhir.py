@@ -193,7 +193,7 @@ def current_copies(copies: list[_Copy]) -> tuple[list[dict[str, Any]], list[Unma
 def _latest(group: list[_Copy]) -> _Copy | None:
     """The copy with the highest versionId (numbers compared as numbers), else the latest lastUpdated; None
     when they do not all say one, or two say the same."""
-    versions = [_version_id(c) for c in group]
+    versions = [_version_id(c) for c in group]  # versionId is opaque: only numbers are ordered
     if all(v is not None for v in versions) and len(set(versions)) == len(versions):
         return group[versions.index(max(v for v in versions if v is not None))]
     times = [_last_updated(c) for c in group]
@@ -202,12 +202,13 @@ def _latest(group: list[_Copy]) -> _Copy | None:
     return None
 
 
-def _version_id(copy: _Copy) -> tuple[int, str] | None:
+def _version_id(copy: _Copy) -> int | None:
+    """A numeric versionId (servers count 1, 2, 3); an opaque one orders nothing, so it is None."""
     meta = (copy.resource or {}).get("meta")
     version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    if not isinstance(version, str) or not version:
+    if not isinstance(version, str) or not (version.isascii() and version.isdigit()):
         return None
-    return (int(version), "") if version.isdigit() else (-1, version)
+    return int(version)
 
 
 def _last_updated(copy: _Copy) -> dt.datetime | None:
@@ -1044,8 +1045,7 @@ def _date_text(value: Any) -> str | None:
     fact are ordered by this text, so two weights of one day are told apart by their times."""
     if value is None:
         return None
-    if isinstance(value, dt.datetime) and value.tzinfo is not None and (value.hour, value.minute, value.second,
-                                                                         value.microsecond) != (0, 0, 0, 0):
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:  # midnight with an offset is an instant too
         return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     day = _day(value)
     return day.isoformat() if day is not None else str(value)

@@ -199,6 +199,8 @@ def test_a_head_kept_elsewhere_catches_a_cut_end(tmp_path: Path) -> None:
     log.write_text("".join(log.read_text().splitlines(keepends=True)[:2]))  # the last two records cut away
     result = CliRunner().invoke(cli, ["audit", "verify", str(log), "--head", head])
     assert result.exit_code == 1 and "is no longer a line of the log" in result.output
+    garbage = CliRunner().invoke(cli, ["audit", "verify", str(log), "--head", "garbage"])
+    assert garbage.exit_code == 2 and "Invalid value for --head" in garbage.output  # a usage error, not tampering
 
 
 def test_records_written_before_the_chain_are_counted_not_broken(tmp_path: Path) -> None:

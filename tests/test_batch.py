@@ -346,6 +346,9 @@ def test_a_closed_pipe_or_a_full_disk_is_exit_74_with_a_message(kb: KnowledgeBas
                           capture_output=True)
     assert full.returncode == 74 and b"No space left on device" in full.stderr
     assert Path("/dev/full").is_char_device()  # a device is written in place, never replaced by a file
+    piped = subprocess.run([*MYOIVIG, "batch", str(source), "-o", "/dev/stdout", "--output-format", "jsonl", "-q"],
+                           capture_output=True)  # /dev/stdout links to a pipe here: written in place
+    assert piped.returncode == 0 and piped.stdout.count(b"\n") == 400
     with open("/dev/full", "wb") as device:
         consult = subprocess.run([*MYOIVIG, "consult", str(Path(__file__).parent.parent / "knowledge_base" / "cases"
                                                           / "pm_severe_sparse.yaml")],

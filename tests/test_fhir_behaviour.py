@@ -732,12 +732,13 @@ def test_the_newest_of_three_dates_wins_whatever_the_order(bindings: Bindings) -
 
 
 def test_an_effective_time_is_kept_as_its_utc_instant(bindings: Bindings) -> None:
-    """A dateTime with an offset keeps its time, in UTC, so two values of one day are ordered; a midnight
-    dateTime is its day."""
+    """A dateTime with an offset keeps its time, in UTC, so two values of one day are ordered; midnight with
+    an offset is an instant too (00:00-10:00 is 10:00Z, after a 05:00Z value of that day)."""
     reading = read(bindings, observation("29463-7", quantity(70, "kg"), date="2025-12-01T23:30:00+10:00"))
     assert reading.evidence[0].date == "2025-12-01T13:30:00Z"
-    midnight = read(bindings, observation("29463-7", quantity(70, "kg"), date="2025-12-01T00:00:00+00:00"))
-    assert midnight.evidence[0].date == "2025-12-01"
+    later = read(bindings, observation("29463-7", quantity(60, "kg"), "a", date="2026-01-05T00:00:00-10:00"),
+                 observation("29463-7", quantity(90, "kg"), "b", date="2026-01-05T05:00:00+00:00"))
+    assert later.facts == {"weight_kg": 60} and later.evidence[0].date == "2026-01-05T10:00:00Z"
 
 
 @pytest.mark.parametrize(("value", "unit", "read_as", "fact_value"), [

@@ -547,6 +547,11 @@ def test_copies_of_one_resource_identical_versioned_or_undecidable() -> None:
     later = read(bundle(_versioned(weight, updated="2026-01-06T08:00:00Z"),
                         _versioned(observation("29463-7", quantity(90, "kg"), rid="w"), updated="2026-01-05T08:00:00Z")))
     assert later.facts["weight_kg"] == 70
+    opaque = read(bundle(_versioned(weight, "abc"), _versioned(observation("29463-7", quantity(90, "kg"), rid="w"), "1")))
+    assert "weight_kg" not in opaque.facts  # versionId is opaque: "abc" is neither older nor newer than "1"
+    superscript = read(bundle(_versioned(weight, "\u00b2"), _versioned(observation("29463-7", quantity(90, "kg"),
+                                                                                     rid="w"), "1")))
+    assert "weight_kg" not in superscript.facts  # a digit to str.isdigit, not to int(): no crash
     unclear = read(bundle(weight, observation("29463-7", quantity(90, "kg"), rid="w")))
     assert "weight_kg" not in unclear.facts
     assert any(w.startswith("Observation/w appears 2 times with different content") for w in unclear.warnings)
