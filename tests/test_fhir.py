@@ -173,10 +173,8 @@ def test_removing_a_resource_makes_its_fact_unknown_and_missing() -> None:
 
 def _antibody_codes() -> dict[str, tuple[str, str]]:
     """Each antibody's first bound code, from the shipped bindings (never copied here)."""
-    from myoivig.engine import load_knowledge_base as _load
-    from myoivig.engine.bindings import load_bindings as _bindings
     codes: dict[str, tuple[str, str]] = {}
-    for binding in _bindings(_load(None)).bindings:
+    for binding in load_bindings(load_knowledge_base(None)).bindings:
         if binding.fact == "autoantibodies":
             for (system, code), value in binding.values.items():
                 codes.setdefault(str(value), (code, system))

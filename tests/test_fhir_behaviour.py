@@ -23,6 +23,8 @@ from myoivig.engine.fhir import (
     validate_shell,
 )
 
+from .test_fhir import ANTIBODIES  # each antibody's first bound code, read from the shipped bindings
+
 SCT, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -915,19 +917,6 @@ def test_a_result_that_is_neither_is_listed_with_why(bindings: Bindings, value: 
                                                     "cut-offs are assay-specific)")]
 
 
-def _antibody_codes() -> dict[str, tuple[str, str]]:
-    """Each antibody's first bound code, from the shipped bindings (never copied here)."""
-    from myoivig.engine import load_knowledge_base as _load
-    from myoivig.engine.bindings import load_bindings as _bindings
-    codes: dict[str, tuple[str, str]] = {}
-    for binding in _bindings(_load(None)).bindings:
-        if binding.fact == "autoantibodies":
-            for (system, code), value in binding.values.items():
-                codes.setdefault(str(value), (code, system))
-    return codes
-
-
-ANTIBODIES = _antibody_codes()
 
 
 def antibody(name: str, value: dict[str, Any], date: str | None = "2026-01-05", rid: str | None = None) -> dict[str, Any]:
