@@ -5,7 +5,10 @@ the same hookInstance cannot replace the report behind the first link), and the 
 report is made from - the patient's facts, the FHIR reading and the knowledge base's checksum - for
 `--report-ttl` hours [local policy: the facts are health data; keep them no longer than the link is
 useful]. The report is made again when it is opened (the engine is deterministic), so a row is a few
-kilobytes, not a rendered page.
+kilobytes, not a rendered page; a consultation bigger than `MAX_REPORT_BYTES` gets no link.
+
+The same file keeps the uuids of the cards the service issued, with the rules behind each, for as long
+as a report: feedback on a card it never issued is refused, and feedback after a restart still joins.
 """
 from __future__ import annotations
 
@@ -20,7 +23,12 @@ from typing import Any
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS reports (
     token TEXT PRIMARY KEY, created REAL NOT NULL, expires REAL NOT NULL,
-    kb_sha256 TEXT NOT NULL, body TEXT NOT NULL)"""
+    kb_sha256 TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cards (
+    uuid TEXT PRIMARY KEY, expires REAL NOT NULL, hook_instance TEXT NOT NULL, rules TEXT NOT NULL)"""
+MAX_REPORT_BYTES = 256 * 1024
+"""A kept consultation is a few kilobytes; a bigger one (a prefetch of thousands of resources) gets no
+link rather than filling the disk [local policy]."""
 
 
 @dataclass(frozen=True)
@@ -38,18 +46,22 @@ class ReportStore:
         self.path, self.ttl = path, ttl_hours * 3600
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
+            db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10, isolation_level=None)
 
-    def put(self, facts: Mapping[str, Any], reading: Mapping[str, Any], patient: str, kb_sha256: str) -> str:
-        """Keep one consultation; its token is the link's last part. Expired rows go first."""
+    def put(self, facts: Mapping[str, Any], reading: Mapping[str, Any], patient: str, kb_sha256: str) -> str | None:
+        """Keep one consultation; its token is the link's last part (None: too big to keep). Expired rows
+        go first."""
         token = secrets.token_urlsafe(24)
         now = time.time()
         body = json.dumps({"facts": dict(facts), "reading": dict(reading), "patient": patient})
+        if len(body.encode("utf-8")) > MAX_REPORT_BYTES:
+            return None
         with self._connect() as db:
             db.execute("DELETE FROM reports WHERE expires < ?", (now,))
+            db.execute("DELETE FROM cards WHERE expires < ?", (now,))
             db.execute("INSERT INTO reports VALUES (?, ?, ?, ?, ?)", (token, now, now + self.ttl, kb_sha256, body))
         return token
 
@@ -61,3 +73,18 @@ class ReportStore:
             return None
         body = json.loads(row[1])
         return KeptReport(body["facts"], body["reading"], body["patient"], row[0])
+
+    def issued(self, cards: Mapping[str, tuple[str, list[str]]]) -> None:
+        """Remember the cards just sent: uuid -> (hookInstance, rule ids). A uuid sent again (the same
+        hookInstance) is refreshed."""
+        expires = time.time() + self.ttl
+        with self._connect() as db:
+            db.executemany("INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?)",
+                           [(uuid, expires, instance, json.dumps(rules)) for uuid, (instance, rules) in cards.items()])
+
+    def card(self, uuid: str) -> tuple[str, list[str]] | None:
+        """The hookInstance and rules of a card this service issued and still remembers."""
+        with self._connect() as db:
+            row = db.execute("SELECT hook_instance, rules FROM cards WHERE uuid = ? AND expires >= ?",
+                             (uuid, time.time())).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]))

@@ -31,6 +31,9 @@ def _loopback(host: str) -> bool:
               help="With --jwks: an allowed `iss` (repeatable; any issuer when none is given).")
 @click.option("--audience-base", metavar="URL", default=None,
               help="With --jwks: the public base URL the EHR calls (the JWT's `aud`); else --public-url.")
+@click.option("--jku", "jku_allowed", multiple=True, metavar="URL",
+              help="With --jwks: a key-set URL a JWT's `jku` header may name (repeatable); its keys must be in "
+                   "--jwks, which is never fetched. A JWT naming any other jku is refused.")
 @click.option("--max-token-lifetime", "max_token_seconds", default=300, show_default=True,
               type=click.IntRange(1, 3600), help="With --jwks: the longest a JWT may be valid (exp - iat), seconds.")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="URL",
@@ -41,20 +44,24 @@ def _loopback(host: str) -> bool:
               help="The URL clinicians' browsers reach this service at: cards then link to the full HTML report.")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=Path("myoivig-reports.sqlite3"),
               show_default=True,
-              help="SQLite file keeping the cards' report links across restarts (with --public-url).")
+              help="SQLite file keeping the cards issued (for feedback) and their report links (with "
+                   "--public-url) across restarts.")
 @click.option("--report-ttl", "report_ttl_hours", default=168.0, show_default=True,
               type=click.FloatRange(0, 8760, min_open=True),
-              help="Hours a report link works; its facts are then deleted [local policy].")
+              help="Hours a report link (and a card, for feedback) is kept; its facts are then deleted "
+                   "[local policy].")
 @click.option("--insecure", is_flag=True,
               help="Allow a non-loopback --host without --jwks (plain HTTP, no client check).")
 @kb_option
 def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issuers: tuple[str, ...],
-              audience_base: str | None, max_token_seconds: int, cors_origins: tuple[str, ...],
+              audience_base: str | None, jku_allowed: tuple[str, ...], max_token_seconds: int,
+              cors_origins: tuple[str, ...],
               as_of: dt.datetime | None, public_url: str | None, store: Path, report_ttl_hours: float,
               insecure: bool, kb_dir: Path | None) -> None:
     """Serve CDS Hooks: GET /cds-services, POST /cds-services/{id}, POST /cds-services/{id}/feedback.
 
-    It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C.
+    It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C or SIGTERM: requests
+    in flight get 10 s to finish, then it exits 0.
     """
     try:
         from .service import ServiceConfig, serve
@@ -78,11 +85,12 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
     kb = load_kb(kb_dir)
     from .reports import ReportStore
     try:
-        reports = ReportStore(store, report_ttl_hours) if public_url else None
+        reports = ReportStore(store, report_ttl_hours)
     except Exception as exc:  # sqlite3.Error, OSError: a store that cannot be opened is the user's to fix
         raise InputError(f"cannot open the report store {store}: {exc}", field="--store") from None
     config = ServiceConfig(kb=kb, feedback_log=feedback_log, as_of=as_of.date() if as_of else None, jwks=keys,
                            issuers=issuers, audience_base=audience_base, cors_origins=cors_origins,
+                           jku_allowed=jku_allowed,
                            public_url=public_url, max_token_seconds=max_token_seconds, store=reports)
     serve(config, host, port, lambda line: click.echo(line, err=True))
 

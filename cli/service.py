@@ -6,13 +6,17 @@ under a lock, in a worker thread, because durable_rules is single-threaded.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
+import os
+import re
+import signal
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from html import escape
 from pathlib import Path
@@ -38,8 +42,21 @@ REQUIRED_PREFETCH = ("patient", "conditions")
 """Without these the service cannot tell what the patient has: 412, as the spec asks."""
 HOOKS = {"myoivig-patient-view": "patient-view", "myoivig-order-select": "order-select"}
 OUTCOMES = ("accepted", "overridden")
-REMEMBERED_CARDS = 10_000
-"""Card uuids kept to join feedback to rules; the oldest are forgotten first."""
+MAX_DEPTH = 32
+"""JSON nested deeper is refused (400): a FHIR Bundle with nested extensions is about 15 deep [local policy]."""
+MAX_STRING = 1024 * 1024
+"""The longest string value read (400 beyond) [local policy]."""
+MAX_NUMBER = 40
+"""The most characters a JSON number may have (a 5,000-digit number is a 400, not a 500) [local policy]."""
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""FHIR R4's id datatype: what context.patientId must be."""
+BODY_SECONDS = 10.0
+"""A body not fully arrived this long after its headers is dropped with 408 [local policy]."""
+SHUTDOWN_SECONDS = 10.0
+"""On SIGTERM, requests in flight get this long to finish; then the rest are dropped [local policy]."""
+FEEDBACK_LOG_BYTES = 10 * 1024 * 1024
+FEEDBACK_LOGS_KEPT = 5
+"""The feedback log is rotated past 10 MB (LOG.1 ... LOG.5, the oldest dropped) [local policy]."""
 
 
 class HookError(Exception):
@@ -54,6 +71,7 @@ class HookError(Exception):
 class ServiceConfig:
     kb: KnowledgeBase
     feedback_log: Path
+    store: ReportStore  # issued cards (for feedback) and, with public_url, the reports behind their links
     as_of: dt.date | None = None  # for demonstrations and tests; the server's date otherwise
     jwks: Mapping[str, Any] | None = None
     issuers: Sequence[str] = ()
@@ -61,10 +79,11 @@ class ServiceConfig:
     cors_origins: Sequence[str] = ()
     max_body: int = MAX_BODY
     max_token_seconds: int = 300  # a JWT valid for longer is refused [local policy: CDS Hooks wants short-lived]
+    jku_allowed: Sequence[str] = ()  # key-set URLs a JWT may name; its keys are still read from --jwks, never fetched
+    body_seconds: float = BODY_SECONDS
+    feedback_log_bytes: int = FEEDBACK_LOG_BYTES
     lock: threading.Lock = field(default_factory=threading.Lock)
     public_url: str | None = None  # where clinicians' browsers reach the service: cards link to reports
-    cards_sent: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
-    store: ReportStore | None = None  # the cards' report links (cli/reports.py): random tokens, a time to live
     seen_jti: dict[str, float] = field(default_factory=dict)
 
 
@@ -116,7 +135,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         if service not in HOOKS:
             raise HookError(404, "not-found", f"no CDS service '{service}'; see GET /cds-services")
         authorize(config, request)
-        return service, await read_json(request, config.max_body)
+        return service, await read_json(request, config.max_body, config.body_seconds)
 
     async def call(request: Request) -> Response:
         service, body = await accepted(request)
@@ -141,20 +160,23 @@ def create_app(config: ServiceConfig) -> Starlette:
         if not isinstance(items, list) or not items:
             raise HookError(400, "invalid", "feedback is a non-empty array", "feedback")
         lines = [feedback_record(config, service, item, index) for index, item in enumerate(items)]
-        with config.lock, config.feedback_log.open("a", encoding="utf-8") as log:
-            log.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+        with config.lock:
+            append_rotating(config.feedback_log, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines),
+                            config.feedback_log_bytes)
         return JSONResponse({})
 
     async def report(request: Request) -> Response:
         """The full report behind a card's link, made again from the kept facts; a browser gets a page."""
-        kept = config.store.get(request.path_params["token"]) if config.store is not None else None
-        if kept is None:
-            return HTMLResponse(_notice("No such report", "This link is unknown or has expired: open the patient's "
-                                        "chart again for current advice."), status_code=404)
-        if kept.kb_sha256 != kb.sha256:
-            return HTMLResponse(_notice("Made with another knowledge base", "This report was made with knowledge "
-                                        f"base {kept.kb_sha256[:12]}; the service now runs {kb.sha256[:12]}. Open "
-                                        "the patient's chart again for current advice."), status_code=410)
+        kept = config.store.get(request.path_params["token"]) if config.public_url else None
+        browser = "text/html" in request.headers.get("accept", "")
+        if kept is None or kept.kb_sha256 != kb.sha256:
+            title, text, status, code = ("No such report", "This link is unknown or has expired: open the patient's "
+                                         "chart again for current advice.", 404, "not-found") if kept is None else (
+                "Made with another knowledge base", f"This report was made with knowledge base {kept.kb_sha256[:12]}; "
+                f"the service now runs {kb.sha256[:12]}. Open the patient's chart again for current advice.", 410,
+                "not-found")
+            # a browser that followed a card's link gets a page; a program gets an OperationOutcome
+            return HTMLResponse(_notice(title, text), status_code=status) if browser else outcome(status, code, text)
         from .report_cmd import report_html
 
         def made() -> str:
@@ -213,7 +235,9 @@ def outcome(status: int, code: str, message: str, expression: str | None = None)
                         media_type="application/fhir+json")
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(request: Request, limit: int, seconds: float = BODY_SECONDS) -> dict[str, Any]:
+    """The body as JSON, or the HookError that says why not: its media type, size, arrival time, syntax,
+    depth, string lengths and number lengths are all bounded."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ("application/json", "application/fhir+json"):
         # a form or text/plain body is what a web page can post without a CORS preflight: refused
@@ -221,20 +245,59 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HookError(413, "too-long", f"the request is over {limit} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HookError(413, "too-long", f"the request is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
     try:
-        data = json.loads(body)
+        async with asyncio.timeout(seconds):  # a client that stops half-way is dropped, not waited on
+            async for chunk in request.stream():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise HookError(413, "too-long", f"the request is over {limit} bytes")
+    except TimeoutError:
+        raise HookError(408, "timeout", f"the body did not arrive within {seconds:g} s") from None
+    try:
+        data = json.loads(b"".join(chunks), parse_int=_number(int), parse_float=_number(float),
+                          parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HookError(400, "invalid", f"the body is not JSON: {exc}") from None
     except RecursionError:
-        raise HookError(400, "invalid", "the body is not JSON this service reads: nested too deeply") from None
+        raise HookError(400, "invalid", f"the body is nested more than {MAX_DEPTH} levels deep") from None
     if not isinstance(data, dict):
         raise HookError(400, "invalid", "the body is a JSON object")
+    _check_bounds(data)
     return data
+
+
+def _number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def read(text: str) -> Any:
+        if len(text) > MAX_NUMBER:
+            raise HookError(400, "invalid", f"a number in the body has {len(text)} characters; at most {MAX_NUMBER}")
+        return kind(text)
+    return read
+
+
+def _no_constant(text: str) -> Any:
+    raise HookError(400, "invalid", f"{text} is not a JSON number")
+
+
+def _check_bounds(data: Any) -> None:
+    """Depth and string lengths, walked without recursion (a deep body cannot overflow the walk)."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            raise HookError(400, "invalid", f"the body is nested more than {MAX_DEPTH} levels deep (at {where})",
+                            where or None)
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise HookError(400, "invalid", f"{where} is {len(value):,} characters long; at most {MAX_STRING:,}",
+                            where or None)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(key, str) and len(key) > MAX_STRING:
+                raise HookError(400, "invalid", f"a key in {where or 'the body'} is too long", where or None)
+            if isinstance(item, (dict, list, str)):
+                stack.append((item, depth + 1, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]"))
 
 
 def check_request(body: Mapping[str, Any], hook: str) -> str:
@@ -249,6 +312,9 @@ def check_request(body: Mapping[str, Any], hook: str) -> str:
         raise HookError(400, "invalid", "hookInstance is a UUID", "hookInstance") from None
     if not isinstance(body["context"], Mapping) or not body["context"].get("patientId"):
         raise HookError(400, "required", "context.patientId is required", "context.patientId")
+    if not isinstance(body["context"]["patientId"], str) or not FHIR_ID.fullmatch(body["context"]["patientId"]):
+        raise HookError(400, "invalid", "context.patientId is a FHIR id: 1 to 64 letters, digits, '-' and '.'",
+                        "context.patientId")
     if "fhirAuthorization" in body and "fhirServer" not in body:
         raise HookError(400, "invalid", "fhirAuthorization is given without fhirServer", "fhirServer")
     if hook == "order-select":
@@ -289,17 +355,13 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
         return []  # IVIG for another disease (ITP, an immune deficiency): not this service's business
     instance = str(body["hookInstance"])
     report_url = None
-    if config.public_url and config.store is not None:  # a random token: a second call never replaces the first
+    if config.public_url:  # a random token: a second call never replaces the first
         token = config.store.put(consultation.patient, reading_to_dict(reading), reading.patient or "the patient",
                                  config.kb.sha256)
-        report_url = f"{config.public_url.rstrip('/')}/reports/{token}"
+        report_url = None if token is None else f"{config.public_url.rstrip('/')}/reports/{token}"
     found = cards(config.kb, consultation, instance, reading, report_url)
-    with config.lock:
-        for card in found:
-            config.cards_sent[card["uuid"]] = {"rules": card["extension"]["org.myoivig"].get("rules", []),
-                                               "hookInstance": str(body["hookInstance"])}
-        while len(config.cards_sent) > REMEMBERED_CARDS:
-            config.cards_sent.popitem(last=False)
+    config.store.issued({card["uuid"]: (instance, list(card["extension"]["org.myoivig"].get("rules", [])))
+                         for card in found})
     return found
 
 
@@ -316,10 +378,13 @@ def feedback_record(config: ServiceConfig, service: str, item: Any, index: int) 
                         f"{where}.outcome")
     if not isinstance(item["card"], str):
         raise HookError(400, "invalid", f"{where}.card is the card's uuid", f"{where}.card")
+    if not RFC3339.fullmatch(str(item["outcomeTimestamp"])):
+        raise HookError(400, "invalid", f"{where}.outcomeTimestamp is not an RFC 3339 time with its zone "
+                        "(2026-01-15T10:00:00Z or +01:00)", f"{where}.outcomeTimestamp")
     try:
-        dt.datetime.fromisoformat(str(item["outcomeTimestamp"]).replace("Z", "+00:00"))
+        dt.datetime.fromisoformat(str(item["outcomeTimestamp"]).replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise HookError(400, "invalid", f"{where}.outcomeTimestamp is not an RFC 3339 time",
+        raise HookError(400, "invalid", f"{where}.outcomeTimestamp is not an RFC 3339 time with its zone",
                         f"{where}.outcomeTimestamp") from None
     if item["outcome"] == "accepted" and not isinstance(item.get("acceptedSuggestions"), list):
         raise HookError(400, "required", f"{where}: an accepted card needs acceptedSuggestions",
@@ -332,15 +397,44 @@ def feedback_record(config: ServiceConfig, service: str, item: Any, index: int) 
         raise HookError(400, "invalid", f"{where}.overrideReason is an object with a Coding as reason",
                         f"{where}.overrideReason")
     reason = override.get("reason") or {}
-    sent = config.cards_sent.get(str(item["card"]), {})
+    sent = config.store.card(item["card"])
+    if sent is None:
+        raise HookError(400, "invalid", f"{where}.card '{_clip(item['card'])}' is not a card this service issued "
+                        f"(or it was issued more than {config.store.ttl / 3600:g} hours ago)", f"{where}.card")
     return {"received": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "service": service,
             "card": str(item["card"]), "outcome": item["outcome"], "outcomeTimestamp": item["outcomeTimestamp"],
             "overrideReason": {"system": reason.get("system"), "code": reason.get("code")} if reason else None,
             "commentLength": len(str(override.get("userComment") or "")),
             "acceptedSuggestions": [s.get("id") for s in item.get("acceptedSuggestions") or []
                                     if isinstance(s, Mapping)],
-            "rules": sent.get("rules"), "hookInstance": sent.get("hookInstance"),
+            "rules": sent[1], "hookInstance": sent[0],
             "knowledgeBaseSha256": config.kb.sha256}
+
+
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+"""RFC 3339's date-time: a time zone is required (a time without one is no particular moment)."""
+
+
+def _clip(value: Any, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def append_rotating(path: Path, text: str, max_bytes: int, kept: int = FEEDBACK_LOGS_KEPT) -> None:
+    """Append to a JSON-lines log; past max_bytes it becomes LOG.1 (LOG.1 becomes LOG.2, ...), so the
+    log never grows without bound. The caller holds the lock."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = 0
+    if size and size + len(text.encode("utf-8")) > max_bytes:
+        for number in range(kept - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{number}")
+            if older.exists():
+                os.replace(older, path.with_name(f"{path.name}.{number + 1}"))
+        os.replace(path, path.with_name(f"{path.name}.1"))
+    with path.open("a", encoding="utf-8") as log:
+        log.write(text)
 
 
 KEY_ALGORITHMS = {"RSA": "RS384", "EC": "ES384"}
@@ -359,6 +453,10 @@ def authorize(config: ServiceConfig, request: Request) -> None:
     token = token.strip()
     try:
         header = jwt.get_unverified_header(token)
+        if "jku" in header and header["jku"] not in config.jku_allowed:
+            # the keys come from --jwks only: a token pointing at another key set is not trusted, never fetched
+            raise HookError(401, "login", f"the JWT names a key set this service does not trust (jku "
+                            f"'{_clip(header['jku'])}'); allowed: {', '.join(config.jku_allowed) or 'none'}")
         kid = header.get("kid")
         found = next((k for k in config.jwks.get("keys") or [] if isinstance(k, Mapping) and k.get("kid") == kid), None)
         # a key without `alg` (many EHR JWKS omit it) is CDS Hooks' algorithm for its type, not PyJWT's RS256
@@ -389,11 +487,28 @@ def authorize(config: ServiceConfig, request: Request) -> None:
         config.seen_jti[claims["jti"]] = float(claims["exp"])
 
 
-def serve(config: ServiceConfig, host: str, port: int, log: Callable[[str], None]) -> None:
+def serve(config: ServiceConfig, host: str, port: int, log: Callable[[str], None],
+          shutdown_seconds: float = SHUTDOWN_SECONDS) -> None:
+    """Listen until SIGTERM or Ctrl-C; then requests in flight get shutdown_seconds to finish, and the
+    process ends normally (exit 0), not by the signal."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises the signal after its graceful stop (exit 143): a requested stop is a clean one
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     app = create_app(config)
     log(f"myoivig CDS Hooks service on http://{host}:{port}/cds-services "
         f"(knowledge base {config.kb.name} {config.kb.version}, sha256 {config.kb.sha256[:12]}; "
         f"JWT {'required' if config.jwks is not None else 'off'})")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                   timeout_graceful_shutdown=int(shutdown_seconds) or 1, timeout_keep_alive=5))
+    server.run()
+    log("myoivig CDS Hooks service stopped")

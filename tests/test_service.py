@@ -5,6 +5,7 @@ import concurrent.futures
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -163,9 +164,12 @@ def test_cards_link_to_the_full_report(server: tuple[str, Path]) -> None:
     again = httpx.post(server[0] + PATIENT_VIEW, json=request("dm_on_prednisone", instance=instance)).json()
     assert again["cards"][0]["links"][0]["url"] != link["url"]  # the same hookInstance never replaces a report
     assert "IVIG: INDICATED" in httpx.get(link["url"], timeout=30).text
-    gone = httpx.get(f"{server[0]}/reports/{uuid.uuid4()}")
+    gone = httpx.get(f"{server[0]}/reports/{uuid.uuid4()}", headers={"accept": "text/html,*/*;q=0.8"})
     assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")  # a browser's page
     assert "unknown or has expired" in gone.text
+    program = httpx.get(f"{server[0]}/reports/{uuid.uuid4()}", headers={"accept": "application/json"})
+    assert program.status_code == 404 and program.json()["resourceType"] == "OperationOutcome"  # a program's answer
+    assert "unknown or has expired" in program.json()["issue"][0]["diagnostics"]
 
 
 def test_report_links_outlive_a_restart_and_expire(tmp_path: Path) -> None:
@@ -270,7 +274,7 @@ def bad(case: str, **change: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("path", "body", "status", "code", "says"), [
     (PATIENT_VIEW, b"{not json", 400, "invalid", "the body is not JSON"),
-    (PATIENT_VIEW, b"[" * 100_000 + b"]" * 100_000, 400, "invalid", "nested too deeply"),
+    (PATIENT_VIEW, b"[" * 100_000 + b"]" * 100_000, 400, "invalid", "nested more than 32 levels deep"),
     (PATIENT_VIEW, bad("dm_on_prednisone", hookInstance=None), 400, "required", "the request lacks 'hookInstance'"),
     (PATIENT_VIEW, bad("dm_on_prednisone", hook="order-sign"), 400, "invalid", "answers 'patient-view', not 'order-sign'"),
     (PATIENT_VIEW, bad("dm_on_prednisone", fhirAuthorization={"access_token": "x"}), 400, "invalid",
@@ -328,6 +332,9 @@ def test_feedback_is_logged_and_joined_to_the_rules(server: tuple[str, Path]) ->
     assert lines[1]["overrideReason"]["code"] == "risk-benefit-ratio" and "patient name" not in log.read_text()
     for change, says in (({"outcome": "ignored"}, "allowed: accepted, overridden"),
                          ({"outcomeTimestamp": "yesterday"}, "outcomeTimestamp is not an RFC 3339 time"),
+                         ({"outcomeTimestamp": "2026-01-15T10:00:00"}, "RFC 3339 time with its zone"),
+                         ({"outcomeTimestamp": "2026-01-15"}, "RFC 3339 time with its zone"),
+                         ({"card": str(uuid.uuid4())}, "is not a card this service issued"),
                          ({"card": ["x"]}, "card is the card's uuid"),
                          ({"outcome": "overridden"}, "an overridden card accepts no suggestion"),
                          ({"overrideReason": "too risky"}, "overrideReason is an object with a Coding as reason")):
@@ -455,12 +462,14 @@ def test_an_engine_failure_is_a_500_with_no_advice(tmp_path: Path, monkeypatch: 
 
     from myoivig.engine import load_knowledge_base
     from myoivig.engine.backend import DurableEngine
+    from myoivig.reports import ReportStore
     from myoivig.service import ServiceConfig, create_app
 
     real = DurableEngine.run
     monkeypatch.setattr(DurableEngine, "run", lambda self, facts: [f for f in real(self, facts)
                                                                    if f.rule != "caution.renal_insufficiency"])
-    app = create_app(ServiceConfig(kb=load_knowledge_base(None), feedback_log=tmp_path / "f.jsonl"))
+    app = create_app(ServiceConfig(kb=load_knowledge_base(None), feedback_log=tmp_path / "f.jsonl",
+                                   store=ReportStore(tmp_path / "store.sqlite3", 1)))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -573,3 +582,144 @@ def test_a_jwks_key_without_alg_verifies_the_cds_hooks_algorithm_of_its_type(tmp
             answer = httpx.post(base + PATIENT_VIEW, json=request("dm_on_prednisone"),
                                 headers={"Authorization": f"Bearer {signed}"})
             assert answer.status_code == status, (alg, answer.text)
+
+
+def test_feedback_on_a_card_issued_before_a_restart_still_joins_its_rules(tmp_path: Path) -> None:
+    """Issued cards are kept in the store, not in memory: feedback after a restart is accepted and joined."""
+    store = tmp_path / "reports.sqlite3"
+    for base, _process, _log in start(tmp_path, "--store", str(store)):
+        card = httpx.post(base + PATIENT_VIEW, json=request("imnm_anti_hmgcr_early")).json()["cards"][0]
+    for base, _process, log in start(tmp_path, "--store", str(store)):
+        item = {"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [],
+                "outcomeTimestamp": "2026-01-15T10:00:00+01:00"}
+        assert httpx.post(base + PATIENT_VIEW + "/feedback", json={"feedback": [item]}).status_code == 200
+        assert json.loads(log.read_text().splitlines()[-1])["rules"] == card["extension"]["org.myoivig"]["rules"]
+
+
+def test_the_feedback_log_rotates_and_keeps_five(tmp_path: Path) -> None:
+    """Past its size the log becomes LOG.1 (and LOG.1 LOG.2 ...); LOG.6 is never made."""
+    from myoivig.service import append_rotating
+
+    log = tmp_path / "feedback.jsonl"
+    for number in range(40):
+        append_rotating(log, json.dumps({"n": number}) + "\n", max_bytes=30)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["feedback.jsonl", *(f"feedback.jsonl.{n}" for n in range(1, 6))]
+    assert all(p.stat().st_size <= 30 for p in tmp_path.iterdir())
+    oldest_first = [log.with_name(f"{log.name}.{n}") for n in range(5, 0, -1)] + [log]
+    numbers = [json.loads(line)["n"] for p in oldest_first for line in p.read_text().splitlines()]
+    assert numbers == list(range(numbers[0], 40)) and numbers[0] > 0  # the newest lines, in order, none lost between
+
+
+def _deep_extension(levels: int) -> dict[str, Any]:
+    extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "x"}
+    for _ in range(levels):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    return extension
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda text: text.replace('"hookInstance":', '"x": ' + "9" * 5000 + ', "hookInstance":', 1),
+     "a number in the body has 5000 characters; at most 40"),
+    (lambda text: text.replace('"hookInstance":', '"x": 1.' + "5" * 100 + ', "hookInstance":', 1),
+     "a number in the body has 102 characters"),
+    (lambda text: text.replace('"hookInstance":', '"x": NaN, "hookInstance":', 1), "NaN is not a JSON number"),
+    (lambda text: text.replace('"hookInstance":', '"x": "' + "y" * (1024 * 1024 + 1) + '", "hookInstance":', 1),
+     ".x is 1,048,577 characters long; at most 1,048,576"),
+    (lambda text: json.dumps({**json.loads(text), "prefetch": {**json.loads(text)["prefetch"], "patient": {
+        **json.loads(text)["prefetch"]["patient"], "extension": [_deep_extension(200)]}}}),
+     "nested more than 32 levels deep"),
+    (lambda text: json.dumps({**json.loads(text), "context": {**json.loads(text)["context"], "patientId": "y" * 65}}),
+     "context.patientId is a FHIR id"),
+])
+def test_oversized_over_long_and_over_deep_values_are_400(server: tuple[str, Path], change: Any, says: str) -> None:
+    """A 5,000-digit number, a megabyte string or a 200-deep extension is the client's mistake, not a 500."""
+    body = change(json.dumps(request("dm_on_prednisone")))
+    response = httpx.post(server[0] + PATIENT_VIEW, content=body.encode(), headers={"content-type": "application/json"},
+                          timeout=30)
+    assert response.status_code == 400, response.text[:300]
+    assert says in response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_deep_but_real_extension_is_read(server: tuple[str, Path]) -> None:
+    """Nesting a FHIR record really uses (an extension inside an extension, ten levels) is not refused."""
+    body = request("imnm_anti_hmgcr_early")
+    body["prefetch"]["patient"]["extension"] = [_deep_extension(10)]
+    response = httpx.post(server[0] + PATIENT_VIEW, json=body, timeout=30)
+    assert response.status_code == 200 and response.json()["cards"]
+
+
+def test_a_jwt_naming_an_untrusted_key_set_is_refused(secured: tuple[str, Any]) -> None:
+    """`jku` is honoured only for allow-listed URLs (none here): the keys are never fetched from a token's say."""
+    base, key = secured
+    now = int(time.time())
+    claims = {"iss": "https://ehr.example", "aud": base + "/cds-services", "exp": now + 300, "iat": now,
+              "jti": str(uuid.uuid4())}
+    forged = jwt.encode(claims, key, algorithm="ES384", headers={"kid": "test-key", "jku": "https://evil.example/jwks"})
+    response = httpx.get(base + "/cds-services", headers={"Authorization": "Bearer " + forged})
+    assert response.status_code == 401 and "does not trust (jku 'https://evil.example/jwks')" in response.text
+
+
+def test_an_allow_listed_jku_is_accepted_with_the_local_keys(tmp_path: Path) -> None:
+    """A token naming an allow-listed key set verifies against --jwks; another URL is refused."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "k", "alg": "ES384"}
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [public]}))
+    for base, _process, _log in start(tmp_path, "--jwks", str(tmp_path / "jwks.json"), "--issuer", "https://ehr.example",
+                                      "--jku", "https://ehr.example/jwks"):
+        def call(jku: str, base: str = base) -> int:
+            now = int(time.time())
+            claims = {"iss": "https://ehr.example", "aud": base + "/cds-services", "exp": now + 300, "iat": now,
+                      "jti": str(uuid.uuid4())}
+            signed = jwt.encode(claims, key, algorithm="ES384", headers={"kid": "k", "jku": jku})
+            return httpx.get(base + "/cds-services", headers={"Authorization": "Bearer " + signed}).status_code
+        assert call("https://ehr.example/jwks") == 200
+        assert call("https://ehr.example/other-jwks") == 401
+
+
+def _half_sent(base: str, sent: bytes = b"{") -> socket.socket:
+    """A client that sends its headers and part of its body, then nothing."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(b"POST " + PATIENT_VIEW.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n" + sent)
+    return sock
+
+
+def test_a_body_that_never_arrives_is_dropped_with_408(server: tuple[str, Path]) -> None:
+    """A slow client is answered 408 after the body deadline, and the service answers others meanwhile."""
+    sock = _half_sent(server[0])
+    try:
+        started = time.monotonic()
+        assert httpx.get(server[0] + "/cds-services", timeout=5).status_code == 200  # not blocked by the slow one
+        sock.settimeout(30)
+        answer = sock.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408") and "did not arrive within 10 s" in answer
+        assert 9 <= time.monotonic() - started < 25
+    finally:
+        sock.close()
+
+
+def test_sigterm_lets_requests_in_flight_finish_drops_half_sent_ones_and_exits_0(tmp_path: Path) -> None:
+    """A stop while one client has sent half a body and another waits for its cards: the full request gets
+    its cards, the half-sent one is dropped within the deadlines, and the process exits 0, not 143."""
+    for base, process, _log in start(tmp_path):
+        slow = _half_sent(base)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            calls = [pool.submit(httpx.post, base + PATIENT_VIEW, json=request(case), timeout=30)
+                     for case in ("imnm_anti_hmgcr_early", "dm_on_prednisone", "pm_elderly_renal_thrombotic_iga")]
+            time.sleep(0.05)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            answers = [call.result() for call in calls]
+        assert process.wait(timeout=30) == 0
+        assert time.monotonic() - started < 25
+        assert all(a.status_code == 200 for a in answers) and answers[0].json()["cards"]
+        slow.settimeout(5)
+        try:
+            rest = slow.recv(65536)
+        except OSError:
+            rest = b""
+        assert not rest or rest.startswith(b"HTTP/1.1 408")  # dropped, with or without a word
+        slow.close()
+        assert "stopped" in process.communicate()[1].decode()
