@@ -25,7 +25,17 @@ import click
 
 from .engine import InputError, KnowledgeBase
 from .engine.audit import cut_unfinished_line
-from .engine.cohort import CSV_COLUMNS, OUTPUT_FORMATS, Row, Tally, consult_row, count_rows, csv_line, read_rows
+from .engine.cohort import (
+    CSV_COLUMNS,
+    OUTPUT_FORMATS,
+    Row,
+    Tally,
+    consult_row,
+    count_rows,
+    csv_line,
+    is_stream,
+    read_rows,
+)
 from .engine.errors import OutputError
 from .options import kb_option, load_kb
 from .output import STDOUT
@@ -112,6 +122,8 @@ def identity_file(output: Path) -> Path:
 def input_identity(source: Path, kb: KnowledgeBase, fmt: str) -> dict[str, Any]:
     """What `--resume` must find again: the input's content (a file's bytes, or a folder's files), the
     knowledge base and the output format."""
+    if is_stream(source):  # read once as it comes: nothing to hash beforehand, so never resumable
+        return {"input": str(source), "input_sha256": None, "knowledge_base": kb.sha256, "format": fmt}
     digest = hashlib.sha256()
     files = [source] if not source.is_dir() else sorted(p for p in source.iterdir() if p.is_file())
     for path in files:
@@ -131,6 +143,9 @@ def resume_from(path: Path, fmt: str, kb: KnowledgeBase, tally: Tally, identity:
     written, and tally them."""
     if path == STDOUT:
         raise InputError("--resume needs an output file, not standard output", field="--resume")
+    if identity["input_sha256"] is None:
+        raise InputError(f"{identity['input']} is a named pipe: a stream cannot be read again to resume; save it "
+                         "to a file and run on that", field="--resume")
     if not path.exists():
         return 0
     try:
@@ -204,15 +219,15 @@ def _records(kb: KnowledgeBase, kb_dir: Path | None, rows: Iterator[Row], jobs: 
     yield from run_on_dask(folder, kb.sha256, rows, partition_size, jobs=jobs, scheduler=scheduler)
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _progress(total: int | None, enabled: bool) -> Any:
     started = time.monotonic()
 
     def rate(_item: Any) -> str:
         elapsed = time.monotonic() - started
         return f"{bar.pos / elapsed:,.0f} patients/s" if elapsed > 0 and bar.pos else ""
 
-    bar = click.progressbar(length=total, label="patients", file=sys.stderr, show_eta=True, show_pos=True,
-                            item_show_func=rate, hidden=not enabled)
+    bar = click.progressbar(length=total or 0, label="patients", file=sys.stderr, show_eta=total is not None,
+                            show_pos=True, item_show_func=rate, hidden=not enabled or total is None)
     return bar
 
 
@@ -268,7 +283,7 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
     started = time.monotonic()
     previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with _progress(max(total - done, 0), not quiet and sys.stderr.isatty()) as bar:
+        with _progress(None if total is None else max(total - done, 0), not quiet and sys.stderr.isatty()) as bar:
             for records in _records(kb, kb_dir, read_rows(kb, source, skip=done), jobs, scheduler, partition_size):
                 for record in records:
                     writer.write(record)
@@ -277,8 +292,9 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
                 bar.update(len(records))
     except KeyboardInterrupt:
         writer.keep(identity)
-        click.echo(f"\nInterrupted after {done:,} of {total:,} rows; the output holds whole records only: "
-                   "run again with --resume to go on.", err=True)
+        click.echo(f"\nInterrupted after {done:,}" + ("" if total is None else f" of {total:,}") + " rows; the output "
+                   "holds whole records only" + (": run again with --resume to go on." if total is not None else
+                                                 " (a named pipe cannot be resumed)."), err=True)
         sys.exit(130)
     except BaseException:
         writer.discard()

@@ -65,9 +65,16 @@ def input_format(source: Path) -> str:
     if found is None:
         raise InputError(f"cannot tell the format of {source} from its extension", field="INPUT",
                          allowed=f"{', '.join(INPUT_FORMATS)} or a folder of patient files")
-    if not source.is_file():
+    if not source.exists():
         raise InputError(f"{source} does not exist", field="INPUT")
+    if not (source.is_file() or source.is_fifo()):
+        raise InputError(f"{source} is not a file, a folder or a named pipe", field="INPUT")
     return found
+
+
+def is_stream(source: Path) -> bool:
+    """A named pipe is read once, as it comes: it is not counted beforehand, hashed or resumed."""
+    return source.is_fifo()
 
 
 def read_rows(kb: KnowledgeBase, source: Path, skip: int = 0) -> Iterator[Row]:
@@ -79,9 +86,11 @@ def read_rows(kb: KnowledgeBase, source: Path, skip: int = 0) -> Iterator[Row]:
             yield row
 
 
-def count_rows(source: Path) -> int:
-    """How many rows the input holds (for the progress bar's ETA)."""
+def count_rows(source: Path) -> int | None:
+    """How many rows the input holds (for the progress bar's ETA); None for a stream."""
     kind = input_format(source)
+    if is_stream(source):
+        return None
     if kind == "folder":
         return sum(1 for p in source.iterdir() if p.suffix.lower() in PATIENT_FILES)
     with source.open("rb") as stream:  # one patient a line in both formats (see _csv_rows)
@@ -92,6 +101,10 @@ def count_rows(source: Path) -> int:
 def _folder_rows(_kb: KnowledgeBase, source: Path) -> Iterator[Row]:
     files = sorted(p for p in source.iterdir() if p.suffix.lower() in PATIENT_FILES)
     for number, path in enumerate(files, 1):
+        if not path.is_file():  # a named pipe or a device would be waited on for ever
+            yield Row(number, path.name, None, f"{path.name} is not a regular file (a named pipe, a device or a "
+                                               "folder): not read")
+            continue
         try:
             yield Row(number, path.name, read_patient(path))
         except InputError as exc:

@@ -354,3 +354,43 @@ def test_a_closed_pipe_or_a_full_disk_is_exit_74_with_a_message(kb: KnowledgeBas
                                                           / "pm_severe_sparse.yaml")],
                                  stdout=device, stderr=subprocess.PIPE)
     assert consult.returncode == 74 and b"Traceback" not in consult.stderr
+
+
+def test_a_named_pipe_as_input_is_read_as_a_stream(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """`mkfifo cohort.jsonl; producer > cohort.jsonl & batch cohort.jsonl`: read once, as it comes (it was
+    "does not exist"), the same records as from a file; --resume on a pipe is refused by name."""
+    patients = cohort(kb, 30)
+    plain = write_jsonl(tmp_path / "plain.jsonl", patients)
+    pipe = tmp_path / "cohort.jsonl"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with pipe.open("w") as stream:
+            for patient in patients:
+                stream.write(json.dumps(patient) + "\n")
+                stream.flush()
+
+    batch = subprocess.Popen([*MYOIVIG, "batch", str(pipe), "-o", str(tmp_path / "piped.jsonl"), "-q"],
+                             stderr=subprocess.PIPE)
+    feed()
+    assert batch.wait(timeout=120) in (0, 1), batch.communicate()[1]
+    subprocess.run([*MYOIVIG, "batch", str(plain), "-o", str(tmp_path / "filed.jsonl"), "-q"], check=False)
+    assert (tmp_path / "piped.jsonl").read_bytes() == (tmp_path / "filed.jsonl").read_bytes()
+    result = CliRunner().invoke(cli, ["batch", str(pipe), "-o", str(tmp_path / "piped.jsonl"), "--resume"])
+    assert result.exit_code == 2 and "is a named pipe: a stream cannot be read again to resume" in result.stderr
+
+
+def test_a_named_pipe_inside_a_folder_is_an_error_record_not_a_hang(tmp_path: Path) -> None:
+    """A FIFO among a folder's patient files once hung the batch for ever; it is now refused by name."""
+    folder = tmp_path / "patients"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("diagnosis: DM\nseverity: severe\n")
+    os.mkfifo(folder / "b.yaml")
+    (folder / "c.yaml").write_text("diagnosis: PM\n")
+    batch = subprocess.run([*MYOIVIG, "batch", str(folder), "-o", str(tmp_path / "out.jsonl"), "-q"],
+                           capture_output=True, timeout=120)
+    assert batch.returncode == 1, batch.stderr
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r.get("id") for r in records] == ["a.yaml", "b.yaml", "c.yaml"]
+    assert "b.yaml is not a regular file (a named pipe" in json.dumps(records[1]["error"]["problems"])
+    assert "error" not in records[0] and "error" not in records[2]
