@@ -1,10 +1,12 @@
 """`myoivig batch`: a cohort in, one record a patient out, in input order, resumable.
 
 A new run writes OUTPUT.partial and renames it to OUTPUT when it ends (or is interrupted), so an
-existing OUTPUT is never emptied by a run that then fails on its input; beside OUTPUT it writes
-OUTPUT.batch.json, the input's identity, which `--resume` checks before appending. Each record is
-written with a single `write` to a file opened for appending, so an interrupted or killed batch
-leaves whole records only (a torn last line, possible only if the disk fills, is cut on `--resume`).
+existing OUTPUT is never emptied by a run that then fails on its input; beside it it writes the
+input's identity (OUTPUT.partial.batch.json, then OUTPUT.batch.json), which `--resume` checks before
+appending. A run killed outright (SIGKILL, a power cut) or stopped by a full disk leaves
+OUTPUT.partial with its identity, and `--resume` goes on from there. Each record is written with a
+single `write` to a file opened for appending, so the records are whole (a torn last line, possible
+only if the disk fills or the kernel stops a write between pages, is cut on `--resume`).
 Nothing per patient is kept after its record is written: memory stays flat however long the input.
 """
 from __future__ import annotations
@@ -44,21 +46,23 @@ from .output import STDOUT
 class RecordWriter:
     """Whole records appended to OUTPUT (or standard output), as JSON lines or CSV summary lines."""
 
-    def __init__(self, path: Path, fmt: str, resume: bool) -> None:
+    def __init__(self, path: Path, fmt: str, resume: Path | None, identity: dict[str, Any]) -> None:
+        """resume: the file a run goes on from (OUTPUT, or the OUTPUT.partial a killed run left)."""
         self.fmt = fmt
-        # a link to a file is that file (never replace the link); /dev/stdout and other links to pipes stay as given
-        self.path = path.resolve() if path != STDOUT and path.is_symlink() and path.resolve().is_file() else path
+        self.path = real_output(path)
         self.handle: int | None = None  # None: standard output
         # a new run writes beside OUTPUT and renames at the end: OUTPUT is never emptied by a failed run;
         # a device or a FIFO (-o /dev/stdout, a named pipe) is written in place, never replaced
         regular = self.path != STDOUT and (not self.path.exists() or self.path.is_file())
-        self.target = self.path.with_name(self.path.name + ".partial") if regular and not resume else self.path
+        self.target = resume if resume is not None else partial_of(self.path) if regular else self.path
         if path != STDOUT:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume else os.O_TRUNC)
             try:
                 self.handle = os.open(self.target, flags, 0o644)
             except OSError as exc:
                 raise InputError(f"cannot write {path}: {exc.strerror or exc}", field="-o/--output") from None
+            if self.target != self.path:  # what --resume checks if this run is killed before it ends
+                _write_identity(self.target, identity)
         if fmt == "csv" and (self.handle is None or os.fstat(self.handle).st_size == 0):
             self._write(self._csv(dict(zip(CSV_COLUMNS, CSV_COLUMNS, strict=True))))
 
@@ -100,15 +104,17 @@ class RecordWriter:
         self.close()
         if self.path == STDOUT or not (self.target != self.path or self.path.is_file()):
             return  # standard output, a device or a FIFO: nothing to rename, no run to resume
+        _write_identity(self.path, identity)
         if self.target != self.path:
             os.replace(self.target, self.path)
-        identity_file(self.path).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+            identity_file(self.target).unlink(missing_ok=True)
 
     def discard(self) -> None:
-        """A run that failed leaves OUTPUT as it was."""
+        """A run that failed on its input leaves OUTPUT as it was, and no OUTPUT.partial."""
         self.close()
         if self.target != self.path and self.path != STDOUT:
             self.target.unlink(missing_ok=True)
+            identity_file(self.target).unlink(missing_ok=True)
 
 
 def _said(exc: OSError) -> str:
@@ -117,6 +123,21 @@ def _said(exc: OSError) -> str:
 
 def identity_file(output: Path) -> Path:
     return output.with_name(output.name + ".batch.json")
+
+
+def partial_of(output: Path) -> Path:
+    return output.with_name(output.name + ".partial")
+
+
+def real_output(path: Path) -> Path:
+    """A link to a file is that file (never replace the link); /dev/stdout and other links to pipes stay."""
+    return path.resolve() if path != STDOUT and path.is_symlink() and path.resolve().is_file() else path
+
+
+def _write_identity(output: Path, identity: dict[str, Any]) -> None:
+    temporary = identity_file(output).with_name(identity_file(output).name + ".tmp")
+    temporary.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, identity_file(output))
 
 
 def input_identity(source: Path, kb: KnowledgeBase, fmt: str) -> dict[str, Any]:
@@ -277,9 +298,12 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
     total = count_rows(source)
     tally = Tally()
     identity = input_identity(source, kb, fmt)
-    done = resume_from(output, fmt, kb, tally, identity) if resume else 0
+    # a run killed outright (or stopped by a full disk) left OUTPUT.partial: that is the run to go on with
+    going_on = None if not resume or output == STDOUT else (
+        partial_of(real_output(output)) if partial_of(real_output(output)).is_file() else real_output(output))
+    done = resume_from(going_on or output, fmt, kb, tally, identity) if resume else 0
     resumed = done
-    writer = RecordWriter(output, fmt, resume)
+    writer = RecordWriter(output, fmt, going_on, identity)
     started = time.monotonic()
     previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -290,6 +314,12 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
                     tally.add(record)
                 done += len(records)
                 bar.update(len(records))
+    except OutputError as exc:
+        writer.close()  # OUTPUT.partial keeps its whole records: --resume goes on once there is room
+        if writer.path != STDOUT and writer.target.is_file():
+            raise OutputError(f"{exc}; the {done:,} whole records written are kept in {writer.target}: make room "
+                              "and run again with --resume") from None
+        raise
     except KeyboardInterrupt:
         writer.keep(identity)
         click.echo(f"\nInterrupted after {done:,}" + ("" if total is None else f" of {total:,}") + " rows; the output "

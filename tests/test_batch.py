@@ -394,3 +394,51 @@ def test_a_named_pipe_inside_a_folder_is_an_error_record_not_a_hang(tmp_path: Pa
     assert [r.get("id") for r in records] == ["a.yaml", "b.yaml", "c.yaml"]
     assert "b.yaml is not a regular file (a named pipe" in json.dumps(records[1]["error"]["problems"])
     assert "error" not in records[0] and "error" not in records[2]
+
+
+def _limited(max_bytes: int) -> Any:
+    """A child whose files may not grow past max_bytes: a disk that fills at a known point."""
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return limit
+
+
+def test_a_killed_batch_is_resumed_from_its_partial_output(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """SIGKILL leaves OUTPUT.partial and its input's identity; --resume goes on from it, and the result is
+    byte-identical to an uninterrupted run (before, a killed run could only start again)."""
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 1500))
+    whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    CliRunner().invoke(cli, ["batch", str(source), "-o", str(whole), "-q"])
+    running = subprocess.Popen([*MYOIVIG, "batch", str(source), "-o", str(part), "-q"])
+    partial = part.with_name(part.name + ".partial")
+    while not partial.exists() or partial.stat().st_size < 10_000:
+        time.sleep(0.02)
+    running.kill()
+    running.wait(timeout=30)
+    assert not part.exists() and identity_file(partial).exists()
+    resumed = subprocess.run([*MYOIVIG, "batch", str(source), "-o", str(part), "--resume", "-q"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert part.read_bytes() == whole.read_bytes()
+    assert not partial.exists() and not identity_file(partial).exists() and identity_file(part).exists()
+
+
+def test_a_disk_that_fills_keeps_the_whole_records_and_resume_finishes(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """The disk fills mid-record: exit 74 with one line naming OUTPUT.partial; --resume (with room) cuts
+    the torn record and finishes byte-identical to an uninterrupted run; an earlier OUTPUT is untouched."""
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 200))
+    whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    CliRunner().invoke(cli, ["batch", str(source), "-o", str(whole), "-q"])
+    part.write_text("an earlier output\n")
+    full = subprocess.run([*MYOIVIG, "batch", str(source), "-o", str(part), "-q"], capture_output=True, text=True,
+                          preexec_fn=_limited(whole.stat().st_size // 3))
+    assert full.returncode == 74 and "Traceback" not in full.stderr
+    assert "whole records written are kept in" in full.stderr and "--resume" in full.stderr
+    assert part.read_text() == "an earlier output\n"
+    resumed = subprocess.run([*MYOIVIG, "batch", str(source), "-o", str(part), "--resume", "-q"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert part.read_bytes() == whole.read_bytes()
