@@ -13,7 +13,7 @@ from .engine.cases import case_paths, check_cases, load_case, run_case, updated_
 from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
-from .engine.population import generate
+from .engine.population import generate, threshold_sweep
 from .engine.report import plain
 from .options import emit_json, format_option, kb_option, load_kb
 from .output import write_outputs
@@ -153,12 +153,14 @@ def coverage(fail_under: float | None, fmt: str, kb_dir: Path | None) -> None:
 def diff(old: str, new: str, population: int, seed: int, exit_code: bool, fmt: str) -> None:
     """Advice that changes between OLD and NEW (knowledge-base folders or git revisions).
 
-    The patients are the case files of both sides (NEW's where both have one) and a seeded
-    generated population."""
+    The patients are the case files of both sides (NEW's where both have one), those cases with each
+    number a rule tests set at, just below and just above its threshold (both sides' thresholds), and
+    a seeded generated population."""
     with temporary_workdir() as workdir:  # a git revision is unpacked here: read its cases before it goes
         old_kb, new_kb = load_side(old, Path(workdir) / "old"), load_side(new, Path(workdir) / "new")
         cases = {path.stem: load_case(path).patient for kb in (old_kb, new_kb) for path in case_paths(kb)}
     patients = [(f"case {name}", patient) for name, patient in sorted(cases.items())]
+    patients += list(threshold_sweep((old_kb, new_kb), cases))
     patients += [(f"generated #{index + 1}", facts) for index, facts in enumerate(generate(new_kb, population, seed))]
     report = diff_kbs(old_kb, new_kb, patients)
     if fmt == "json":

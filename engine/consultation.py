@@ -7,7 +7,7 @@ from typing import Any
 
 from . import conditions as cond
 from .backend import engine_for
-from .dose import WEIGHT_FACTS, compute_dose, dosable, dose_blocks, usable, withheld_by
+from .dose import WEIGHT_FACTS, advised_dose, dosable, dose_blocks, usable, withheld_by
 from .errors import EngineError, KnowledgeBaseError, Problem
 from .missing import OPEN_VERDICTS, find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
@@ -25,7 +25,7 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
     derived = tuple(name for firing in trace for name in firing.asserted)
     verdict = decide(kb, evaluation)
     conclusions = _conclusions(kb, trace)
-    computed = compute_dose(kb, fired, facts)
+    computed = advised_dose(kb, verdict.value, fired, facts)
     dose = usable(computed)
     warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (
         computed.warnings if computed else ())
@@ -44,7 +44,7 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
 
 def _no_dose(kb: KnowledgeBase, verdict: Verdict, fired: tuple[str, ...], facts: Mapping[str, Any]) -> str:
     """Why there is no dose, in the clinician's terms: the verdict, or the facts the weight needs."""
-    if not any(kb.rule(rule_id).dose for rule_id in fired):
+    if not VERDICTS[verdict.value].ivig_indicated or not any(kb.rule(rule_id).dose for rule_id in fired):
         return VERDICTS[verdict.value].no_dose
     if withheld := withheld_by(kb, fired):
         checks = " ".join(kb.rule(rule_id).conclude.statement for rule_id in withheld)  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .model import Dose, KnowledgeBase, Preference, Regimen
+from .model import VERDICTS, Dose, KnowledgeBase, Preference, Regimen
 
 WEIGHT_FACTS = ("sex", "height_cm")
 """What the ideal-body-weight formula needs (dosing.ideal_body_weight tests the same two)."""
@@ -59,6 +59,13 @@ def usable(dose: Dose | None) -> Dose | None:
 def dosable(blocks: Mapping[str, Any]) -> bool:
     """A dose needs the standard regimen and a weight basis (whose rule needs sex and height)."""
     return "standard" in blocks and "weight_basis" in blocks
+
+
+def advised_dose(kb: KnowledgeBase, verdict: str, fired: Collection[str], facts: Mapping[str, Any]) -> Dose | None:
+    """The verdict's precedence is code: a dose only under a verdict that advises IVIG (indicated, may be
+    considered), whatever dosing rules fired. The loader refuses a rule that could dose a contraindicated
+    patient (validate.advised_despite_hard_stop); this holds even if one slipped through."""
+    return compute_dose(kb, fired, facts) if VERDICTS[verdict].ivig_indicated else None
 
 
 def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, Any]) -> Dose | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal, overload
 
 from . import conditions as cond
 from . import kbcache, meaning
 from .errors import KnowledgeBaseError, Problem
-from .form import schema_problems
+from .form import broken_items, schema_findings
 from .model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance, Quote, Reference, Rule
 from .validate import lint_rules
 from .yamlio import YamlProblem, position, read_yaml
@@ -50,19 +51,25 @@ class _Reader:
                 rule: str | None = None, hint: str | None = None, severity: str = "error") -> None:
         self.problems.append(Problem(file, line, column, message, rule, hint, severity))
 
-    def read(self, path: Path, definition: str) -> Any:
+    def read(self, path: Path, definition: str, parts: tuple[str, ...] = ()) -> tuple[Any, set[Any]]:
+        """The document and the items of `parts` with schema problems (left out, so that the rest is
+        checked for meaning in the same run); None when the file itself is broken."""
         file = self.rel(path)
         try:
             document = read_yaml(path)
         except OSError as exc:
             self.problem(file, 1, 1, f"cannot read the file: {exc.strerror or exc}")
-            return None
+            return None, set()
         except YamlProblem as exc:
             self.problem(file, exc.line, exc.column, exc.message)
-            return None
-        found = schema_problems(document, definition, file)
-        self.problems.extend(found)
-        return None if found else document
+            return None, set()
+        findings = schema_findings(document, definition, file)
+        self.problems.extend(problem for problem, _path in findings)
+        broken = set() if not findings else next((found for key in parts
+                                                   if (found := broken_items(findings, key)) is not None), None)
+        if broken is None:
+            return None, set()
+        return document, broken
 
 
 def kb_files(root: Path) -> list[Path]:
@@ -105,25 +112,30 @@ def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase 
         reader.problem(str(root), 1, 1, "not a knowledge-base folder",
                        hint="expected vocabulary.yaml, sources.yaml and rules/*.yaml")
         return None, reader.problems
-    vocabulary_doc = reader.read(root / "vocabulary.yaml", "vocabulary_file")
-    sources_doc = reader.read(root / "sources.yaml", "sources_file")
+    vocabulary_doc, broken_facts = reader.read(root / "vocabulary.yaml", "vocabulary_file", ("facts", "derived"))
+    sources_doc, _ = reader.read(root / "sources.yaml", "sources_file")
     rule_paths = sorted((root / "rules").glob("*.yaml"))
     if not rule_paths:
         reader.problem(reader.rel(root / "rules"), 1, 1, "no rule files (rules/*.yaml)")
-    rule_docs = [(path, reader.read(path, "rule_file")) for path in rule_paths]
-    if vocabulary_doc is None or sources_doc is None or any(doc is None for _, doc in rule_docs):
-        return None, reader.problems
+    rule_docs = [(path, *reader.read(path, "rule_file", ("rules",))) for path in rule_paths]
+    if vocabulary_doc is None or sources_doc is None or any(doc is None for _, doc, _ in rule_docs):
+        return None, _in_order(reader.problems)
 
-    facts, derived = _vocabulary(vocabulary_doc)
+    facts, derived = _vocabulary(vocabulary_doc, broken_facts)
     meaning.check_vocabulary(reader, facts, vocabulary_doc, reader.rel(root / "vocabulary.yaml"))
     document_text, references, background = _sources(reader, root, sources_doc)
-    rules = _rules(reader, rule_docs)
+    rules = _rules(reader, [(path, doc, broken) for path, doc, broken in rule_docs])
+    left_out = _names_left_out(broken_facts, rule_docs)
+    form_problems = len(reader.problems)
     meaning.check_rules(reader, rules, facts, derived, references, normalize_space(document_text),
                  reader.rel(root / "vocabulary.yaml"))
     reader.problems.extend(lint_rules(rules, facts))
     ordered = meaning.order(reader, rules, derived)
+    if left_out:  # what a rule or fact left out for its form would have answered is not a second problem
+        reader.problems[form_problems:] = [p for p in reader.problems[form_problems:]
+                                           if not any(f"'{name}'" in p.message for name in left_out)]
     if any(p.severity == "error" for p in reader.problems):
-        return None, reader.problems
+        return None, _in_order(reader.problems)
 
     digest = hashlib.sha256()
     for path in kb_files(root) + [root / sources_doc["document"]["file"]]:
@@ -132,12 +144,32 @@ def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase 
         name=str(sources_doc["name"]), version=str(sources_doc["version"]), sha256=digest.hexdigest(),
         root=root, facts=facts, derived=derived, rules=tuple(ordered), references=references,
         document=document_text, background=normalize_space(background))
-    return kb, reader.problems
+    return kb, _in_order(reader.problems)
 
 
-def _vocabulary(doc: Any) -> tuple[dict[str, FactSpec], dict[str, DerivedSpec]]:
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    """Problems of form and of meaning together, as an editor walks the files: by file, line, column."""
+    return sorted(problems, key=lambda p: (p.file, p.line, p.column))
+
+
+def _names_left_out(broken_facts: set[Any], rule_docs: list[tuple[Path, Any, set[Any]]]) -> set[str]:
+    """The names (facts, rule ids, derived facts) of the items left out for their form."""
+    names = {str(name) for name in broken_facts}
+    for _path, doc, broken in rule_docs:
+        for index in broken:
+            raw = doc["rules"][index] if isinstance(index, int) and index < len(doc["rules"]) else None
+            if isinstance(raw, dict):
+                names |= {str(raw["id"])} if isinstance(raw.get("id"), str) else set()
+                names |= {str(d) for d in raw.get("derive") or () if isinstance(d, str)} \
+                    if isinstance(raw.get("derive"), list) else set()
+    return names
+
+
+def _vocabulary(doc: Any, broken: Collection[Any] = ()) -> tuple[dict[str, FactSpec], dict[str, DerivedSpec]]:
     facts = {}
     for name, spec in doc["facts"].items():
+        if name in broken:
+            continue
         facts[name] = FactSpec(
             name=name, type=spec["type"], meaning=spec["meaning"], question=spec["question"],
             values=tuple(spec.get("values", ())),
@@ -147,7 +179,7 @@ def _vocabulary(doc: Any) -> tuple[dict[str, FactSpec], dict[str, DerivedSpec]]:
             line=doc["facts"].key_positions[name][0], asked=bool(spec.get("asked", True)),
             ask_when=cond.parse(spec["ask_when"]) if "ask_when" in spec else None)
     derived = {name: DerivedSpec(name, spec["meaning"], doc["derived"].key_positions[name][0])
-               for name, spec in doc["derived"].items()}
+               for name, spec in doc["derived"].items() if name not in broken}
     return facts, derived
 
 
@@ -165,11 +197,13 @@ def _sources(reader: _Reader, root: Path, doc: Any) -> tuple[str, dict[str, Refe
     return text, references, doc["document"].get("background", "")
 
 
-def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any]]) -> list[Rule]:
+def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any, set[Any]]]) -> list[Rule]:
     rules = []
-    for path, doc in rule_docs:
+    for path, doc, broken in rule_docs:
         file = reader.rel(path)
         for index, raw in enumerate(doc["rules"]):
+            if index in broken:
+                continue
             line, _ = doc["rules"].item_positions[index]
             try:
                 when = cond.parse(raw["when"])

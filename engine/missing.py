@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import conditions as cond
-from .dose import compute_dose, usable
+from .dose import advised_dose, usable
 from .model import KIND_ORDER, STRENGTHS, Dose, KnowledgeBase, MissingFact
 from .reasoning import evaluate_rules, input_dependencies
 from .verdict import decide
@@ -45,9 +45,10 @@ def _outcome(kb: KnowledgeBase, facts: Mapping[str, Any]) -> tuple[frozenset[str
     evaluation = evaluate_rules(kb, facts)
     fired = evaluation.fired
     conclusions = frozenset(r for r in fired if kb.rule(r).conclude)
-    dose = usable(compute_dose(kb, fired, facts))
+    verdict = decide(kb, evaluation).value
+    dose = usable(advised_dose(kb, verdict, fired, facts))
     # the course number is a count, not a change of dose
-    return conclusions, dose and replace(dose, next_course=None), decide(kb, evaluation).value
+    return conclusions, dose and replace(dose, next_course=None), verdict
 
 
 def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],

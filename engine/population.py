@@ -6,9 +6,14 @@ machine. About a fifth of the facts are left unknown, as in real consultations.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from . import conditions as cond
 from .model import KnowledgeBase
+
+SWEEP_CASES = 6
+"""Cases varied at each threshold (those that give the fact first, by name): enough to show an edit."""
 
 
 def generate(kb: KnowledgeBase, count: int, seed: int = 7, unknown: float = 0.2) -> list[dict[str, Any]]:
@@ -30,3 +35,24 @@ def generate(kb: KnowledgeBase, count: int, seed: int = 7, unknown: float = 0.2)
                 facts[name] = round(rng.uniform(low, high), 1)
         patients.append(facts)
     return patients
+
+
+def threshold_sweep(kbs: Sequence[KnowledgeBase], cases: Mapping[str, Mapping[str, Any]]
+                    ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Case patients with each number a rule of either knowledge base tests set at its threshold, just
+    below and just above it (one step of the places numbers are read to). A random population rarely
+    lands there, so a one-sided edit of a window (`<= 6` made `<= 12`) would show on nobody."""
+    step = 10 ** -cond.NUMBER_PLACES
+    points = sorted({(test.fact, float(test.value)) for kb in kbs for rule in kb.rules
+                     for test in cond.tests(rule.when) if test.op in cond.COMPARISONS and test.fact in kb.facts})
+    for fact, threshold in points:
+        giving = sorted(name for name, patient in cases.items() if fact in patient)
+        chosen = (giving or sorted(cases))[:SWEEP_CASES]
+        low, high = next((kb.facts[fact].range for kb in kbs if fact in kb.facts), None) or (float("-inf"),
+                                                                                             float("inf"))
+        for value in (threshold - step, threshold, threshold + step):
+            value = cond.exact_number(value)
+            if not low <= value <= high:
+                continue
+            for name in chosen:
+                yield f"case {name}, {fact} = {cond.show_value(value)}", {**cases[name], fact: value}

@@ -8,6 +8,8 @@ import yaml
 from click.testing import CliRunner
 
 from myoivig.engine import check_knowledge_base, load_knowledge_base
+from myoivig.engine.cases import load_case
+from myoivig.engine.population import threshold_sweep
 from myoivig.main import cli
 
 from .conftest import CASES, KB_DIR
@@ -113,8 +115,11 @@ def test_diff_lists_changed_advice_and_the_rule_behind_it(runner: CliRunner, kb_
     assert "  + caution.renal_risk_age" in lines and "  behind it: caution.renal_risk_age" in lines
     changed = sum(1 for line in lines if line.endswith(":") and not line.startswith(" "))
     assert changed > 0
-    assert lines[-1] == (f"{changed} of {len(CASES) + 200} patients changed: {changed} conclusions gained, 0 lost, "
-                         "0 doses changed; rules 0 added, 0 removed, 1 changed")
+    cases = {path.stem: load_case(path).patient for path in sorted((KB_DIR / "cases").glob("*.yaml"))}
+    swept = list(threshold_sweep((load_knowledge_base(KB_DIR), load_knowledge_base(kb_copy)), cases))
+    assert any(name.endswith("age_years = 60.01") for name, _ in swept)  # both sides' thresholds are swept
+    assert lines[-1] == (f"{changed} of {len(CASES) + len(swept) + 200} patients changed: {changed} conclusions "
+                         "gained, 0 lost, 0 doses changed; rules 0 added, 0 removed, 1 changed")
 
 
 def test_diff_against_a_git_revision(runner: CliRunner) -> None:

@@ -73,7 +73,8 @@ def test_schema_violation_is_located(kb_copy: Path) -> None:
     [problem] = problems_of(kb_copy)
     line = line_of(rules, "      kind: monitor")
     assert problem.startswith(f"knowledge_base/rules/monitoring.yaml:{line}:")
-    assert "[monitoring.treatment_response]" in problem and "'monitor' is not one of" in problem
+    assert "[monitoring.treatment_response]" in problem and "'monitor' is not allowed here" in problem
+    assert problem.endswith("did you mean 'monitoring'?")
 
 
 def test_malformed_yaml(kb_copy: Path) -> None:
