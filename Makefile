@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test lint typecheck bench soak fuzz mutation graphs clean dot chromium
+.PHONY: demo test lint typecheck bench soak faults fuzz mutation graphs clean dot chromium
 
 # Installing is quiet unless it fails (then its whole log is shown).
 $(STAMP): pyproject.toml
@@ -52,6 +52,11 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python tests/soak.py --patients 100000
 	$(BIN)/python tests/soak.py --patients 20000 --processes 2
+
+# About ten minutes: 250 injected faults (kill -9, SIGTERM/SIGINT, full disks, closed pipes, audit
+# tampering, slow clients) against batch, the audit log and the service; see docs/reliability.md.
+faults: $(STAMP)
+	$(BIN)/python tests/faults.py
 
 # The loader fuzz of the suite with a budget fifty times larger (about ten minutes).
 fuzz: $(STAMP)

@@ -1,3 +1,28 @@
-from .main import main
+"""The `myoivig` program's entry: a stop (SIGTERM or Ctrl-C) is an interrupt from the first instruction on.
 
-main()
+SIGTERM raises KeyboardInterrupt like Ctrl-C, so a stop that lands while the program is still
+starting (importing, loading the knowledge base) ends as every other interrupt does: exit 130, one
+line, no traceback, and no output begun.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+
+def run() -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = 130  # engine.errors.INTERRUPTED, which a stop may land before importing
+    try:
+        from .engine.errors import INTERRUPTED
+        from .main import main
+
+        code = INTERRUPTED
+        main()
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -38,7 +38,7 @@ from .engine.cohort import (
     is_stream,
     read_rows,
 )
-from .engine.errors import OutputError
+from .engine.errors import INTERRUPTED, OutputError
 from .options import kb_option, load_kb
 from .output import STDOUT
 
@@ -325,7 +325,7 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
         click.echo(f"\nInterrupted after {done:,}" + ("" if total is None else f" of {total:,}") + " rows; the output "
                    "holds whole records only" + (": run again with --resume to go on." if total is not None else
                                                  " (a named pipe cannot be resumed)."), err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except BaseException:
         writer.discard()
         raise

@@ -15,7 +15,7 @@ import click
 from . import __version__
 from .engine import InputError, MyoivigError, consult, consultation_to_dict
 from .engine.advice import advise
-from .engine.errors import OutputError
+from .engine.errors import INTERRUPTED, OutputError
 from .engine.fhir import reading_to_dict
 from .engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
@@ -70,6 +70,10 @@ class MyoivigGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the entry makes it one): not click's "Aborted!", exit 1
+            _silence_stdout()
+            click.echo("Interrupted.", err=True)
+            ctx.exit(INTERRUPTED)
         except MyoivigError as exc:
             if isinstance(exc, OutputError):
                 _silence_stdout()
@@ -218,6 +222,7 @@ def facts(fmt: str, kb_dir: Path | None, template: bool, schema: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The program (see __main__.run, which makes SIGTERM an interrupt before anything else runs)."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="myoivig")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -35,6 +36,11 @@ from .errors import EngineError
 from .model import Firing, KnowledgeBase, MatchedFact, Rule
 
 _SINK = "$sink"  # matches every fact, so none raises MessageNotHandledException
+
+# durable logs every exception it hands back (an interrupt landing in its own code included) through
+# logging's last resort, a traceback on stderr; the caller reports each one once, in its own words.
+logging.getLogger("durable").addHandler(logging.NullHandler())
+logging.getLogger("durable").propagate = False
 
 # durable's C engine keeps global tables (ruleset and state handles): one call into it at a
 # time per process, whichever engine and thread it comes from.

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+INTERRUPTED = 130
+"""The exit of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as a shell reports Ctrl-C)."""
+
 
 class MyoivigError(Exception):
     """Base of every error myoivig raises on purpose."""

@@ -442,3 +442,27 @@ def test_a_disk_that_fills_keeps_the_whole_records_and_resume_finishes(kb: Knowl
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert part.read_bytes() == whole.read_bytes()
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has installed its own SIGTERM handler yet (SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+def test_a_stop_while_the_program_starts_is_an_interrupt_exit_130(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """SIGTERM that lands while myoivig is still importing or loading the knowledge base was a death by
+    signal (143) with nothing said; it is now the same interrupt as anywhere else: 130, one line."""
+    source = write_jsonl(tmp_path / "in.jsonl", cohort(kb, 20))
+    process = subprocess.Popen([*MYOIVIG, "batch", str(source), "-o", str(tmp_path / "out.jsonl")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not _catches_sigterm(process.pid):  # the first thing the program does: from then on, it is ours
+        assert process.poll() is None
+        time.sleep(0.001)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stdout == "" and "Traceback" not in stderr and "Interrupted" in stderr
+    assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
