@@ -191,7 +191,7 @@ def test_a_value_listed_twice_is_exit_3_at_the_repeat(kb_copy: Path) -> None:
     vocabulary.write_text(vocabulary.read_text().replace("[corticosteroids, methotrexate,",
                                                          "[corticosteroids, methotrexate, methotrexate,", 1))
     refused(kb_validate(kb_copy), f"knowledge_base/vocabulary.yaml:{line}:45: error: "
-                                  "facts/current_therapies/values/2: 'methotrexate' is given twice", code=3)
+                                  "facts.current_therapies.values[2]: 'methotrexate' is given twice", code=3)
 
 
 def test_a_stray_field_is_exit_3_at_the_field_itself(kb_copy: Path) -> None:
@@ -205,7 +205,7 @@ def test_a_stray_field_is_exit_3_at_the_field_itself(kb_copy: Path) -> None:
     result = kb_validate(kb_copy)
     refused(result, f"knowledge_base/rules/side_effects.yaml:{len(text.splitlines()) + 1}:1: error: (top level): "
                     "'extra_key' is not a field here; allowed: rules - see engine/schema", code=3)
-    assert (f"knowledge_base/rules/side_effects.yaml:{line}:5: error [side_effects.common]: rules/0: 'titel' is "
+    assert (f"knowledge_base/rules/side_effects.yaml:{line}:5: error [side_effects.common]: 'titel' is "
             "not a field here; allowed: id, title, when, derive, conclude, dose, excludes, priority, provenance - "
             "did you mean 'title'?") in result.stderr  # type: ignore[attr-defined]
 

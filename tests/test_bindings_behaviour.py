@@ -308,7 +308,7 @@ def test_schema_problems_come_first_and_alone(kb: KnowledgeBase, here: Path) -> 
 """)
     assert found is None and len(problems) == 1
     assert (problems[0].file, problems[0].line, problems[0].severity) == (FILE, 14, "error")
-    assert "is not one of ['authoritative', 'secondary', 'unverified', 'local']" in problems[0].message
+    assert "is not allowed here; allowed: authoritative, secondary, unverified, local" in problems[0].message
 
 
 def test_a_missing_file_is_a_warning_and_fhir_is_then_refused(kb: KnowledgeBase, here: Path) -> None:

@@ -204,5 +204,5 @@ def test_a_case_file_against_the_schema_is_refused_with_every_problem(tmp_path: 
     path.write_text("description: x\npatient: [a]\nexpect: {verdict: 3}\n")
     with pytest.raises(KnowledgeBaseError) as caught:
         load_case(path)
-    assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [(3, "expect/verdict"),
+    assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [(3, "expect.verdict"),
                                                                                  (2, "patient")]
