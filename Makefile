@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test lint typecheck bench soak faults fuzz mutation graphs clean dot chromium
+.PHONY: demo test lint typecheck bench soak faults fuzz mutation graphs kb-update clean dot chromium
 
 # Installing is quiet unless it fails (then its whole log is shown).
 $(STAMP): pyproject.toml
@@ -76,6 +76,11 @@ graphs: $(STAMP) dot
 	$(BIN)/myoivig graph kb -o diagrams/knowledge_base.svg
 	$(BIN)/python -m myoivig.diagrams.architecture docs/architecture.gv
 	$(BIN)/python -m myoivig.diagrams.architecture docs/architecture.svg
+
+# After a knowledge-base edit: the cases' FHIR twins and expected outputs, the patient schema, the
+# drawings and the reviewed outputs, regenerated; then what changed is listed (read it before committing).
+kb-update: $(STAMP) dot
+	$(BIN)/python tests/kb_update.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache

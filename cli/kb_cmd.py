@@ -111,6 +111,49 @@ def test(cases: tuple[Path, ...], update: bool, fmt: str, kb_dir: Path | None) -
         raise SystemExit(1)
 
 
+@kb.command("twins")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a twin is missing or out of date (for CI).")
+@kb_option
+def twins(check: bool, kb_dir: Path | None) -> None:
+    """Write each case's FHIR twin (cases/fhir/NAME.json) from its YAML and the bindings, and print what
+    changed. Each twin is read back and must give its case's facts; hand-made FHIR variations live in
+    cases/fhir/variations/ and are never touched."""
+    import json
+
+    from .engine.bindings import load_bindings
+    from .engine.twins import TwinError, make_twin
+    model = load_kb(kb_dir)
+    bindings = load_bindings(model)
+    folder = model.root / "cases" / "fhir"
+    changed, failed = [], []
+    for path in case_paths(model):
+        target = folder / f"{path.stem}.json"
+        try:
+            text = json.dumps(make_twin(model, bindings, path.stem, load_case(path).patient), indent=2) + "\n"
+        except TwinError as exc:
+            failed.append(f"{shown(path)}: {exc}")
+            continue
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            changed.append((target, text))
+    stale = [p for p in sorted(folder.glob("*.json")) if not (model.root / "cases" / f"{p.stem}.yaml").exists()]
+    for line in failed:
+        click.echo(f"CANNOT {line}", err=True)
+    for target, _ in changed:
+        click.echo(f"{'would write' if check else 'wrote'} {shown(target)}")
+    for path in stale:
+        click.echo(f"{'would remove' if check else 'removed'} {shown(path)} (no case of that name)")
+    if not check:
+        write_outputs([(target, text.encode("utf-8")) for target, text in changed])
+        for path in stale:
+            path.unlink()
+    click.echo(f"{len(changed) + len(stale)} of {len(case_paths(model))} twins "
+               f"{'out of date' if check else 'changed'}" + (f"; {len(failed)} cannot be made" if failed else ""))
+    if failed:
+        raise SystemExit(2)
+    if check and (changed or stale):
+        raise SystemExit(1)
+
+
 @kb.command("coverage")
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
               help="Exit 1 when fewer rules than this are both fired and blocked by the cases.")

@@ -8,6 +8,7 @@ knowledge base with any error never reaches the engine.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -24,9 +25,13 @@ from .yamlio import YamlProblem, position, read_yaml
 DEFAULT_KB = Path(__file__).resolve().parent.parent / "knowledge_base"
 
 
+KB_VARIABLE = "MYOIVIG_KB_DIR"
+
+
 def default_kb_path() -> Path:
-    """The shipped knowledge base (installed as package data beside the engine)."""
-    return DEFAULT_KB
+    """The knowledge base used without --kb: the folder MYOIVIG_KB_DIR names (a site's own), else the
+    shipped one (installed as package data beside the engine)."""
+    return Path(os.environ[KB_VARIABLE]) if os.environ.get(KB_VARIABLE) else DEFAULT_KB
 
 
 def normalize_space(text: str) -> str:

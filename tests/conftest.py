@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from collections.abc import Iterator
@@ -11,7 +12,9 @@ from click.testing import CliRunner
 from myoivig.engine import KnowledgeBase, load_knowledge_base
 
 ROOT = Path(__file__).resolve().parent.parent
-KB_DIR = ROOT / "knowledge_base"
+KB_DIR = Path(os.environ.get("MYOIVIG_KB_DIR") or ROOT / "knowledge_base").resolve()
+"""The knowledge base the tests hold to: the shipped one, or (MYOIVIG_KB_DIR) an edited copy, as the
+walk-through test runs them (tests/test_walkthrough.py)."""
 CASES = sorted((KB_DIR / "cases").glob("*.yaml"))
 _OWN_CACHE = pytest.StashKey[str]()
 

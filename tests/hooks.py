@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-TWINS = Path(__file__).resolve().parent.parent / "knowledge_base" / "cases" / "fhir"
+from .conftest import KB_DIR
+
+TWINS = KB_DIR / "cases" / "fhir" / "variations"
+"""The hand-made twins: what EHRs send (several weights, pounds, eGFR, ICD codes), not the plain ones
+`kb twins` writes."""
 IVIG_ORDER = {"system": "http://example.org/myoivig/CodeSystem/assessment", "code": "immune-globulin-iv"}
 
 

@@ -14,7 +14,9 @@ from myoivig.engine.advice import advise, amount
 from myoivig.engine.cases import load_case
 from myoivig.main import cli
 
-DEMO = Path(__file__).resolve().parent.parent / "knowledge_base" / "cases" / "imnm_anti_hmgcr_early.yaml"
+from .conftest import KB_DIR
+
+DEMO = KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml"
 
 
 def _run(*args: str) -> Any:

@@ -350,7 +350,7 @@ def test_a_closed_pipe_or_a_full_disk_is_exit_74_with_a_message(kb: KnowledgeBas
                            capture_output=True)  # /dev/stdout links to a pipe here: written in place
     assert piped.returncode == 0 and piped.stdout.count(b"\n") == 400
     with open("/dev/full", "wb") as device:
-        consult = subprocess.run([*MYOIVIG, "consult", str(Path(__file__).parent.parent / "knowledge_base" / "cases"
+        consult = subprocess.run([*MYOIVIG, "consult", str(KB_DIR / "cases"
                                                           / "pm_severe_sparse.yaml")],
                                  stdout=device, stderr=subprocess.PIPE)
     assert consult.returncode == 74 and b"Traceback" not in consult.stderr

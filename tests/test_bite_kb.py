@@ -13,6 +13,7 @@ from myoivig.engine.loader import check_knowledge_base
 from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Rule
 from myoivig.engine.reasoning import evaluate_rules
 
+from .conftest import KB_DIR
 from .test_loader import edit
 
 V = "vocabulary.yaml"
@@ -110,7 +111,7 @@ def test_the_cache_entry_is_a_file_in_the_cache_folder_unless_turned_off(monkeyp
     """MYOIVIG_CACHE_DIR moves the cache; MYOIVIG_CACHE=off means no entry at all."""
     monkeypatch.setenv("MYOIVIG_CACHE", "on")
     monkeypatch.setenv("MYOIVIG_CACHE_DIR", str(tmp_path))
-    found = kbcache.entry(Path(__file__).resolve().parent.parent / "knowledge_base")
+    found = kbcache.entry(KB_DIR)
     assert found is not None and found.parent == tmp_path
     assert found.name.startswith("kb-") and found.name.endswith(".pickle")
     monkeypatch.setenv("MYOIVIG_CACHE", "off")

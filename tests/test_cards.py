@@ -14,11 +14,12 @@ from myoivig.engine import consult, load_knowledge_base, normalize
 from myoivig.engine.cards import SUMMARY_LIMIT, cards, escape, facts_key, pruned, short
 from myoivig.main import cli
 
+from .conftest import KB_DIR
 from .test_cli import mask
 
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+KB = KB_DIR
 REVIEWED = ["cases/pm_elderly_renal_thrombotic_iga.yaml", "cases/dm_anti_iga_antibodies.yaml",
-            "cases/child_dermatomyositis.yaml", "cases/fhir/imnm_anti_hmgcr_early.json"]
+            "cases/child_dermatomyositis.yaml", "cases/fhir/variations/imnm_anti_hmgcr_early.json"]
 
 
 def offline(patient: Path | str, *extra: str) -> list[dict[str, Any]]:
@@ -68,7 +69,7 @@ def test_offline_uuids_follow_the_facts() -> None:
 
 def test_a_conflict_makes_the_fhir_card_a_warning(tmp_path: Path) -> None:
     """FHIR data not used is information; FHIR data in conflict is a warning."""
-    twin = json.loads((KB / "cases" / "fhir" / "pm_severe_sparse.json").read_text())
+    twin = json.loads((KB / "cases" / "fhir" / "variations" / "pm_severe_sparse.json").read_text())
     patient = next(e["resource"]["id"] for e in twin["entry"] if e["resource"]["resourceType"] == "Patient")
     weight = {"resourceType": "Observation", "status": "final", "effectiveDateTime": "2026-01-05",
               "subject": {"reference": f"Patient/{patient}"},
@@ -95,7 +96,7 @@ def test_facts_to_check_each_get_a_warning_card() -> None:
 
 def test_a_card_cites_only_the_resource_that_gave_the_value() -> None:
     """The older 75 kg weight is not cited for the 72 kg used."""
-    found = offline(KB / "cases" / "fhir" / "imnm_anti_hmgcr_early.json")
+    found = offline(KB / "cases" / "fhir" / "variations" / "imnm_anti_hmgcr_early.json")
     details = "\n".join(c.get("detail", "") for c in found)
     assert "Observation/obs-15" in details and "Observation/obs-14" not in details
 

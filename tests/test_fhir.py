@@ -17,9 +17,14 @@ from myoivig.engine.fhir import is_fhir, read_fhir
 from myoivig.engine.form import schema
 from myoivig.main import cli
 
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+from .conftest import KB_DIR
+
+KB = KB_DIR
 CASES = sorted((KB / "cases").glob("*.yaml"))
 TWINS = KB / "cases" / "fhir"
+"""The twins `kb twins` writes from each case's YAML and the bindings."""
+VARIATIONS = TWINS / "variations"
+"""Hand-made twins: what EHRs send (pounds, several weights, eGFR, ICD codes), each giving its case's advice."""
 SCT, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
 
 
@@ -33,16 +38,22 @@ def advice(data: dict[str, Any]) -> dict[str, Any]:
     return {key: data[key] for key in ("patient", "summary", "conclusions", "dose", "missing", "warnings")}
 
 
-def test_every_case_has_a_fhir_twin() -> None:
-    """A case without its Bundle twin would leave the FHIR path of that advice untested."""
+def test_every_case_has_a_fhir_twin_as_kb_twins_writes_it() -> None:
+    """A case without its Bundle twin would leave the FHIR path of that advice untested; `kb twins --check`
+    says each is what the YAML and the bindings make (a variation by hand is named after a case)."""
     assert sorted(p.stem for p in TWINS.glob("*.json")) == [p.stem for p in CASES]
+    assert {p.stem for p in VARIATIONS.glob("*.json")} <= {p.stem for p in CASES}
+    check = CliRunner().invoke(cli, ["kb", "twins", "--check"])
+    assert check.exit_code == 0, check.output
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
-def test_bundle_twin_gives_the_same_advice(case: Path) -> None:
+@pytest.mark.parametrize("twin", sorted(TWINS.glob("*.json")) + sorted(VARIATIONS.glob("*.json")),
+                         ids=lambda p: str(p.relative_to(TWINS).with_suffix("")))
+def test_bundle_twin_gives_the_same_advice(twin: Path) -> None:
     """Same facts, verdict, conclusions, dose and missing facts from FHIR as from the YAML case."""
+    case = KB / "cases" / f"{twin.stem}.yaml"
     from_yaml = consult_json(str(case))
-    from_fhir = consult_json(str(TWINS / f"{case.stem}.json"))
+    from_fhir = consult_json(str(twin))
     assert advice(from_fhir) == advice(from_yaml)
     assert {e["fact"] for e in from_fhir["fhir"]["provenance"]} == set(from_yaml["patient"])
     assert from_fhir["fhir"]["as_of"] == "2026-01-15" and from_fhir["fhir"]["as_of_from"] == "Bundle.timestamp"
@@ -162,7 +173,7 @@ def test_a_refuted_condition_is_the_only_way_a_condition_says_no() -> None:
 
 def test_removing_a_resource_makes_its_fact_unknown_and_missing() -> None:
     """Drop the dysphagia Condition from a twin: dysphagia is not false but asked for in MISSING."""
-    twin = json.loads((TWINS / "ibm_dysphagia.json").read_text())
+    twin = json.loads((VARIATIONS / "ibm_dysphagia.json").read_text())
     reduced = copy.deepcopy(twin)
     reduced["entry"] = [e for e in twin["entry"]
                         if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") != "40739000"]
@@ -259,7 +270,7 @@ def test_invalid_fhir_is_refused_with_the_element_path(tmp_path: Path, monkeypat
 
 def test_text_advice_says_where_each_fact_came_from() -> None:
     """The clinician sees each fact's resource, code, date and conversion, and the unmapped ones."""
-    result = CliRunner().invoke(cli, ["consult", str(TWINS / "dm_on_prednisone.json")])
+    result = CliRunner().invoke(cli, ["consult", str(VARIATIONS / "dm_on_prednisone.json")])
     assert result.exit_code == 0
     text = result.output
     assert "FROM FHIR - ages and months as of 2026-01-15 (Bundle.timestamp)" in text
@@ -286,7 +297,7 @@ def test_binding_sources_match_the_schema() -> None:
     ("    true_below: 60\n", "", "`true_below` goes with `from: threshold`, and only there"),
     ("code: SNOMED 24484000", "code: SNOMED 6736007", "SNOMED 6736007 is bound twice: to severity=moderate and to "
                                                      "severity=severe"),
-    ("verified: secondary", "verified: maybe", "is not one of ['authoritative', 'secondary', 'unverified', 'local']"),
+    ("verified: secondary", "verified: maybe", "'maybe' is not allowed here; allowed: authoritative, secondary, unverified, local"),
     ("code: ICD10CM M33.22", "code: SNOMED 72315009", "SNOMED 72315009 is bound twice: to diagnosis=polymyositis and "
                                                        "to diagnosis=inclusion_body_myositis"),
     ("    units: {cm: 1, m: 100, \"[in_i]\": 2.54}\n", "", "a binding from quantity needs `units`"),
@@ -308,7 +319,7 @@ def test_kb_validate_checks_the_bindings(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 3, result.output
     assert message in result.output
     assert "kb/fhir/bindings.yaml:" in result.output
-    twin = str(TWINS / "pm_severe_sparse.json")
+    twin = str(VARIATIONS / "pm_severe_sparse.json")
     refused = CliRunner().invoke(cli, ["consult", twin, "--kb", str(copy_kb)])
     assert refused.exit_code == 3 and "IVIG:" not in refused.output
 
@@ -356,7 +367,7 @@ def test_without_a_bindings_file_fhir_is_refused_but_rules_stand(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["kb", "validate", "--kb", str(copy_kb)])
     assert result.exit_code == 0 and "kb/fhir/bindings.yaml:1:1: warning: no FHIR bindings file" in result.output
-    refused = CliRunner().invoke(cli, ["consult", str(TWINS / "pm_severe_sparse.json"), "--kb", str(copy_kb)])
+    refused = CliRunner().invoke(cli, ["consult", str(VARIATIONS / "pm_severe_sparse.json"), "--kb", str(copy_kb)])
     assert refused.exit_code == 3 and "no FHIR bindings file" in refused.output
 
 

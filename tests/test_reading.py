@@ -18,7 +18,8 @@ from myoivig.engine.yamlio import parse_yaml
 from myoivig.main import cli
 from myoivig.web import NONE_OF, raw_from_form
 
-KB_DIR = Path(__file__).resolve().parent.parent / "knowledge_base"
+from .conftest import KB_DIR
+
 EARLY = KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml"
 PATIENTS = 2000
 ROWS = 300

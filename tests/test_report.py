@@ -14,7 +14,9 @@ from click.testing import CliRunner
 
 from myoivig.main import cli
 
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+from .conftest import KB_DIR
+
+KB = KB_DIR
 CASES = sorted((KB / "cases").glob("*.yaml"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
@@ -48,7 +50,7 @@ def test_the_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
 
 def test_a_fhir_report_shows_where_each_fact_came_from(tmp_path: Path) -> None:
     """Provenance, the reference date, the bindings' checksum and the unused resources."""
-    page = html.unescape(write_report(tmp_path, KB / "cases" / "fhir" / "imnm_anti_hmgcr_early.json").read_text())
+    page = html.unescape(write_report(tmp_path, KB / "cases" / "fhir" / "variations" / "imnm_anti_hmgcr_early.json").read_text())
     assert "Observation/obs-14 LOINC 29463-7, 2025-06-20: 75 kg" in page
     assert "Observation/obs-15 LOINC 29463-7, 2026-01-05: 72 kg" in page
     assert "Ages and months as of 2026-01-15 (Bundle.timestamp)" in page

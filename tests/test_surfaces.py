@@ -29,11 +29,11 @@ from myoivig.main import cli
 from myoivig.render import render_consultation
 from myoivig.report_cmd import report_html
 
+from .conftest import KB_DIR
 from .surfaces import expected, from_cards, from_csv, from_html, from_json, from_text
 
-KB_DIR = Path(__file__).resolve().parent.parent / "knowledge_base"
 CASES = sorted((KB_DIR / "cases").glob("*.yaml"))
-TWINS = sorted((KB_DIR / "cases" / "fhir").glob("*.json"))
+TWINS = sorted((KB_DIR / "cases" / "fhir").glob("**/*.json"))  # generated twins and variations
 GENERATED = 500
 WEB_SLICE = 40
 """Patients of the generated population also sent through the live web page (each costs a graph)."""
@@ -47,7 +47,7 @@ def population(kb: KnowledgeBase) -> list[tuple[str, dict[str, Any]]]:
     bindings = load_bindings(kb)
     for path in TWINS:
         reading = read_fhir(bindings, json.loads(path.read_text()), None)
-        patients.append((f"fhir/{path.stem}", dict(reading.facts)))
+        patients.append((f"fhir/{path.relative_to(KB_DIR / 'cases' / 'fhir').with_suffix('')}", dict(reading.facts)))
     patients += [(f"generated/{n}", p) for n, p in enumerate(generate(kb, GENERATED, seed=21))]
     base = {"diagnosis": "DM", "severity": "severe", "sex": "female", "height_cm": 165, "weight_kg": 70,
             "age_years": 50}

@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from .conftest import KB_DIR
 from .test_report import CHROMIUM, FLAGS, browser_test
 from .test_service import start
 
 pytestmark = [pytest.mark.browser, browser_test]
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+KB = KB_DIR
 
 
 @pytest.fixture(scope="module")
