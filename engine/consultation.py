@@ -16,8 +16,10 @@ from .verdict import VERDICTS, decide
 
 
 # A missing fact that could flip an indication matters more than one that adds a note.
-def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
-    """Advice for one patient whose facts are already normalized (see patient.normalize)."""
+def consult(kb: KnowledgeBase, facts: Mapping[str, Any], *, ask: bool = True) -> Consultation:
+    """Advice for one patient whose facts are already normalized (see patient.normalize). `ask=False`
+    skips the search for missing facts (most of a consultation's cost), for callers that compare
+    conclusions and doses only (kb diff); every surface a clinician reads asks."""
     trace = tuple(engine_for(kb).run(facts))
     fired = tuple(firing.rule for firing in trace)
     evaluation = evaluate_rules(kb, facts)
@@ -29,7 +31,7 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any]) -> Consultation:
     dose = usable(computed)
     warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (
         computed.warnings if computed else ())
-    missing = tuple(find_missing(kb, facts))
+    missing = tuple(find_missing(kb, facts)) if ask else ()
     if verdict.value in OPEN_VERDICTS:
         better = {"indicated", "may_be_considered"} - {verdict.value}
         verdict = replace(verdict, open_facts=tuple(m.fact for m in missing if better & set(m.verdicts)))

@@ -98,7 +98,7 @@ def _outcome(kb: KnowledgeBase, raw: Mapping[str, Any]) -> tuple[set[str], Any] 
         facts = normalize(kb, known)
     except InputError:
         return None
-    data = consultation_to_dict(kb, consult(kb, facts))
+    data = consultation_to_dict(kb, consult(kb, facts, ask=False))  # conclusions and dose: no questions needed
     dose = data["dose"]
     # the regimen to give, as every surface says it: a change of the cautious regimen alone is a dose change
     return {c["id"] for c in data["conclusions"]}, (

@@ -10,7 +10,7 @@ named. A twin made by hand (a variation: ICD codes, a DiagnosticReport, a histor
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .bindings import Binding, Bindings
@@ -26,6 +26,8 @@ AS_OF = dt.date(2026, 1, 15)
 MEASURED = (AS_OF - dt.timedelta(days=10)).isoformat()
 """When the twins' observations were made: recent, so no dosing weight is stale."""
 LIST_EMPTY = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 
 
 class TwinError(InputError):
@@ -102,8 +104,7 @@ class _Maker:
 
     def add_fact(self, fact: str, value: Any, facts: Mapping[str, Any]) -> None:
         """The first way of writing the fact that reads back as it (a case can say what FHIR cannot)."""
-        for make in self._candidates(fact, value, facts):
-            resources = make()
+        for resources in self._candidates(fact, value, facts):
             trial = self._bundle([self.patient(facts), *resources])
             try:
                 if read_fhir(self.bindings, trial).facts.get(fact) == value:
@@ -168,76 +169,85 @@ class _Maker:
         return {"valueCodeableConcept": {"coding": [{"system": key[0], "code": key[1]}],
                                          "text": "Positive" if positive else "Negative"}}
 
-    def _candidates(self, fact: str, value: Any, facts: Mapping[str, Any]) -> list[Callable[[], list[dict[str, Any]]]]:
-        """Every way the bindings could write fact = value, in the bindings' order."""
-        found: list[Callable[[], list[dict[str, Any]]]] = []
+    def _candidates(self, fact: str, value: Any, facts: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
+        """Every way the bindings could write fact = value (each a list of resources), in the bindings' order."""
+        found: list[list[dict[str, Any]]] = []
         for binding in self.bindings.bindings:
             if binding.fact == fact or binding.confirm_fact == fact:
-                found += list(self._ways(binding, fact, value))
+                found += self._ways(binding, fact, value)
         return found
 
-    def _ways(self, binding: Binding, fact: str, value: Any) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-        first = next(iter(binding.codes), None)
+    def _ways(self, binding: Binding, fact: str, value: Any) -> list[list[dict[str, Any]]]:
         source = binding.source
-        if binding.confirm_fact == fact and value is True:  # an allergy named in words only: to confirm
-            yield lambda: [{"resourceType": "AllergyIntolerance", "id": self._id("allergy"),
-                            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                                                     "allergyintolerance-clinical", "code": "active"}]},
-                            "code": {"text": binding.text[0]}, "patient": self.subject}]
-            return
+        if binding.confirm_fact == fact:  # an allergy named in words only: to confirm
+            return [[{"resourceType": "AllergyIntolerance", "id": self._id("allergy"),
+                      "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+                      "code": {"text": binding.text[0]}, "patient": self.subject}]] if value is True else []
+        first = next(iter(binding.codes), None)
         if first is None and source != "medication":
-            return
+            return []
         if source == "condition" and isinstance(value, bool):
-            keys = self._keys(binding, True)
-            if keys:  # true: a current, confirmed Condition; false: a refuted one
-                yield lambda: [self._condition(binding, keys[0], confirmed=value)]
-        elif source == "condition":
-            for key in self._keys(binding, value)[:1]:
-                yield lambda key=key: [self._condition(binding, key, confirmed=True)]
-        elif source == "quantity" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            yield lambda: [self._observation(binding, first, self._quantity(binding, value))]
-        elif source == "threshold" and isinstance(value, bool) and binding.true_below is not None:
+            keys = self._keys(binding, True)  # true: a current, confirmed Condition; false: a refuted one
+            return [[self._condition(binding, keys[0], confirmed=value)]] if keys else []
+        if source == "condition":
+            return [[self._condition(binding, key, confirmed=True)] for key in self._keys(binding, value)[:1]]
+        if first is not None and source == "quantity" and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            return [[self._observation(binding, first, self._quantity(binding, value))]]
+        if first is not None and source == "threshold" and isinstance(value, bool) and binding.true_below is not None:
             number = binding.true_below / 2 if value else binding.true_below * 2
-            yield lambda: [self._observation(binding, first, self._quantity(binding, number))]
-        elif source == "result" and isinstance(value, bool):
-            yield lambda: [self._observation(binding, first, self._answer(value))]
-        elif source == "result" and isinstance(value, list):
-            keys = {item: self._keys(binding, item) for item in value}
-            if value and all(keys.values()):
-                yield lambda: [self._observation(binding, keys[item][0], self._answer(True)) for item in value]
-            elif not value:
-                yield lambda: [self._observation(binding, key, self._answer(False))
-                               for key in dict.fromkeys(next(iter(self._keys(binding, v)), None)
-                                                        for v in dict.fromkeys(binding.values.values())) if key]
-        elif source == "assessment" and isinstance(value, bool):
-            yield lambda: [self._observation(binding, first, {"valueBoolean": value})]
-        elif source == "assessment":
+            return [[self._observation(binding, first, self._quantity(binding, number))]]
+        if first is not None and source == "result" and isinstance(value, bool):
+            return [[self._observation(binding, first, self._answer(value))]]
+        if source == "result" and isinstance(value, list):
+            return self._results(binding, value)
+        if first is not None and source == "assessment" and isinstance(value, bool):
+            return [[self._observation(binding, first, {"valueBoolean": value})]]
+        if first is not None and source == "assessment":
             answers = [(b, k) for b in self.bindings.bindings if b.fact == fact and b.source != "assessment"
                        for k, v in b.values.items() if v == value]
-            for other, key in answers[:1]:
-                yield lambda other=other, key=key: [self._observation(
-                    binding, first, {"valueCodeableConcept": {"coding": [self._coding(other, key)]}})]
-        elif source == "medication" and isinstance(value, list):
-            keys = {item: self._keys(binding, item) for item in value}
-            if value and all(keys.values()):
-                yield lambda: [{"resourceType": "MedicationStatement", "id": self._id("med"), "status": "active",
-                                "medicationCodeableConcept": {"coding": [self._coding(binding, keys[item][0])]},
-                                "subject": self.subject, "dateAsserted": MEASURED} for item in value]
-            elif not value and binding.empty_list:
-                key = next(iter(binding.empty_list))
-                yield lambda: [{"resourceType": "List", "id": self._id("list"), "status": "current",
-                                "mode": "snapshot", "code": {"coding": [{
-                                    "system": key[0], "code": key[1], "display": binding.empty_list[key].display}]},
-                                "subject": self.subject, "date": MEASURED, "emptyReason": {"coding": [{
-                                    "system": LIST_EMPTY, "code": "nilknown"}]}}]
-        elif source == "allergy" and value is True:
-            reaction = next((k for b in self.bindings.of("allergy_reaction") for k in b.codes), None)
-            yield lambda: [{
-                "resourceType": "AllergyIntolerance", "id": self._id("allergy"),
-                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                                         "allergyintolerance-clinical", "code": "active"}]},
-                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                                             "allergyintolerance-verification", "code": "confirmed"}]},
-                "criticality": "high", "code": {"coding": [self._coding(binding, first)]}, "patient": self.subject,
-                **({"reaction": [{"manifestation": [{"coding": [{"system": reaction[0], "code": reaction[1]}]}]}]}
-                   if reaction else {})}]
+            return [[self._observation(binding, first,
+                                       {"valueCodeableConcept": {"coding": [self._coding(other, key)]}})]
+                    for other, key in answers[:1]]
+        if source == "medication" and isinstance(value, list):
+            return self._medications(binding, value)
+        if first is not None and source == "allergy" and value is True:
+            return [[self._allergy(binding, first)]]
+        return []
+
+    def _results(self, binding: Binding, value: list[Any]) -> list[list[dict[str, Any]]]:
+        """Positive results for a list's items; for an empty list, a negative result for each kind tested."""
+        keys = {item: self._keys(binding, item) for item in value}
+        if value and all(keys.values()):
+            return [[self._observation(binding, keys[item][0], self._answer(True)) for item in value]]
+        if value:
+            return []
+        tested = [found[0] for item in dict.fromkeys(binding.values.values()) if (found := self._keys(binding, item))]
+        return [[self._observation(binding, key, self._answer(False)) for key in tested]]
+
+    def _medications(self, binding: Binding, value: list[Any]) -> list[list[dict[str, Any]]]:
+        """A MedicationStatement for each current therapy; for none, an empty list that says nil known."""
+        keys = {item: self._keys(binding, item) for item in value}
+        if value and all(keys.values()):
+            return [[{"resourceType": "MedicationStatement", "id": self._id("med"), "status": "active",
+                      "medicationCodeableConcept": {"coding": [self._coding(binding, keys[item][0])]},
+                      "subject": self.subject, "dateAsserted": MEASURED} for item in value]]
+        if value or not binding.empty_list:
+            return []
+        key = next(iter(binding.empty_list))
+        return [[{"resourceType": "List", "id": self._id("list"), "status": "current", "mode": "snapshot",
+                  "code": {"coding": [{"system": key[0], "code": key[1], "display": binding.empty_list[key].display}]},
+                  "subject": self.subject, "date": MEASURED,
+                  "emptyReason": {"coding": [{"system": LIST_EMPTY, "code": "nilknown"}]}}]]
+
+    def _allergy(self, binding: Binding, key: tuple[str, str]) -> dict[str, Any]:
+        """An active, confirmed allergy to the bound substance with anaphylaxis (the labels' hard stop)."""
+        reaction = next((k for b in self.bindings.of("allergy_reaction") for k in b.codes), None)
+        allergy: dict[str, Any] = {
+            "resourceType": "AllergyIntolerance", "id": self._id("allergy"),
+            "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": ALLERGY_VERIFICATION, "code": "confirmed"}]},
+            "criticality": "high", "code": {"coding": [self._coding(binding, key)]}, "patient": self.subject}
+        if reaction is not None:
+            allergy["reaction"] = [{"manifestation": [{"coding": [{"system": reaction[0], "code": reaction[1]}]}]}]
+        return allergy

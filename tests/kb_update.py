@@ -43,7 +43,8 @@ def main() -> int:
     myoivig = [sys.executable, "-m", "myoivig"]
     before = fingerprints(root)
 
-    def step(title: str, command: list[str], output: Path | None = None, quiet: bool = False) -> None:
+    def step(title: str, command: list[str], output: Path | None = None, quiet: bool = False,
+             must_pass: bool = True) -> None:
         print(f"== {title}", flush=True)
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         if output is not None and done.returncode == 0:
@@ -51,7 +52,9 @@ def main() -> int:
         elif not quiet or done.returncode != 0:
             sys.stdout.write(done.stdout)
         sys.stderr.write(done.stderr)
-        if done.returncode != 0:
+        if done.returncode != 0 and not must_pass:
+            print("   (some tests of these modules fail: `make test` shows them; the snapshots are rewritten)")
+        elif done.returncode != 0:
             raise SystemExit(f"kb-update stopped: `{' '.join(command[2:] if command[:2] == myoivig[:2] else command)}`"
                              f" exited {done.returncode}; fix what it says and run it again")
 
@@ -64,7 +67,7 @@ def main() -> int:
         step(f"knowledge-base drawing (.{suffix})",
              [*myoivig, "graph", "kb", "--kb", str(kb), "-o", str(root / "diagrams" / f"knowledge_base.{suffix}")])
     step("reviewed outputs (snapshots)", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                          *SNAPSHOT_MODULES, "--snapshot-update"], quiet=True)
+                                          *SNAPSHOT_MODULES, "--snapshot-update"], quiet=True, must_pass=False)
     after = fingerprints(root)
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     print(f"== {len(changed)} files changed" + (":" if changed else " - nothing to review"))
