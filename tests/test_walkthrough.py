@@ -1,6 +1,7 @@
 """The knowledge engineer's walk-through of docs/knowledge-engineering.md, done for real on a copy.
 
-Each marked block of the guide (`<!-- walk-through: FILE after "LINE" | append | new -->` and the
+First a comment line goes at the top of every rule file (so every rule's line moves), then
+each marked block of the guide (`<!-- walk-through: FILE after "LINE" | append | new -->` and the
 YAML block under it) is applied to a copy of this checkout's knowledge base and tests; then
 `tests/kb_update.py` (make kb-update) regenerates what the edit derives, and the test modules that hold
 the knowledge base run against the copy. They must pass with no Python edited: a test that pinned the
@@ -65,6 +66,8 @@ def test_the_guides_walk_through_passes_the_tests_with_no_python_edited(tmp_path
     root = tmp_path / "checkout"
     checkout_copy(root)
     python_before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*.py")}
+    for rules in (root / "knowledge_base" / "rules").glob("*.yaml"):  # every line moves down: nothing may pin one
+        rules.write_text("# A comment a knowledge engineer added.\n" + rules.read_text())
     for block in walk_through_blocks():
         apply(root, *block)
     env = {**os.environ, "MYOIVIG_KB_DIR": str(root / "knowledge_base")}
