@@ -33,10 +33,11 @@ def report_html(kb: KnowledgeBase, consultation: Consultation | None, patient_na
     if consultation is not None:
         context.update(advice_context(kb, consultation, fhir))
     context.update(extra)
-    return templates().get_template(template).render(
+    page: str = templates().get_template(template).render(
         **context, labels={ref: r.label for ref, r in kb.references.items()}, specs=kb.facts,
         fhir=fhir, patient_name=patient_name, read_as=list(read_as), kb_name=kb.name, kb_version=kb.version,
         version=__version__, disclaimer=DISCLAIMER)
+    return page
 
 
 def advice_context(kb: KnowledgeBase, consultation: Consultation, fhir: dict[str, Any] | None) -> dict[str, Any]:

@@ -28,11 +28,11 @@ def graph_format(path: Path, fmt: str | None = None) -> str:
 def render_graph(graph: graphviz.Digraph, fmt: str) -> bytes:
     """The graph in `fmt`; svg, png and pdf need the `dot` program."""
     if fmt in ("dot", "gv"):
-        return graph.source.encode("utf-8")
+        return str(graph.source).encode("utf-8")
     if shutil.which("dot") is None:
         raise InputError(f"rendering {fmt} needs the graphviz `dot` program, which is not installed: "
                          "install it with `apt-get install graphviz` (or write a .dot file)", field="format")
     try:
-        return graph.pipe(format=fmt)
+        return bytes(graph.pipe(format=fmt))
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
         raise InputError(f"graphviz could not render {fmt}: {exc}", field="format") from None

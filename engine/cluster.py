@@ -27,7 +27,7 @@ IN_FLIGHT_PER_WORKER = 2
 """Partitions queued per worker: one running, one ready, no more held in memory."""
 
 
-class NoProfiler(WorkerPlugin):  # type: ignore[misc,valid-type]
+class NoProfiler(WorkerPlugin):
     """Stops Dask's sampling profiler on every worker, including one that joins later or replaces
     a dead one. It keeps a call-stack tree per second of work, up to 1,000 of them: a worker's
     memory grew about 2 KB a patient for the first quarter hour. Nothing here reads it."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import conditions as cond
 from .model import KnowledgeBase
@@ -33,7 +34,7 @@ class Coverage:
         return 100.0 * (self.conditions_total - len(self.conditions_not_both)) / self.conditions_total
 
 
-def coverage(kb: KnowledgeBase, patients: Sequence[tuple[str, Mapping]]) -> Coverage:
+def coverage(kb: KnowledgeBase, patients: Sequence[tuple[str, Mapping[str, Any]]]) -> Coverage:
     """Coverage of normalized patients, each given with its case name."""
     fired_by_case: dict[str, tuple[str, ...]] = {}
     fired_count = {rule.id: 0 for rule in kb.rules}

@@ -127,7 +127,7 @@ def compute_dose(kb: KnowledgeBase, fired: Collection[str], facts: Mapping[str, 
         per_kg = alt["g_per_kg"][0]
         fewest, most = alt["daily_doses"]
         alternative = Regimen(
-            name="alternative", rule=alt_rule, g_per_kg=tuple(alt["g_per_kg"]),  # type: ignore[arg-type]
+            name="alternative", rule=alt_rule, g_per_kg=tuple(alt["g_per_kg"]),
             course_total_g=(grams(per_kg), grams(alt["g_per_kg"][1])),
             per_day_g=(grams(per_kg, most), grams(per_kg, fewest)), days_per_course=(fewest, most))
         arithmetic.append(

@@ -18,7 +18,8 @@ NAME_PATTERN = "^[a-z][a-z0-9_]*$"
 @cache
 def schema() -> dict[str, Any]:
     """The published schema of knowledge-base files, read once."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
 
 
 def schema_kinds() -> list[str]:

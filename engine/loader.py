@@ -180,7 +180,7 @@ def _vocabulary(doc: Any, broken: Collection[Any] = ()) -> tuple[dict[str, FactS
             values=tuple(spec.get("values", ())),
             aliases=dict(spec.get("aliases", {})), unit=spec.get("unit"),
             synonyms=tuple(spec.get("synonyms", ())), units=dict(spec.get("units", {})),
-            range=tuple(spec["range"]) if "range" in spec else None,  # type: ignore[arg-type]
+            range=tuple(spec["range"]) if "range" in spec else None,
             line=doc["facts"].key_positions[name][0], asked=bool(spec.get("asked", True)),
             ask_when=cond.parse(spec["ask_when"]) if "ask_when" in spec else None)
     derived = {name: DerivedSpec(name, spec["meaning"], doc["derived"].key_positions[name][0])

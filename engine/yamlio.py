@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 
-class Located(dict):
+class Located(dict[Any, Any]):
     """A mapping that remembers where it and each of its keys stood (1-based)."""
 
     line: int = 0
@@ -25,7 +25,7 @@ class Located(dict):
     key_positions: dict[Any, tuple[int, int]]
 
 
-class LocatedList(list):
+class LocatedList(list[Any]):
     """A sequence that remembers where it and each of its items stood."""
 
     line: int = 0
@@ -55,7 +55,7 @@ class _Loader(yaml.SafeLoader):
     _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         at = (event.start_mark.line + 1, event.start_mark.column + 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise YamlProblem("anchors and aliases (&name, *name) are not accepted; write the values out", *at)
@@ -95,8 +95,8 @@ def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
     return float(loader.construct_scalar(node))
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
@@ -162,7 +162,7 @@ def decode(data: bytes, what: str) -> str:
 
 def read_limited(stream: Any, what: str) -> bytes:
     """At most one byte more than the limit, so that a huge input is refused without reading it all."""
-    return stream.read(MAX_BYTES[what] + 1)
+    return bytes(stream.read(MAX_BYTES[what] + 1))
 
 
 def read_yaml(path: Path, what: str = "knowledge base") -> Any:
