@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .engine.audit import KEY_VARIABLE, ChainCheck, audit_key, check_chain, log_lines, read_log, replay
+from .engine.errors import FINDINGS
 from .engine.report import plain
 from .options import emit_json, format_option, kb_option, load_kb
 
@@ -69,7 +70,7 @@ def replay_cmd(audit_log: Path, fmt: str, kb_dir: Path | None) -> None:
         for line in chain_lines(check):
             click.echo(line)
     if counts["changed"] or counts["unreadable"] or not check.intact:
-        raise SystemExit(1)
+        raise SystemExit(FINDINGS)
 
 
 @click.group("audit", short_help="Check an audit log.")
@@ -100,7 +101,7 @@ def verify_cmd(audit_log: Path, expected_head: str | None, fmt: str) -> None:
         for line in chain_lines(result):
             click.echo(line)
     if not result.intact:
-        raise SystemExit(1)
+        raise SystemExit(FINDINGS)
 
 
 COMMANDS: list[click.Command] = [replay_cmd, audit_group]

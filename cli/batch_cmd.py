@@ -38,7 +38,7 @@ from .engine.cohort import (
     is_stream,
     read_rows,
 )
-from .engine.errors import INTERRUPTED, OutputError
+from .engine.errors import FINDINGS, INTERRUPTED, EngineError, OutputError
 from .options import kb_option, load_kb
 from .output import STDOUT
 
@@ -339,7 +339,7 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
     if not quiet:
         click.echo(render_summary(summary), err=True)
     errors = tally.errors
-    sys.exit(4 if errors.get("engine") else 1 if errors else 0)
+    sys.exit(EngineError.exit_code if errors.get("engine") else FINDINGS if errors else 0)
 
 
 COMMANDS = (batch_cmd,)

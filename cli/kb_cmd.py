@@ -13,6 +13,7 @@ from .engine.cases import case_paths, check_cases, load_case, run_case, updated_
 from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
+from .engine.errors import FINDINGS, InputError
 from .engine.population import generate, threshold_sweep
 from .engine.report import plain
 from .options import emit_json, format_option, kb_option, load_kb
@@ -91,7 +92,7 @@ def test(cases: tuple[Path, ...], update: bool, fmt: str, kb_dir: Path | None) -
                              for path, r in zip(paths, results, strict=True)],
                    "passed": sum(r.passed for r in results), "failed": sum(not r.passed for r in results)})
         if any(not r.passed for r in results):
-            raise SystemExit(1)
+            raise SystemExit(FINDINGS)
         return
     for path in paths:
         result = run_case(model, load_case(path))
@@ -108,7 +109,7 @@ def test(cases: tuple[Path, ...], update: bool, fmt: str, kb_dir: Path | None) -
             click.echo("  " + line)
     click.echo(f"{len(paths) - failed} passed, {failed} failed")
     if failed:
-        raise SystemExit(1)
+        raise SystemExit(FINDINGS)
 
 
 @kb.command("twins")
@@ -149,9 +150,9 @@ def twins(check: bool, kb_dir: Path | None) -> None:
     click.echo(f"{len(changed) + len(stale)} of {len(case_paths(model))} twins "
                f"{'out of date' if check else 'changed'}" + (f"; {len(failed)} cannot be made" if failed else ""))
     if failed:
-        raise SystemExit(2)
+        raise SystemExit(InputError.exit_code)
     if check and (changed or stale):
-        raise SystemExit(1)
+        raise SystemExit(FINDINGS)
 
 
 @kb.command("coverage")
@@ -167,7 +168,7 @@ def coverage(fail_under: float | None, fmt: str, kb_dir: Path | None) -> None:
     if fmt == "json":
         emit_json(plain(report) | {"percent": report.percent, "condition_percent": report.condition_percent})
         if fail_under is not None and report.percent < fail_under:
-            raise SystemExit(1)
+            raise SystemExit(FINDINGS)
         return
     for name, fired in report.fired_by_case.items():
         click.echo(f"{name}: fires {len(fired)} rules")
@@ -182,7 +183,7 @@ def coverage(fail_under: float | None, fmt: str, kb_dir: Path | None) -> None:
                f"conditions both ways: {report.condition_percent:.1f}% of {report.conditions_total}")
     if fail_under is not None and report.percent < fail_under:
         click.echo(f"FAIL: rule coverage {report.percent:.1f}% is under {fail_under:g}%", err=True)
-        raise SystemExit(1)
+        raise SystemExit(FINDINGS)
 
 
 @kb.command("diff")
@@ -210,7 +211,7 @@ def diff(old: str, new: str, population: int, seed: int, exit_code: bool, fmt: s
         emit_json({"edits": dict(report.edits), "patients": report.patients,
                    "changes": [plain(change) for change in report.changes], "summary": report.summary()})
         if exit_code and report.changes:
-            raise SystemExit(1)
+            raise SystemExit(FINDINGS)
         return
     for rule_id, edit in report.edits.items():
         click.echo(f"rule {edit}: {rule_id}")
@@ -228,7 +229,7 @@ def diff(old: str, new: str, population: int, seed: int, exit_code: bool, fmt: s
         click.echo(f"  behind it: {', '.join(change.behind) or 'no rule edit (vocabulary or dose arithmetic)'}")
     click.echo(report.summary())
     if exit_code and report.changes:
-        raise SystemExit(1)
+        raise SystemExit(FINDINGS)
 
 
 COMMANDS: list[click.Command] = [kb]

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from .engine.bindings import Bindings, load_bindings
 from .engine.cards import SPEC_VERSION, cards, pruned
+from .engine.errors import HookError
 from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, read_fhir, reading_to_dict
 from .reports import ReportStore
 
@@ -57,14 +58,6 @@ SHUTDOWN_SECONDS = 10.0
 FEEDBACK_LOG_BYTES = 10 * 1024 * 1024
 FEEDBACK_LOGS_KEPT = 5
 """The feedback log is rotated past 10 MB (LOG.1 ... LOG.5, the oldest dropped) [local policy]."""
-
-
-class HookError(Exception):
-    """An answer other than 200, with the OperationOutcome issue code the spec's table gives."""
-
-    def __init__(self, status: int, code: str, message: str, expression: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.expression = status, code, message, expression
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 from .advice import span
 from .bindings import load_bindings
 from .consultation import consult
-from .errors import EngineError, InputError, MyoivigError
+from .errors import EngineError, InputError, KnowledgeBaseMismatch
 from .fhir import is_fhir, read_fhir, reading_to_dict
 from .model import VERDICTS, KnowledgeBase
 from .patient import MAX_DIGITS, fact_name, normalize, read_patient
@@ -40,12 +40,6 @@ PATIENT_FILES = (".yaml", ".yml", ".json")
 CSV_COLUMNS = ("row", "id", "verdict", "early_initiation", "hard_stops", "hard_stops_not_given", "cautions",
                "give_g", "give_days", "regimen", "combination", "missing", "warnings", "error")
 """The CSV summary of a record, one line a patient."""
-
-
-class KnowledgeBaseMismatch(MyoivigError):
-    """A worker holds other rules than the client: its advice would not be the client's."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+FINDINGS = 1
+"""The exit of a check that found something: a case failed, a record changed, a chain broke, a batch
+row was refused, coverage fell short. The user reads what it found; nothing went wrong in myoivig."""
 INTERRUPTED = 130
 """The exit of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as a shell reports Ctrl-C)."""
 
@@ -95,3 +98,18 @@ class OutputError(MyoivigError):
     """The output could not be written: a full disk, a closed pipe (`| head`), a device error."""
 
     exit_code = 74  # EX_IOERR (sysexits.h)
+
+
+class KnowledgeBaseMismatch(MyoivigError):
+    """A worker holds other rules than the client: its advice would not be the client's."""
+
+    exit_code = 3
+
+
+class HookError(MyoivigError):
+    """A CDS Hooks answer other than 200, with the OperationOutcome issue code the spec's table gives
+    (the service turns it into an HTTP status; it never reaches a command's exit)."""
+
+    def __init__(self, status: int, code: str, message: str, expression: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.expression = status, code, message, expression

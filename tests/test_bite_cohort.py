@@ -8,7 +8,6 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, cohort
 from myoivig.engine.cohort import (
-    KnowledgeBaseMismatch,
     Row,
     Tally,
     consult_partition,
@@ -16,7 +15,7 @@ from myoivig.engine.cohort import (
     count_rows,
     read_rows,
 )
-from myoivig.engine.errors import EngineError
+from myoivig.engine.errors import EngineError, KnowledgeBaseMismatch
 
 
 @pytest.mark.parametrize(("name", "text", "rows"), [

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from myoivig.engine import KnowledgeBase
-from myoivig.engine.cohort import KnowledgeBaseMismatch, Row, consult_partition
+from myoivig.engine.cohort import Row, consult_partition
+from myoivig.engine.errors import KnowledgeBaseMismatch
 from myoivig.main import cli
 
 from .test_batch import cohort, write_csv, write_jsonl
