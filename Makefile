@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test lint typecheck bench soak faults fuzz mutation graphs kb-update clean dot chromium
+.PHONY: demo test test-fast lint typecheck bench soak faults fuzz mutation graphs kb-update clean dot chromium
 
 # Installing is quiet unless it fails (then its whole log is shown).
 $(STAMP): pyproject.toml
@@ -33,6 +33,10 @@ demo: $(STAMP) dot
 
 test: lint typecheck dot chromium
 	$(BIN)/python -m pytest
+
+# The inner loop: every test not marked slow (no servers, browsers, clusters or whole cohorts), under 30 s.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine cli diagrams tests bench

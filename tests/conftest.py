@@ -62,3 +62,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     own = config.stash.get(_OWN_CACHE, None)
     if own:
         shutil.rmtree(own, ignore_errors=True)
+
+
+SLOW_MODULES = {"test_walkthrough", "test_surfaces", "test_batch", "test_service", "test_report", "test_kb",
+                "test_fhir", "test_reading", "test_engine", "test_fuzz_loader", "test_cluster", "test_web",
+                "test_generated_kbs", "test_bad_input", "test_audit", "test_outputs", "test_kbcache", "test_traps",
+                "test_cli", "test_explain", "test_cards", "test_cases", "test_ergonomics", "test_output_schema"}
+"""Modules whose tests start processes, servers, browsers or clusters, or consult every case and generated
+patients: `make test` runs them, `make test-fast` (the inner loop, under 30 s) leaves them out."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow ones: whole modules above, and any test that copies and checks a knowledge base."""
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        if module in SLOW_MODULES or "kb_copy" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
