@@ -39,7 +39,7 @@ from myoivig.engine.errors import INTERRUPTED
 from myoivig.engine.population import generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.hooks import request  # the shipped twins as CDS Hooks requests
+from tests.hooks import free_port, request, wait_until_serving  # the twins as CDS Hooks requests
 
 MYOIVIG = [sys.executable, "-m", "myoivig"]
 KB = load_knowledge_base(None)
@@ -268,12 +268,6 @@ def audit_tamper(log: Path, folder: Path, rng: random.Random) -> tuple[bool, str
     return verify.returncode == 1 and named, kind, verify.stdout[-300:]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def service(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
@@ -282,16 +276,7 @@ def service(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
                                 "--feedback-log", str(folder / "feedback.jsonl"), "--public-url", base,
                                 "--store", str(folder / "store.sqlite3")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(base + "/cds-services", timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"the service did not start: {process.communicate()[1].decode()[-300:]}") from None
-            time.sleep(0.1)
+    wait_until_serving(base, process)
     try:
         yield base, process
     finally:

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
 from typing import Any
+
+import httpx
 
 from .conftest import KB_DIR
 
@@ -45,3 +50,25 @@ def request(case: str, hook: str = "patient-view", instance: str = "d1577c69-dfb
         context.update({"selections": ["MedicationRequest/draft-ivig"],
                         "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}})
     return {"hook": hook, "hookInstance": instance, "context": context, "prefetch": prefetch(twin)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_serving(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """Poll the discovery endpoint until `myoivig serve` answers; one that exits or never answers is killed
+    and reported with what it said on stderr."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(base + "/cds-services", timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"the service did not start: {process.communicate()[1].decode()[-500:]}") \
+                    from None
+            time.sleep(0.1)

@@ -27,18 +27,12 @@ from myoivig.engine.cards import SUMMARY_LIMIT
 from myoivig.main import cli
 
 from .conftest import KB_DIR
-from .hooks import request
+from .hooks import free_port, request, wait_until_serving
 
 KB = KB_DIR
 CASES = sorted(p.stem for p in (KB / "cases").glob("*.yaml"))
 SANDBOX = "https://sandbox.cds-hooks.org"
 PATIENT_VIEW, ORDER_SELECT = "/cds-services/myoivig-patient-view", "/cds-services/myoivig-order-select"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
@@ -50,16 +44,7 @@ def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]
                                 "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *store, *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(base + "/cds-services", timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"the server did not start: {process.communicate()[1].decode()}") from None
-            time.sleep(0.1)
+    wait_until_serving(base, process)
     try:
         yield base, process, log
     finally:
