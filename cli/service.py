@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from .engine.bindings import Bindings, load_bindings
-from .engine.cards import SPEC_VERSION, cards, pruned
+from .engine.cards import SPEC_VERSION, cards, pruned, speaks
 from .engine.errors import HookError
 from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, read_fhir, reading_to_dict
 from .reports import ReportStore
@@ -339,13 +339,8 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
             consultation = consult(config.kb, facts)
         except MyoivigError as exc:
             raise HookError(500, "processing", f"the engine failed: {exc}") from None
-    covered = any("covered_diagnosis" in f.asserted for f in consultation.trace)
-    # two myositis diagnoses, or a myositis of no stated type: the EHR must hear of it
-    conflict = "diagnosis" in reading.conflicting or "diagnosis" in reading.asked
-    if hook == "patient-view" and not covered and not conflict:
-        return []  # no myositis the document covers: no alert fatigue on every chart
-    if hook == "order-select" and "diagnosis" not in facts and not conflict:
-        return []  # IVIG for another disease (ITP, an immune deficiency): not this service's business
+    if not speaks(hook, consultation, reading):
+        return []
     instance = str(body["hookInstance"])
     report_url = None
     if config.public_url:  # a random token: a second call never replaces the first

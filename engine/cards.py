@@ -36,6 +36,20 @@ SECTION_INDICATORS = {"early_initiation": "warning"}
 """Early initiation warns (delay risks permanent weakness); other sections inform."""
 
 
+def speaks(hook: str, consultation: Consultation, reading: FhirReading) -> bool:
+    """Whether a hook's call gets cards at all (the decision is clinical, so it lives here, not in HTTP).
+
+    patient-view fires for every chart opened: it speaks only for a myositis the document covers, or when
+    the record's myositis is in doubt (two diagnoses, or one of no stated type), never on other charts
+    (no alert fatigue). order-select speaks for an IVIG order only when a myositis is recorded (IVIG for
+    ITP or an immune deficiency is not this service's business), or is in doubt.
+    """
+    in_doubt = "diagnosis" in reading.conflicting or "diagnosis" in reading.asked
+    if hook == "patient-view":
+        return in_doubt or any("covered_diagnosis" in firing.asserted for firing in consultation.trace)
+    return in_doubt or "diagnosis" in consultation.patient
+
+
 def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading: FhirReading | None = None,
           report_url: str | None = None) -> list[dict[str, Any]]:
     """The cards for one consultation, one per thing a clinician acts on, rendered from the advice model;

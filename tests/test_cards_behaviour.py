@@ -19,6 +19,7 @@ from myoivig.engine.cards import (
     conclusion_markdown,
     facts_key,
     short,
+    speaks,
 )
 from myoivig.engine.fhir import Evidence, FhirReading, Unmapped
 from myoivig.engine.model import Conclusion, Consultation, MissingFact, Quote, Verdict
@@ -345,3 +346,22 @@ def test_the_offline_instance_is_sixteen_hex_digits_of_the_facts() -> None:
     key = facts_key({"b": 1, "a": True})
     assert key == hashlib.sha256(repr([("a", True), ("b", 1)]).encode()).hexdigest()[:16]
     assert len(key) == 16 and key == facts_key({"a": True, "b": 1}) != facts_key({"a": True})
+
+
+@pytest.mark.parametrize(("facts", "doubt", "patient_view", "order_select"), [
+    ({"diagnosis": "dermatomyositis"}, (), True, True),         # a covered myositis: both hooks speak
+    ({"diagnosis": "other"}, (), False, True),                  # another myositis: only for an IVIG order
+    ({}, (), False, False),                                     # no myositis on the chart: silence
+    ({}, ("conflicting",), True, True),                         # two diagnoses: the doubt is the message
+    ({}, ("asked",), True, True),                               # a myositis of no stated type: asked
+])
+def test_the_hooks_speak_for_a_myositis_and_for_a_doubt_only(kb: KnowledgeBase, facts: dict[str, Any],
+                                                            doubt: tuple[str, ...], patient_view: bool,
+                                                            order_select: bool) -> None:
+    """The alerting decision is the engine's (engine/cards.speaks), not the HTTP layer's."""
+    consultation = consult(kb, normalize(kb, facts))
+    reading = FhirReading(facts, (), (), (), "2026-01-15", "--as-of", "b.yaml", "0" * 64, "Patient/p",
+                          conflicting=("diagnosis",) if "conflicting" in doubt else (),
+                          asked=("diagnosis",) if "asked" in doubt else ())
+    assert speaks("patient-view", consultation, reading) is patient_view
+    assert speaks("order-select", consultation, reading) is order_select
