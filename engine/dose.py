@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .model import VERDICTS, Dose, KnowledgeBase, Preference, Regimen
+from .model import VERDICTS, Dose, KnowledgeBase, Preference, Regimen, VerdictName
 
 WEIGHT_FACTS = ("sex", "height_cm")
 """What the ideal-body-weight formula needs (dosing.ideal_body_weight tests the same two)."""
@@ -61,7 +61,8 @@ def dosable(blocks: Mapping[str, Any]) -> bool:
     return "standard" in blocks and "weight_basis" in blocks
 
 
-def advised_dose(kb: KnowledgeBase, verdict: str, fired: Collection[str], facts: Mapping[str, Any]) -> Dose | None:
+def advised_dose(kb: KnowledgeBase, verdict: VerdictName, fired: Collection[str], facts: Mapping[str, Any]
+                 ) -> Dose | None:
     """The verdict's precedence is code: a dose only under a verdict that advises IVIG (indicated, may be
     considered), whatever dosing rules fired. The loader refuses a rule that could dose a contraindicated
     patient (validate.advised_despite_hard_stop); this holds even if one slipped through."""

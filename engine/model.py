@@ -9,9 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .conditions import NUMBER_PLACES, Condition, Evaluator, compile_condition, to_dnf
+
+VerdictName = Literal["contraindicated", "out_of_scope", "indicated", "may_be_considered", "undetermined",
+                      "not_indicated"]
+"""The answers to "IVIG for this patient?": a typo in one is a type error, and VERDICTS holds each (a test)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Strength:
 
     name: str
     words: str
-    verdict: str
+    verdict: VerdictName
 
 
 STRENGTHS = {s.name: s for s in (
@@ -326,7 +330,7 @@ class MissingFact:
 
 @dataclass(frozen=True)
 class VerdictSpec:
-    name: str
+    name: VerdictName
     headline: str
     ivig_indicated: bool | None  # the three-valued shadow in JSON's summary
     no_dose: str  # why there is no dose, when this verdict gives none
@@ -352,7 +356,7 @@ VERDICTS = {v.name: v for v in (
 class Verdict:
     """The one answer to "IVIG for this patient?", computed once (engine/verdict.py)."""
 
-    value: str  # a key of verdict.VERDICTS
+    value: VerdictName  # a key of VERDICTS
     strength: str | None  # the strongest route's words, when a route holds
     rules: tuple[str, ...]  # the rules that decided it
     open_facts: tuple[str, ...] = ()  # unknown facts whose answer could give IVIG a route (see missing.py)

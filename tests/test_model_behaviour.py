@@ -203,3 +203,13 @@ def test_the_open_world_evaluator_leaves_a_fact_that_may_yet_be_known_open(kb: K
     view = {"ivig_advised": True, "height_cm": 170}
     assert closed(view) is False and open_(view) is None
     assert closed({**view, "sex": "male"}) is True and open_({**view, "sex": "male"}) is True
+
+
+def test_every_verdict_name_the_type_allows_has_its_spec_and_no_other() -> None:
+    """`Verdict.value` is typed (a typo is a type error); the table holds exactly the names the type allows,
+    and every strength gives one of them."""
+    import typing
+
+    from myoivig.engine.model import STRENGTHS, VerdictName
+    assert list(VERDICTS) == list(typing.get_args(VerdictName))
+    assert {strength.verdict for strength in STRENGTHS.values()} <= set(VERDICTS)
