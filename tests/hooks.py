@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +18,8 @@ from .conftest import KB_DIR
 TWINS = KB_DIR / "cases" / "fhir" / "variations"
 """The hand-made twins: what EHRs send (several weights, pounds, eGFR, ICD codes), not the plain ones
 `kb twins` writes."""
+SANDBOX = "https://sandbox.cds-hooks.org"
+"""The browser origin the test services allow (the CDS Hooks sandbox)."""
 IVIG_ORDER = {"system": "http://example.org/myoivig/CodeSystem/assessment", "code": "immune-globulin-iv"}
 
 
@@ -72,3 +78,20 @@ def wait_until_serving(base: str, process: subprocess.Popen[bytes], seconds: flo
                 raise AssertionError(f"the service did not start: {process.communicate()[1].decode()[-500:]}") \
                     from None
             time.sleep(0.1)
+
+
+def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    port, log = free_port(), tmp / "feedback.jsonl"
+    public = ["--audience-base", f"http://127.0.0.1:{port}"] if "--jwks" in extra else [
+        "--public-url", f"http://127.0.0.1:{port}"]
+    store = [] if "--store" in extra else ["--store", str(tmp / "reports.sqlite3")]
+    process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--as-of", "2026-01-15",
+                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *store, *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(base, process)
+    try:
+        yield base, process, log
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -7,8 +7,8 @@ import pytest
 
 from myoivig.diagrams.architecture import architecture_graph, dependency_map
 
+from .builders import structure
 from .conftest import KB_DIR
-from .test_diagrams import structure
 
 DEPS = dependency_map()
 MODULES = {name: {t for t in targets if "." in t} for name, targets in DEPS.items()}

@@ -16,8 +16,8 @@ from myoivig.engine import load_knowledge_base
 from myoivig.engine.audit import check_chain, log_lines, read_log
 from myoivig.main import cli
 
+from .builders import edit
 from .conftest import KB_DIR
-from .test_loader import edit
 
 EARLY = str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml")
 ELDERLY = str(KB_DIR / "cases" / "pm_elderly_renal_thrombotic_iga.yaml")

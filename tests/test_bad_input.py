@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from myoivig.main import cli
 
+from .builders import line_of
 from .conftest import KB_DIR
-from .test_loader import line_of
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "

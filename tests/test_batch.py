@@ -26,35 +26,13 @@ from myoivig.engine.consultation import consult
 from myoivig.engine.population import generate
 from myoivig.main import cli
 
+from .builders import cohort, write_csv, write_jsonl
 from .conftest import CASES, KB_DIR
 
 SCHEMAS = KB_DIR.parent / "engine" / "schema"
 CONSULTATION = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "consultation.schema.json").read_text()))
 ERROR = jsonschema.Draft202012Validator(json.loads((SCHEMAS / "batch_error.schema.json").read_text()))
 MYOIVIG = [sys.executable, "-m", "myoivig"]
-
-
-def cohort(kb: KnowledgeBase, count: int, seed: int = 11) -> list[dict[str, Any]]:
-    return [{"id": f"P{n:05d}", **facts} for n, facts in enumerate(generate(kb, count, seed=seed), 1)]
-
-
-def write_jsonl(path: Path, patients: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Path:
-    path.write_text("".join(json.dumps(p) + "\n" for p in patients) + "".join(line + "\n" for line in extra))
-    return path
-
-
-def write_csv(kb: KnowledgeBase, path: Path, patients: list[dict[str, Any]]) -> Path:
-    def cell(value: Any) -> str:
-        if isinstance(value, list):
-            return ";".join(value) or "none"
-        return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-
-    with path.open("w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["id", *kb.facts])
-        for patient in patients:
-            writer.writerow([patient["id"], *(cell(patient.get(name)) for name in kb.facts)])
-    return path
 
 
 def consult_json(patient: dict[str, Any], tmp_path: Path) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from myoivig.engine import KnowledgeBase, consult, load_knowledge_base, normaliz
 from myoivig.engine.cases import Case, case_text, check_cases, run_case
 from myoivig.engine.diff import diff, resolve, rule_edits
 
+from .builders import edit
 from .conftest import KB_DIR
-from .test_loader import edit
 
 MODERATE = {"diagnosis": "DM", "severity": "moderate", "age_years": 50, "sex": "female", "height_cm": 165}
 

@@ -9,7 +9,7 @@ from myoivig.engine import KnowledgeBase, consult, load_knowledge_base, normaliz
 from myoivig.engine.model import FactSpec
 from myoivig.engine.report import patient_schema
 
-from .test_loader import edit
+from .builders import edit
 
 SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "sex": "female", "height_cm": 165}
 

@@ -13,8 +13,8 @@ from myoivig.engine.loader import check_knowledge_base
 from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Rule
 from myoivig.engine.reasoning import evaluate_rules
 
+from .builders import edit
 from .conftest import KB_DIR
-from .test_loader import edit
 
 V = "vocabulary.yaml"
 ADVISED = {"diagnosis": "DM", "severity": "severe", "age_years": 50}

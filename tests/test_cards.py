@@ -14,8 +14,8 @@ from myoivig.engine import consult, load_knowledge_base, normalize
 from myoivig.engine.cards import SUMMARY_LIMIT, cards, escape, facts_key, pruned, short
 from myoivig.main import cli
 
+from .builders import mask
 from .conftest import KB_DIR
-from .test_cli import mask
 
 KB = KB_DIR
 REVIEWED = ["cases/pm_elderly_renal_thrombotic_iga.yaml", "cases/dm_anti_iga_antibodies.yaml",

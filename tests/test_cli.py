@@ -12,19 +12,8 @@ from click.testing import CliRunner
 
 from myoivig.main import cli
 
+from .builders import mask
 from .conftest import CASES, KB_DIR, ROOT
-
-
-def mask(text: str) -> str:
-    """Snapshots compare the advice, keyed by rule id: the knowledge base's checksum and the lines
-    where rules stand change with any edit (a comment, a longer title), so both are masked.
-
-    The reviewed outputs are syrupy snapshots (tests/__snapshots__/); after a change that alters
-    advice on purpose, `pytest --snapshot-update` rewrites them: review `git diff` before committing.
-    """
-    text = re.sub(r"(sha256\W+)[0-9a-f]{12,64}", r"\1<sha256>", text)
-    text = re.sub(r"((?:knowledge_base/)?rules/[a-z_]+\.yaml):\d+", r"\1:<line>", text)
-    return re.sub(r'("line": )\d+', r'\1"<line>"', text)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)

@@ -17,7 +17,7 @@ from myoivig.engine.cohort import Row, consult_partition
 from myoivig.engine.errors import KnowledgeBaseMismatch
 from myoivig.main import cli
 
-from .test_batch import cohort, write_csv, write_jsonl
+from .builders import cohort, write_csv, write_jsonl
 
 distributed = pytest.importorskip("distributed")
 MYOIVIG = [sys.executable, "-m", "myoivig"]

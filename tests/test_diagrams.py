@@ -16,8 +16,8 @@ from myoivig.engine.explain import why_not
 from myoivig.engine.patient import read_patient
 from myoivig.main import cli
 
+from .builders import mask, structure
 from .conftest import KB_DIR, ROOT
-from .test_cli import mask
 
 EARLY = KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml"
 MILD = KB_DIR / "cases" / "dm_mild_no_indication.yaml"
@@ -32,13 +32,6 @@ def consultation_of(kb: KnowledgeBase, path: Path):
 def titles_masked(source: str) -> str:
     """A case graph's source with rule titles (and lines) masked: the golden is keyed by rule id."""
     return re.sub(r'(\t"rule__[\w.]+" \[label="[^"\\]*)\\n.*\\n(\[[^"]*")', r"\1\\n<title>\\n\2", mask(source))
-
-
-def structure(source: str) -> tuple[set[str], set[tuple[str, str]]]:
-    """The nodes and edges of DOT source, without labels, tooltips or the lines rules stand on."""
-    nodes = set(re.findall(r'^\t+"?([\w.]+)"? \[', source, re.M))
-    edges = set(re.findall(r'^\t+"?([\w.]+)"? -> "?([\w.]+)"?', source, re.M))
-    return nodes, edges
 
 
 def test_committed_overview_matches_the_rule_files(kb: KnowledgeBase) -> None:

@@ -12,7 +12,7 @@ from myoivig.engine import KnowledgeBase, load_knowledge_base
 from myoivig.engine import conditions as cond
 from myoivig.engine.diff import DiffReport, PatientChange, diff, rule_edits
 
-from .test_loader import edit
+from .builders import edit
 
 IBM = {"diagnosis": "IBM", "age_years": 50}
 SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50, "sex": "female", "height_cm": 165}

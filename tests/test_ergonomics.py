@@ -75,7 +75,7 @@ def test_set_accepts_synonyms_and_units(tmp_path: Path) -> None:
 
 
 def test_synonyms_may_not_collide(kb_copy: Path) -> None:
-    from .test_loader import edit, problems_of
+    from .builders import edit, problems_of
     edit(kb_copy / "vocabulary.yaml", "    synonyms: [dx]", "    synonyms: [dx, age]")
     assert any("synonym 'age' of 'age_years' is already a synonym of 'diagnosis'" in p for p in problems_of(kb_copy))
 

@@ -13,8 +13,8 @@ from myoivig.engine import KnowledgeBase, consult, find_missing, load_knowledge_
 from myoivig.engine.explain import how, what_if, why_not
 from myoivig.main import cli
 
+from .builders import mask
 from .conftest import KB_DIR
-from .test_cli import mask
 
 CASES_DIR = KB_DIR / "cases"
 MILD = str(CASES_DIR / "dm_mild_no_indication.yaml")

@@ -12,11 +12,12 @@ import yaml
 from click.testing import CliRunner
 
 from myoivig.engine import load_knowledge_base
-from myoivig.engine.bindings import SOURCES, check_bindings, load_bindings
-from myoivig.engine.fhir import is_fhir, read_fhir
+from myoivig.engine.bindings import SOURCES, check_bindings
+from myoivig.engine.fhir import is_fhir
 from myoivig.engine.form import schema
 from myoivig.main import cli
 
+from .builders import ANTIBODIES, NEG, POS, SCT, antibody, bundle, condition, observation, quantity, read
 from .conftest import KB_DIR
 
 KB = KB_DIR
@@ -25,7 +26,6 @@ TWINS = KB / "cases" / "fhir"
 """The twins `kb twins` writes from each case's YAML and the bindings."""
 VARIATIONS = TWINS / "variations"
 """Hand-made twins: what EHRs send (pounds, several weights, eGFR, ICD codes), each giving its case's advice."""
-SCT, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
 
 
 def consult_json(*args: str) -> dict[str, Any]:
@@ -57,39 +57,6 @@ def test_bundle_twin_gives_the_same_advice(twin: Path) -> None:
     assert advice(from_fhir) == advice(from_yaml)
     assert {e["fact"] for e in from_fhir["fhir"]["provenance"]} == set(from_yaml["patient"])
     assert from_fhir["fhir"]["as_of"] == "2026-01-15" and from_fhir["fhir"]["as_of_from"] == "Bundle.timestamp"
-
-
-def bundle(*resources: dict[str, Any], timestamp: str = "2026-01-15T09:00:00Z") -> dict[str, Any]:
-    patient = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1970-03-01"}
-    return {"resourceType": "Bundle", "type": "collection", "timestamp": timestamp,
-            "entry": [{"resource": r} for r in (patient, *resources)]}
-
-
-def observation(code: str, value: dict[str, Any], rid: str = "o", date: str = "2026-01-05",
-                status: str = "final", system: str = LOINC) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": rid, "status": status, "subject": {"reference": "Patient/p"},
-            "code": {"coding": [{"system": system, "code": code}]}, "effectiveDateTime": date, **value}
-
-
-def condition(system: str, code: str, rid: str = "c", verification: str = "confirmed", clinical: str = "active",
-              **extra: Any) -> dict[str, Any]:
-    found = {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p"},
-             "code": {"coding": [{"system": system, "code": code}]},
-             "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                                "code": verification}]}, **extra}
-    if clinical:
-        found["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                               "code": clinical}]}
-    return found
-
-
-def quantity(value: float, code: str) -> dict[str, Any]:
-    return {"valueQuantity": {"value": value, "unit": code, "system": UCUM, "code": code}}
-
-
-def read(document: dict[str, Any]) -> Any:
-    kb = load_knowledge_base(None)
-    return read_fhir(load_bindings(kb), document)
 
 
 @pytest.mark.parametrize(("code", "value", "unit", "fact", "expected"), [
@@ -180,26 +147,6 @@ def test_removing_a_resource_makes_its_fact_unknown_and_missing() -> None:
     assert len(reduced["entry"]) == len(twin["entry"]) - 1
     reading = read(reduced)
     assert "dysphagia" not in reading.facts
-
-
-def _antibody_codes() -> dict[str, tuple[str, str]]:
-    """Each antibody's first bound code, from the shipped bindings (never copied here)."""
-    codes: dict[str, tuple[str, str]] = {}
-    for binding in load_bindings(load_knowledge_base(None)).bindings:
-        if binding.fact == "autoantibodies":
-            for (system, code), value in binding.values.items():
-                codes.setdefault(str(value), (code, system))
-    return codes
-
-
-ANTIBODIES = _antibody_codes()
-POS = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "10828004"}]}}
-NEG = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "260385009"}]}}
-
-
-def antibody(name: str, value: dict[str, Any], date: str = "2026-01-05") -> dict[str, Any]:
-    code, system = ANTIBODIES[name]
-    return observation(code, value, f"{name}-{date}".replace("_", "-"), date, system=system)
 
 
 def test_antibody_results_make_a_list_and_only_a_whole_negative_panel_means_none_found() -> None:

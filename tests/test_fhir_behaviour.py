@@ -23,7 +23,7 @@ from myoivig.engine.fhir import (
     validate_shell,
 )
 
-from .test_fhir import ANTIBODIES  # each antibody's first bound code, read from the shipped bindings
+from .builders import ANTIBODIES  # each antibody's first bound code, read from the shipped bindings
 
 SCT, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

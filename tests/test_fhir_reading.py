@@ -14,7 +14,7 @@ from myoivig.engine.bindings import load_bindings
 from myoivig.engine.fhir import read_fhir
 from myoivig.main import cli
 
-from .test_fhir import SCT, bundle, condition, observation, quantity, read
+from .builders import SCT, bundle, condition, observation, quantity, read
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 POSITIVE = {"valueCodeableConcept": {"coding": [{"system": SCT, "code": "10828004"}]}}

@@ -12,8 +12,8 @@ from myoivig.engine.cases import load_case
 from myoivig.engine.population import threshold_sweep
 from myoivig.main import cli
 
+from .builders import edit, line_of
 from .conftest import CASES, KB_DIR
-from .test_loader import edit, line_of
 
 
 def test_validate_the_shipped_knowledge_base(runner: CliRunner) -> None:

@@ -5,24 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from myoivig.engine import KnowledgeBaseError, load_knowledge_base
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-
-
-def problems_of(kb_dir: Path) -> list[str]:
-    """The problems, with the temporary folder that holds the copy cut from each path."""
-    with pytest.raises(KnowledgeBaseError) as caught:
-        load_knowledge_base(kb_dir)
-    return [str(p).replace(f"{kb_dir.resolve().parent}/", "") for p in caught.value.problems]
-
-
-def line_of(path: Path, text: str) -> int:
-    return path.read_text().splitlines().index(text) + 1
+from .builders import edit, line_of, problems_of
 
 
 def test_unknown_fact_with_did_you_mean(kb_copy: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_loader import edit, problems_of
+from .builders import edit, problems_of
 
 CASES = [
     ("indication.yaml", "    derive: [covered_diagnosis]", "    derive: [covered_diagnosiz]",

@@ -4,7 +4,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,11 @@ from click.testing import CliRunner
 
 from myoivig.main import cli
 
+from .builders import CHROMIUM, FLAGS, SCREENSHOTS, browser_test
 from .conftest import KB_DIR
 
 KB = KB_DIR
 CASES = sorted((KB / "cases").glob("*.yaml"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-"""Without the background-networking flags chromium keeps dialling out of this closed network."""
-
-browser_test = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (`make test` "
-                                                           "installs it with apt)")
-
-
 def write_report(tmp_path: Path, patient: Path, *extra: str) -> Path:
     out = tmp_path / f"{patient.stem}.html"
     result = CliRunner().invoke(cli, ["report", str(patient), "-o", str(out), *extra])

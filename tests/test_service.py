@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,29 +24,11 @@ from myoivig.engine.cards import SUMMARY_LIMIT
 from myoivig.main import cli
 
 from .conftest import KB_DIR
-from .hooks import free_port, request, wait_until_serving
+from .hooks import SANDBOX, free_port, request, start
 
 KB = KB_DIR
 CASES = sorted(p.stem for p in (KB / "cases").glob("*.yaml"))
-SANDBOX = "https://sandbox.cds-hooks.org"
 PATIENT_VIEW, ORDER_SELECT = "/cds-services/myoivig-patient-view", "/cds-services/myoivig-order-select"
-
-
-def start(tmp: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    port, log = free_port(), tmp / "feedback.jsonl"
-    public = ["--audience-base", f"http://127.0.0.1:{port}"] if "--jwks" in extra else [
-        "--public-url", f"http://127.0.0.1:{port}"]
-    store = [] if "--store" in extra else ["--store", str(tmp / "reports.sqlite3")]
-    process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--as-of", "2026-01-15",
-                                "--feedback-log", str(log), "--cors-origin", SANDBOX, *public, *store, *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(base, process)
-    try:
-        yield base, process, log
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +323,7 @@ def test_cors_preflight_allows_the_sandbox_and_private_network(server: tuple[str
 
 def test_a_proposed_medication_is_not_a_current_therapy() -> None:
     """Only ordered or planned MedicationRequests count; a proposal is listed, not read."""
-    from .test_fhir import bundle, read
+    from .builders import bundle, read
 
     proposal = {"resourceType": "MedicationRequest", "id": "mr", "status": "active", "intent": "proposal",
                 "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": {"coding": [

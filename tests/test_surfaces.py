@@ -119,7 +119,7 @@ def test_a_batch_csv_row_says_what_the_advice_says(kb: KnowledgeBase, advised: l
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from .test_service import start
+    from .hooks import start
 
     for base, _process, _log in start(tmp_path_factory.mktemp("web")):
         yield base

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from .builders import CHROMIUM, FLAGS, browser_test
 from .conftest import KB_DIR
-from .test_report import CHROMIUM, FLAGS, browser_test
-from .test_service import start
+from .hooks import start
 
 pytestmark = [pytest.mark.browser, browser_test]
 KB = KB_DIR
