@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,11 @@ from typing import Any
 import click
 
 from . import __version__
-from .engine import InputError, KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
+from .engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
 from .engine.audit import append_record, audit_record
-from .engine.bindings import load_bindings
-from .engine.fhir import FhirReading, is_fhir, read_fhir
+from .engine.fhir import FhirReading
 from .engine.model import Consultation
-from .engine.patient import fact_name
+from .engine.patient import fact_name, read_input
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -89,14 +88,16 @@ class PatientInput:
 def patient_input(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
                   as_of: dt.date | None = None) -> PatientInput:
     """The patient file (YAML, JSON, a FHIR Bundle or a CDS Hooks request) with `--set` applied."""
-    notes: list[str] = []
-    raw = read_patient(patient) if patient is not None else {}
-    reading = None
-    if is_fhir(raw):
-        reading = read_fhir(load_bindings(kb), raw, as_of)
-        raw = reading.facts
-    facts = _apply(kb, patient, raw, assignments, notes, fhir=reading is not None)
-    return PatientInput(facts, notes, reading)
+    given = read_input(kb, read_patient(patient) if patient is not None else {}, as_of, name=str(patient),
+                       may_be_empty=patient is None or bool(assignments))
+    notes = list(given.read_as)
+    facts = dict(given.facts)
+    for text in assignments:
+        name, value = parse_assignment(text)
+        update = normalize(kb, {name: value}, notes)
+        facts.pop(fact_name(kb, name), None)
+        facts.update(update)
+    return PatientInput(facts, notes, given.fhir)
 
 
 def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
@@ -109,18 +110,6 @@ def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[
     return given.facts
 
 
-def _apply(kb: KnowledgeBase, patient: str | None, raw: Mapping[str, Any], assignments: Sequence[str],
-           notes: list[str], fhir: bool = False) -> dict[str, Any]:
-    facts = normalize(kb, raw, notes)
-    if patient is not None and not facts and not assignments and not fhir:
-        raise InputError(f"{patient} gives no known fact: every fact is null (see `myoivig facts --template`)",
-                         field="patient file")
-    for text in assignments:
-        name, value = parse_assignment(text)
-        update = normalize(kb, {name: value}, notes)
-        facts.pop(fact_name(kb, name), None)
-        facts.update(update)
-    return facts
 
 
 def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tuple[str, Any]]:

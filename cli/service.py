@@ -34,7 +34,8 @@ from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from .engine.bindings import Bindings, load_bindings
 from .engine.cards import SPEC_VERSION, cards, pruned, speaks
 from .engine.errors import HookError
-from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, read_fhir, reading_to_dict
+from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, reading_to_dict
+from .engine.patient import read_input
 from .reports import ReportStore
 
 MAX_BODY = 5 * 1024 * 1024
@@ -328,10 +329,13 @@ def advise(config: ServiceConfig, bindings: Bindings, body: Mapping[str, Any], h
     """Map, consult and make the cards; InputError is the client's 400, anything else a 500. An IVIG order
     named in words only is told among the points to check."""
     try:
-        reading: FhirReading = read_fhir(bindings, body, config.as_of or dt.date.today())
+        given = read_input(config.kb, body, config.as_of or dt.date.today())
+        if given.fhir is None:  # check_request has seen `hook` and `context`: this is a CDS Hooks request
+            raise HookError(400, "invalid", "the body is not a CDS Hooks request")
+        reading: FhirReading = given.fhir
         if order is not None and order.note:
             reading = replace(reading, warnings=(order.note, *reading.warnings))
-        facts = normalize(config.kb, reading.facts)
+        facts = given.facts
     except InputError as exc:
         raise HookError(400, "invalid", str(exc), exc.field) from None
     with config.lock:  # one engine, one consultation at a time

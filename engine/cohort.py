@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from .advice import span
-from .bindings import load_bindings
 from .consultation import consult
 from .errors import EngineError, InputError, KnowledgeBaseMismatch
-from .fhir import is_fhir, read_fhir, reading_to_dict
+from .fhir import reading_to_dict
 from .model import VERDICTS, KnowledgeBase
-from .patient import MAX_DIGITS, fact_name, normalize, read_patient
+from .patient import MAX_DIGITS, fact_name, read_input, read_patient
 from .report import consultation_to_dict
 
 ID_COLUMN = "id"
@@ -230,13 +229,9 @@ def consult_row(kb: KnowledgeBase, row: Row) -> dict[str, Any]:
     if row.raw is None:
         return record | {"error": {"kind": "input", "problems": [{"field": None, "message": row.problem}]}}
     try:
-        notes: list[str] = []
-        reading = read_fhir(load_bindings(kb), row.raw) if is_fhir(row.raw) else None
-        facts = normalize(kb, reading.facts if reading else row.raw, notes)
-        if not facts and reading is None:
-            raise InputError("no known fact: every fact is empty or null", field="patient")
-        found = record | consultation_to_dict(kb, consult(kb, facts)) | {"read_as": notes}
-        return found | {"fhir": reading_to_dict(reading)} if reading else found
+        given = read_input(kb, row.raw, name="the row")
+        found = record | consultation_to_dict(kb, consult(kb, given.facts)) | {"read_as": given.read_as}
+        return found | {"fhir": reading_to_dict(given.fhir)} if given.fhir else found
     except InputError as exc:
         return record | {"error": {"kind": "input", "problems": [
             {"field": p.field, "message": str(p)} for p in exc.problems]}}

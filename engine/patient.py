@@ -6,13 +6,15 @@ nothing is coerced silently.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import reprlib
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import conditions as cond
 from .conditions import exact_number
@@ -20,6 +22,9 @@ from .errors import MAX_PROBLEMS, InputError
 from .model import BOOLEANS, FactSpec, KnowledgeBase
 from .suggestions import suggest
 from .yamlio import YamlProblem, decode, parse_yaml, read_limited
+
+if TYPE_CHECKING:  # the FHIR reader is imported when a FHIR document comes, not by every consultation
+    from .fhir import FhirReading
 
 Facts = dict[str, Any]
 
@@ -64,6 +69,37 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except YamlProblem:
         parsed = value
     return name, parsed
+
+
+@dataclass(frozen=True)
+class PatientReading:
+    """A patient as read: the normalized facts, what was read as what (a synonym, an alias, a unit), and
+    the FHIR reading when the input was FHIR (the provenance every surface shows)."""
+
+    facts: Facts
+    read_as: list[str]
+    fhir: FhirReading | None = None
+
+
+def read_input(kb: KnowledgeBase, document: Mapping[str, Any], as_of: dt.date | None = None, *,
+               name: str = "the patient", may_be_empty: bool = False) -> PatientReading:
+    """The one path from any patient document - plain facts (a file, a JSON line, a CSV row, a form), a
+    FHIR Bundle or a CDS Hooks request - to facts. The CLI, batch and the service all read here, so a
+    value means the same whatever brought it, and a patient with no known fact is refused the same way.
+
+    FHIR that gives no fact is not refused: its reading says what it held and why nothing was used.
+    `may_be_empty` is for a file completed by `--set` on the command line.
+    """
+    from .bindings import load_bindings
+    from .fhir import is_fhir, read_fhir
+
+    notes: list[str] = []
+    reading = read_fhir(load_bindings(kb), document, as_of) if is_fhir(document) else None
+    facts = normalize(kb, reading.facts if reading is not None else document, notes)
+    if not facts and reading is None and not may_be_empty:
+        raise InputError(f"{name} gives no known fact: every fact is empty or null (see `myoivig facts "
+                         "--template`)", field="patient")
+    return PatientReading(facts, notes, reading)
 
 
 def normalize(kb: KnowledgeBase, raw: Mapping[str, Any], notes: list[str] | None = None) -> Facts:

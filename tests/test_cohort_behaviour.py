@@ -172,7 +172,7 @@ def test_refused_rows_are_input_error_records_with_every_problem(kb: KnowledgeBa
         {"field": "sex", "message": "fact 'sex': 'x' is not allowed; allowed: female, male"},
         {"field": "colour", "message": "unknown fact 'colour'; allowed: see `myoivig facts`"}]}}
     assert consult_row(kb, Row(4, "p", {"sex": None})) == {"row": 4, "id": "p", "error": {"kind": "input", "problems": [
-        {"field": "patient", "message": "no known fact: every fact is empty or null"}]}}
+        {"field": "patient", "message": "the row gives no known fact: every fact is empty or null (see `myoivig facts --template`)"}]}}
     assert consult_row(kb, Row(5, "f.yaml", None, "f.yaml holds no facts")) == {
         "row": 5, "id": "f.yaml", "error": {"kind": "input", "problems": [{"field": None,
                                                                           "message": "f.yaml holds no facts"}]}}

@@ -87,7 +87,7 @@ def test_the_template_lists_every_fact_and_reads_back(tmp_path: Path, kb: Knowle
     path = tmp_path / "patient.yaml"
     path.write_text(template)
     empty = CliRunner().invoke(cli, ["consult", str(path)])
-    assert (empty.exit_code, empty.stdout) == (2, "") and "gives no known fact: every fact is null" in empty.stderr
+    assert (empty.exit_code, empty.stdout) == (2, "") and "gives no known fact: every fact is empty or null" in empty.stderr
     path.write_text(template.replace("\ndiagnosis: null", "\ndiagnosis: DM").replace("\ndysphagia: null", "\ndysphagia: yes"))
     assert CliRunner().invoke(cli, ["consult", str(path)]).stdout.startswith("IVIG: INDICATED")
 
