@@ -25,7 +25,7 @@ from .engine import InputError, KnowledgeBase, consult
 from .engine.explain import what_if
 from .engine.fhir import is_fhir, read_fhir, reading_to_dict
 from .engine.model import FactSpec
-from .engine.patient import normalize, parse_assignment
+from .engine.patient import normalize, parse_assignment, read_input
 from .engine.report import what_if_to_dict
 from .engine.yamlio import YamlProblem, parse_yaml
 
@@ -159,7 +159,7 @@ class Page:
                     raise InputError("paste a patient file or a FHIR Bundle, or choose a file", field="patient file")
                 raw, reading = patient_from_text(self.kb, text, self.as_of)
             if action == "download":
-                normalize(self.kb, raw)  # a file that would be refused is not offered
+                read_input(self.kb, raw)  # a file that would be refused is not offered
                 text = yaml.safe_dump(dict(raw), sort_keys=False, default_flow_style=False, allow_unicode=True)
                 return Response(text, media_type="application/yaml", headers={
                     "Content-Disposition": 'attachment; filename="patient.yaml"'})
@@ -208,7 +208,9 @@ class Page:
         context: dict[str, Any] = {"consultation": None, "what_if": None}
         if raw and not problems:
             try:
-                facts = normalize(self.kb, raw, notes)
+                given = read_input(self.kb, raw, name="the patient")  # the one reading path (engine/patient.py)
+                notes += given.read_as
+                facts = given.facts
                 context["facts"] = facts
                 consultation = consult(self.kb, facts)
                 context["consultation"] = consultation
