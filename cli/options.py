@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ import click
 from . import __version__
 from .engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
 from .engine.audit import append_record, audit_record
-from .engine.fhir import FhirReading
 from .engine.model import Consultation
-from .engine.patient import fact_name, read_input
+from .engine.patient import PatientReading, fact_name, read_input
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -76,17 +74,8 @@ def load_kb(kb_dir: Path | None) -> KnowledgeBase:
     return load_knowledge_base(kb_dir)
 
 
-@dataclass(frozen=True)
-class PatientInput:
-    """A patient as given: the normalized facts, what was read as what, and the FHIR reading if any."""
-
-    facts: dict[str, Any]
-    read_as: list[str]
-    fhir: FhirReading | None = None
-
-
 def patient_input(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
-                  as_of: dt.date | None = None) -> PatientInput:
+                  as_of: dt.date | None = None) -> PatientReading:
     """The patient file (YAML, JSON, a FHIR Bundle or a CDS Hooks request) with `--set` applied."""
     given = read_input(kb, read_patient(patient) if patient is not None else {}, as_of, name=str(patient),
                        may_be_empty=patient is None or bool(assignments))
@@ -97,7 +86,7 @@ def patient_input(kb: KnowledgeBase, patient: str | None, assignments: Sequence[
         update = normalize(kb, {name: value}, notes)
         facts.pop(fact_name(kb, name), None)
         facts.update(update)
-    return PatientInput(facts, notes, given.fhir)
+    return PatientReading(facts, notes, given.fhir)
 
 
 def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[str],
@@ -108,8 +97,6 @@ def patient_facts(kb: KnowledgeBase, patient: str | None, assignments: Sequence[
     if notes is not None:
         notes += given.read_as
     return given.facts
-
-
 
 
 def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tuple[str, Any]]:
