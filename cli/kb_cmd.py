@@ -13,19 +13,11 @@ from .engine.cases import case_paths, check_cases, load_case, run_case, updated_
 from .engine.coverage import coverage as measure_coverage
 from .engine.diff import diff as diff_kbs
 from .engine.diff import load_side, temporary_workdir
-from .engine.errors import FINDINGS, InputError
+from .engine.errors import FINDINGS, InputError, shown
 from .engine.population import generate, threshold_sweep
 from .engine.report import plain
 from .options import emit_json, format_option, kb_option, load_kb
 from .output import write_outputs
-
-
-def shown(path: Path) -> str:
-    """A path as a terminal can open it from here: relative to the current folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 @click.group("kb", short_help="Validate, test, cover and diff the knowledge base.")

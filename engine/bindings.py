@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import KnowledgeBaseError, Problem
+from .errors import KnowledgeBaseError, Problem, shown
 from .form import schema_problems
 from .model import KnowledgeBase
 from .yamlio import YamlProblem, position, read_yaml
@@ -85,7 +85,7 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
     """The bindings and every problem with them: form first, then each fact, value and code
     (with `unverified`, a warning for each code not verified against an authoritative source)."""
     path = bindings_path(kb)
-    file = _shown(path)
+    file = shown(path)
     if not path.exists():
         return None, [Problem(file, 1, 1, "no FHIR bindings file", severity="warning",
                               hint="FHIR input is refused without it")]
@@ -201,7 +201,7 @@ def check_bindings(kb: KnowledgeBase, unverified: bool = False) -> tuple[Binding
                 sex_codes[(code.system, code.code)] = str(value)
     if any(p.severity == "error" for p in problems):
         return None, problems
-    return Bindings(file, hashlib.sha256(data).hexdigest(), systems, tuple(bindings), policies,
+    return Bindings(BINDINGS_FILE.as_posix(), hashlib.sha256(data).hexdigest(), systems, tuple(bindings), policies,
                     frozenset(answers.get("positive", ())), frozenset(answers.get("negative", ())),
                     tuple((str(e["url"]), frozenset(systems.get(str(n), str(n)) for n in e["systems"]))
                           for e in sex.get("extensions", ())), sex_codes), problems
@@ -220,10 +220,3 @@ def load_bindings(kb: KnowledgeBase) -> Bindings:
             raise KnowledgeBaseError([p for p in problems if p.severity == "error"] or problems)
         _LOADED[key] = bindings
     return _LOADED[key]
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path.resolve())

@@ -8,7 +8,7 @@ from typing import Any
 from . import conditions as cond
 from .backend import engine_for
 from .dose import WEIGHT_FACTS, advised_dose, dosable, dose_blocks, usable, withheld_by
-from .errors import EngineError, KnowledgeBaseError, Problem
+from .errors import EngineError, KnowledgeBaseError, Problem, shown
 from .missing import OPEN_VERDICTS, find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
 from .reasoning import Evaluation, evaluate_rules
@@ -86,7 +86,7 @@ def _resolutions(kb: KnowledgeBase, fired: tuple[str, ...]) -> tuple[tuple[str, 
         for excluded in rule.excludes.rules:
             if excluded in fired:
                 raise KnowledgeBaseError([Problem(
-                    rule.file, rule.line, 1,
+                    shown(kb.root / rule.file), rule.line, 1,
                     f"'{rule.id}' and '{excluded}' both hold for this patient, but the first "
                     "excludes the second: the knowledge base contradicts itself here", rule.id,
                     "make their conditions mutually exclusive")])

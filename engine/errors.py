@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 FINDINGS = 1
 """The exit of a check that found something: a case failed, a record changed, a chain broke, a batch
@@ -56,6 +57,14 @@ class InputError(MyoivigError):
         error = cls(f"{len(problems)} problems:\n  " + "\n  ".join(str(p) for p in told), field=problems[0].field)
         error.problems = told
         return error
+
+
+def shown(path: Path) -> str:
+    """A file as a terminal opens it from here: relative to the current folder when inside it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.resolve())
 
 
 @dataclass(frozen=True)

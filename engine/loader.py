@@ -11,12 +11,13 @@ import hashlib
 import os
 import re
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, overload
 
 from . import conditions as cond
 from . import kbcache, meaning
-from .errors import KnowledgeBaseError, Problem
+from .errors import KnowledgeBaseError, Problem, shown
 from .form import broken_items, schema_findings
 from .model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance, Quote, Reference, Rule
 from .validate import lint_rules
@@ -46,11 +47,11 @@ class _Reader:
         self.problems: list[Problem] = []
 
     def rel(self, path: Path) -> str:
-        """As a terminal opens it from here: relative to the current folder when inside it, else absolute."""
-        try:
-            return str(path.resolve().relative_to(Path.cwd()))
-        except ValueError:
-            return str(path.resolve())
+        return shown(path)
+
+    def shown(self, kb_file: str) -> str:
+        """A rule's knowledge-base-relative file as a terminal opens it."""
+        return shown(self.root / kb_file)
 
     def problem(self, file: str, line: int, column: int, message: str,
                 rule: str | None = None, hint: str | None = None, severity: str = "error") -> None:
@@ -134,7 +135,7 @@ def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase 
     form_problems = len(reader.problems)
     meaning.check_rules(reader, rules, facts, derived, references, normalize_space(document_text),
                  reader.rel(root / "vocabulary.yaml"))
-    reader.problems.extend(lint_rules(rules, facts))
+    reader.problems.extend(replace(p, file=reader.shown(p.file)) for p in lint_rules(rules, facts))
     ordered = meaning.order(reader, rules, derived)
     if left_out:  # what a rule or fact left out for its form would have answered is not a second problem
         reader.problems[form_problems:] = [p for p in reader.problems[form_problems:]
@@ -206,6 +207,7 @@ def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any, set[Any]]]) -> list
     rules = []
     for path, doc, broken in rule_docs:
         file = reader.rel(path)
+        source = path.relative_to(reader.root).as_posix()  # the same wherever a process runs
         for index, raw in enumerate(doc["rules"]):
             if index in broken:
                 continue
@@ -219,7 +221,7 @@ def _rules(reader: _Reader, rule_docs: list[tuple[Path, Any, set[Any]]]) -> list
             conclude = raw.get("conclude")
             excludes = raw.get("excludes")
             rules.append(Rule(
-                id=raw["id"], title=raw["title"], when=when, file=file, line=line,
+                id=raw["id"], title=raw["title"], when=when, file=source, line=line,
                 provenance=Provenance(tuple(Quote(str(q["ref"]), normalize_space(q["quote"]))
                                             for q in prov.get("sources", ())),
                                       normalize_space(prov["local_policy"]) if "local_policy" in prov else None),

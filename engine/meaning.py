@@ -18,6 +18,8 @@ class Findings(Protocol):
     def problem(self, file: str, line: int, column: int, message: str,
                 rule: str | None = None, hint: str | None = None, severity: str = "error") -> None: ...
 
+    def shown(self, kb_file: str) -> str: ...
+
 
 def check_vocabulary(reader: Findings, facts: dict[str, FactSpec], doc: Any, file: str) -> None:
     owners: dict[str, str] = {}
@@ -46,7 +48,7 @@ def check_rules(reader: Findings, rules: list[Rule], facts: dict[str, FactSpec],
     for rule in rules:
         def problem(message: str, line: int = rule.line, column: int = 1, hint: str | None = None,
                     rule: Rule = rule) -> None:
-            reader.problem(rule.file, line, column, message, rule.id, hint)
+            reader.problem(reader.shown(rule.file), line, column, message, rule.id, hint)
 
         if rule.id in seen:
             problem(f"duplicate rule id (first defined at {seen[rule.id].where})",
@@ -85,7 +87,7 @@ def check_rules(reader: Findings, rules: list[Rule], facts: dict[str, FactSpec],
     for rule in rules:
         for excluded in rule.excludes.rules if rule.excludes else ():
             if excluded not in seen:
-                reader.problem(rule.file, rule.line, 1, f"excludes unknown rule '{excluded}'", rule.id,
+                reader.problem(reader.shown(rule.file), rule.line, 1, f"excludes unknown rule '{excluded}'", rule.id,
                                did_you_mean(excluded, seen))
     produced = {name for rule in rules for name in rule.derive}
     used = {t.fact for rule in rules for t in cond.tests(rule.when) if t.fact in derived}
@@ -176,7 +178,7 @@ def order(reader: Findings, rules: list[Rule], derived: dict[str, DerivedSpec]) 
             return
         if state.get(rule.id) == "active":
             cycle = " -> ".join(chain[chain.index(rule.id):] + [rule.id])
-            reader.problem(rule.file, rule.line, 1, f"derived facts form a cycle: {cycle}", rule.id,
+            reader.problem(reader.shown(rule.file), rule.line, 1, f"derived facts form a cycle: {cycle}", rule.id,
                            "a derived fact may not depend on itself")
             return
         state[rule.id] = "active"

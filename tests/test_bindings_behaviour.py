@@ -357,11 +357,14 @@ def test_loaded_bindings_are_kept_until_the_file_changes(kb: KnowledgeBase, here
 
 def test_a_file_outside_the_working_folder_is_named_by_its_full_path(kb: KnowledgeBase, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages name a path the user can open from where they are."""
+    """Messages name a path the user can open from where they are; the loaded bindings name their file
+    within the knowledge base, as advice cites it wherever a process runs."""
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     found, _ = check(kb, tmp_path, GOOD)
-    assert found is not None and found.file == str((tmp_path / FILE).resolve())
+    assert found is not None and found.file == FILE
+    _, problems = check(kb, tmp_path, GOOD.replace("dysphagia:", "dysphagea:", 1))
+    assert [p.file for p in problems] == [str((tmp_path / FILE).resolve())]
 
 
 def test_the_shipped_bindings_load_with_all_their_facts(kb: KnowledgeBase) -> None:

@@ -59,7 +59,7 @@ def test_json_has_the_documented_fields(runner: CliRunner) -> None:
         set(a) >= {"name", "course_total_g", "per_day_g", "days_per_course"} for a in dose["alternatives"])
     first = data["trace"][0]
     assert set(first) == {"order", "rule", "file", "line", "matched", "asserted"}
-    assert first["file"].startswith("knowledge_base/rules/") and first["line"] > 0
+    assert first["file"].startswith("rules/") and first["line"] > 0  # within the knowledge base
     chained = next(c for c in data["conclusions"] if c["id"] == "indication.dysphagia_or_respiratory_involvement")
     assert chained["rests_on"]["rules"][1:] == ["finding.covered_diagnosis", "finding.adult_or_age_unknown",
                                                 "finding.bulbar_or_respiratory_involvement"]
@@ -72,7 +72,7 @@ def test_trace_option_adds_the_rule_trace(runner: CliRunner) -> None:
     traced = runner.invoke(cli, ["consult", path, "--trace"]).output
     assert "RULE TRACE" not in plain
     assert traced.startswith(plain)
-    assert "scope.diagnosis_not_discussed (knowledge_base/rules/scope.yaml:" in traced
+    assert "scope.diagnosis_not_discussed (rules/scope.yaml:" in traced
     assert "on thrombotic_risk=true" in traced
 
 

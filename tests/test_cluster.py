@@ -18,18 +18,38 @@ from myoivig.engine.errors import KnowledgeBaseMismatch
 from myoivig.main import cli
 
 from .builders import cohort, write_csv, write_jsonl
+from .hooks import free_port
 
 distributed = pytest.importorskip("distributed")
 MYOIVIG = [sys.executable, "-m", "myoivig"]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[object]:
-    """A real Dask cluster on loopback: two worker processes, one thread each, as docs/cohorts.md says."""
-    import logging
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  host="127.0.0.1", silence_logs=logging.ERROR) as local:
-        yield local
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Dask cluster on loopback, started as docs/cohorts.md says (`dask scheduler`, `dask worker
+    --nworkers 2 --nthreads 1`) from another folder than the client's: records must not depend on where
+    a process runs. Yields the scheduler's address."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    dask = str(Path(sys.executable).with_name("dask"))
+    address = f"tcp://127.0.0.1:{free_port()}"
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                                  "--dashboard-address", ":0", "--no-show"],
+                                 cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                "--dashboard-address", ":0", "--local-directory", str(elsewhere)],
+                               cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            assert set(client.run(os.getcwd).values()) == {str(elsewhere)}
+        yield address
+    finally:
+        for process in (workers, scheduler):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -61,25 +81,25 @@ def test_two_local_processes_write_the_same_bytes_as_one(kb: KnowledgeBase, sour
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
 
 
-def test_a_cluster_at_an_address_writes_the_same_bytes(cluster: object, source: Path, one_process: bytes,
+def test_a_cluster_at_an_address_writes_the_same_bytes(cluster: str, source: Path, one_process: bytes,
                                                        tmp_path: Path) -> None:
     assert batch(str(source), "-o", str(tmp_path / "remote.jsonl"), "--partition-size", "50",
-                 "--scheduler", cluster.scheduler_address) == 1  # type: ignore[attr-defined]
+                 "--scheduler", cluster) == 1
     remote = (tmp_path / "remote.jsonl").read_bytes()
     assert remote == one_process
     assert b'"row":401,"id":"X","error"' in remote and b'"row":402,"error"' in remote
-    with distributed.Client(cluster.scheduler_address) as client:  # type: ignore[attr-defined]
+    with distributed.Client(cluster) as client:
         profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
     assert list(profiling.values()) == [False, False]  # its per-second call trees grew worker memory
 
 
-def test_a_killed_worker_is_replaced_and_its_rows_recomputed(cluster: object, source: Path, one_process: bytes,
+def test_a_killed_worker_is_replaced_and_its_rows_recomputed(cluster: str, source: Path, one_process: bytes,
                                                              tmp_path: Path) -> None:
     output = tmp_path / "survived.jsonl"
-    with distributed.Client(cluster.scheduler_address) as client:  # type: ignore[attr-defined]
+    with distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
         running = subprocess.Popen([*MYOIVIG, "batch", str(source), "-o", str(output), "-q", "--partition-size",
-                                    "40", "--scheduler", cluster.scheduler_address])  # type: ignore[attr-defined]
+                                    "40", "--scheduler", cluster])
         while not output.exists() or output.stat().st_size == 0:  # the first partition is written: the rest runs
             time.sleep(0.05)
         killed = next(iter(pids.values()))

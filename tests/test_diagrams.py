@@ -56,7 +56,7 @@ def test_kb_graph_draws_every_rule_fact_and_conclusion(kb: KnowledgeBase) -> Non
     assert 'fact__corticosteroid_contraindicated -> "rule__combination.corticosteroids"\n' in source
     assert 'fact__age_years -> "rule__scope.age_unknown" [label=unknown arrowhead=empty style=dotted]' in source
     assert "subgraph cluster_legend" in source and "subgraph cluster_cautions" in source
-    assert 'tooltip="caution.iga_deficiency (knowledge_base/rules/cautions.yaml:' in source
+    assert 'tooltip="caution.iga_deficiency (rules/cautions.yaml:' in source
 
 
 def test_negated_conditions_are_drawn_differently(kb_copy: Path) -> None:

@@ -61,7 +61,7 @@ def test_a_redundant_rule_is_a_warning(runner: CliRunner, kb_copy: Path) -> None
     result = runner.invoke(cli, ["kb", "validate", "--kb", str(kb_copy)])
     assert result.exit_code == 0
     assert ("warning [finding.dysphagia_only]: redundant: 'finding.bulbar_or_respiratory_involvement' "
-            f"(knowledge_base/rules/indication.yaml:{load_knowledge_base(KB_DIR).rule(RULE).line}) derives bulbar_or_respiratory_involvement whenever this "
+            f"(rules/indication.yaml:{load_knowledge_base(KB_DIR).rule(RULE).line}) derives bulbar_or_respiratory_involvement whenever this "
             "rule holds") in result.output.replace(f"{kb_copy.resolve().parent}/", "")
     assert result.output.replace(f"{kb_copy.resolve().parent}/", "").endswith("valid, 1 warning(s)\n")
 
@@ -81,7 +81,7 @@ def test_kb_test_shows_expected_versus_actual(runner: CliRunner, tmp_path: Path)
     assert result.exit_code == 1
     assert (f"FAIL {path}\n  cautions:\n    expected: ['iga_deficiency']\n    actual:   ['thrombotic_risk']\n"
             "  trace:\n") in result.output
-    assert "caution.thrombotic_risk (knowledge_base/rules/cautions.yaml:" in result.output
+    assert "caution.thrombotic_risk (rules/cautions.yaml:" in result.output
     assert result.output.endswith("0 passed, 1 failed\n")
 
 

@@ -69,7 +69,7 @@ def test_malformed_yaml(kb_copy: Path) -> None:
 def test_duplicate_rule_id(kb_copy: Path) -> None:
     line = line_of(kb_copy / "rules" / "side_effects.yaml", "  - id: side_effects.common")
     edit(kb_copy / "rules" / "side_effects.yaml", "  - id: side_effects.prevention", "  - id: side_effects.common")
-    assert any(f"duplicate rule id (first defined at knowledge_base/rules/side_effects.yaml:{line})" in p
+    assert any(f"duplicate rule id (first defined at rules/side_effects.yaml:{line})" in p
                for p in problems_of(kb_copy))
 
 

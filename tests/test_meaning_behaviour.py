@@ -42,6 +42,9 @@ class Found:
                 rule: str | None = None, hint: str | None = None, severity: str = "error") -> None:
         self.problems.append(Problem(file, line, column, message, rule, hint, severity))
 
+    def shown(self, kb_file: str) -> str:
+        return kb_file
+
 
 FACTS = {
     "sev": FactSpec("sev", "enum", "m", "q", values=("mild", "severe")),

@@ -83,7 +83,7 @@ def test_the_layout_of_a_report_its_trace_and_what_is_missing(kb: KnowledgeBase)
     assert report["knowledge_base"] == {"name": kb.name, "version": kb.version, "sha256": kb.sha256}
     assert list(report["patient"]) == sorted(report["patient"])
     assert report["trace"][0] == {"order": 1, "rule": "finding.covered_diagnosis",
-                                  "file": "knowledge_base/rules/indication.yaml", "line": 7,
+                                  "file": "rules/indication.yaml", "line": 7,
                                   "matched": [{"fact": "diagnosis", "value": "necrotizing_myopathy",
                                                "origin": "input"}],
                                   "asserted": ["covered_diagnosis"]}
