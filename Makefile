@@ -44,7 +44,7 @@ lint: $(STAMP)
 # mypy reads the package as installed (a plain, non-editable copy), so every import between
 # modules is followed and checked; the source folders alone would hide them behind Any.
 typecheck: $(STAMP)
-	rm -rf build/typecheck
+	rm -rf build/typecheck build/lib  # build/lib: setuptools would copy modules since moved or deleted
 	$(BIN)/pip install --quiet --no-deps --no-compile --target build/typecheck . 2>&1 | grep -v "^WARNING: Location" || true
 	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../setup.cfg -p myoivig
 

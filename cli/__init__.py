@@ -1,6 +1,4 @@
-"""myoivig: an expert system for IVIG in myositis.
+"""The command line, the CDS Hooks service and the web page: parse, call the engine, format, exit.
 
-This folder is the top-level package `myoivig` (see pyproject.toml); the
-engine, knowledge base and diagrams are installed as its subpackages.
+Installed as `myoivig.cli`; the program's entry is myoivig/__main__.py.
 """
-__version__ = "0.1.0"

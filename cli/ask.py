@@ -5,9 +5,9 @@ from typing import Any
 
 import click
 
-from .engine import InputError, KnowledgeBase, consult
-from .engine.advice import advise
-from .engine.patient import normalize_value, parse_assignment
+from ..engine import InputError, KnowledgeBase, consult
+from ..engine.advice import advise
+from ..engine.patient import normalize_value, parse_assignment
 
 
 def why_it_matters(kb: KnowledgeBase, name: str, could_change: tuple[str, ...], dose: bool,

@@ -25,9 +25,9 @@ from typing import Any
 
 import click
 
-from .engine import InputError, KnowledgeBase
-from .engine.audit import cut_unfinished_line
-from .engine.cohort import (
+from ..engine import InputError, KnowledgeBase
+from ..engine.audit import cut_unfinished_line
+from ..engine.cohort import (
     CSV_COLUMNS,
     OUTPUT_FORMATS,
     Row,
@@ -38,7 +38,7 @@ from .engine.cohort import (
     is_stream,
     read_rows,
 )
-from .engine.errors import FINDINGS, INTERRUPTED, EngineError, OutputError
+from ..engine.errors import FINDINGS, INTERRUPTED, EngineError, OutputError
 from .options import kb_option, load_kb
 from .output import STDOUT
 
@@ -235,7 +235,7 @@ def _records(kb: KnowledgeBase, kb_dir: Path | None, rows: Iterator[Row], jobs: 
         for row in rows:
             yield [consult_row(kb, row)]
         return
-    from .engine.cluster import run_on_dask
+    from ..engine.cluster import run_on_dask
     folder = None if kb_dir is None else str(kb_dir.resolve())
     yield from run_on_dask(folder, kb.sha256, rows, partition_size, jobs=jobs, scheduler=scheduler)
 

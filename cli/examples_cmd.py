@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import yaml
 
-from .engine import InputError
-from .engine.cases import case_paths, load_case
-from .engine.suggestions import suggest
+from ..engine import InputError
+from ..engine.cases import case_paths, load_case
+from ..engine.suggestions import suggest
 from .options import kb_option, load_kb
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from .diagrams import FORMATS, case_graph, graph_format, kb_graph, render_graph
-from .engine import consult
+from ..diagrams import FORMATS, case_graph, graph_format, kb_graph, render_graph
+from ..engine import consult
 from .options import audit_option, kb_option, load_kb, patient_facts, record, set_option
 from .output import STDOUT, write_outputs
 
@@ -46,7 +46,7 @@ def graph_kb(output: Path, fmt: str | None, kb_dir: Path | None) -> None:
 def graph_case(patient: str, output: Path, fmt: str | None, why_not_id: str | None,
                assignments: tuple[str, ...], audit_log: Path | None, kb_dir: Path | None) -> None:
     """Draw the derivation behind PATIENT's advice: facts, rules fired in order, conclusions, dose."""
-    from .engine.explain import why_not
+    from ..engine.explain import why_not
     kb = load_kb(kb_dir)
     facts = patient_facts(kb, patient, assignments)
     answer = why_not(kb, facts, why_not_id) if why_not_id else None

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-from .engine import KnowledgeBaseError, check_knowledge_base, normalize
-from .engine.bindings import check_bindings
-from .engine.cases import case_paths, check_cases, load_case, run_case, updated_case
-from .engine.coverage import coverage as measure_coverage
-from .engine.diff import diff as diff_kbs
-from .engine.diff import load_side, temporary_workdir
-from .engine.errors import FINDINGS, InputError, shown
-from .engine.population import generate, threshold_sweep
-from .engine.report import plain
+from ..engine import KnowledgeBaseError, check_knowledge_base, normalize
+from ..engine.bindings import check_bindings
+from ..engine.cases import case_paths, check_cases, load_case, run_case, updated_case
+from ..engine.coverage import coverage as measure_coverage
+from ..engine.diff import diff as diff_kbs
+from ..engine.diff import load_side, temporary_workdir
+from ..engine.errors import FINDINGS, InputError, shown
+from ..engine.population import generate, threshold_sweep
+from ..engine.report import plain
 from .options import emit_json, format_option, kb_option, load_kb
 from .output import write_outputs
 
@@ -63,7 +63,7 @@ def validate(fmt: str, codes: bool, kb_dir: Path | None) -> None:
 @kb_option
 def test(cases: tuple[Path, ...], update: bool, fmt: str, kb_dir: Path | None) -> None:
     """Run case files (default: the knowledge base's cases/) and show each failure as expected vs actual."""
-    from .engine import consult
+    from ..engine import consult
     from .render import trace_lines
     model = load_kb(kb_dir)
     paths = list(cases) or case_paths(model)
@@ -113,8 +113,8 @@ def twins(check: bool, kb_dir: Path | None) -> None:
     cases/fhir/variations/ and are never touched."""
     import json
 
-    from .engine.bindings import load_bindings
-    from .engine.twins import TwinError, make_twin
+    from ..engine.bindings import load_bindings
+    from ..engine.twins import TwinError, make_twin
     model = load_kb(kb_dir)
     bindings = load_bindings(model)
     folder = model.root / "cases" / "fhir"

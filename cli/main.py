@@ -12,12 +12,13 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .engine import InputError, MyoivigError, consult, consultation_to_dict
-from .engine.advice import advise
-from .engine.errors import INTERRUPTED, OutputError
-from .engine.fhir import reading_to_dict
-from .engine.report import patient_schema, plain, what_if_to_dict
+from myoivig import __version__
+
+from ..engine import InputError, MyoivigError, consult, consultation_to_dict
+from ..engine.advice import advise
+from ..engine.errors import INTERRUPTED, OutputError
+from ..engine.fhir import reading_to_dict
+from ..engine.report import patient_schema, plain, what_if_to_dict
 from .options import (
     as_of_option,
     audit_option,
@@ -135,9 +136,9 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
 
     Without PATIENT, or with --ask, it asks for the facts that could change the advice.
     """
+    from ..engine.explain import how
+    from ..engine.explain import what_if as compare
     from .ask import ask_missing
-    from .engine.explain import how
-    from .engine.explain import what_if as compare
     from .render import render_how, render_what_if
     kb = load_kb(kb_dir)
     given = patient_input(kb, patient, assignments, as_of.date() if as_of else None)
@@ -153,16 +154,16 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     comparison = compare(kb, facts, changes) if changes else None
     outputs: list[tuple[Path, bytes]] = []
     if graph_file is not None:
-        from .diagrams import case_graph, graph_format, render_graph
+        from ..diagrams import case_graph, graph_format, render_graph
         outputs.append((graph_file, render_graph(case_graph(kb, consultation), graph_format(graph_file))))
     if case_file is not None:
-        from .engine.cases import case_from_consultation
+        from ..engine.cases import case_from_consultation
         description = f"Saved from a consultation on {Path(patient).name if patient else 'answers'}."
         outputs.append((case_file, case_from_consultation(kb, consultation, description).encode("utf-8")))
     write_outputs(outputs)  # every file or none, before any advice is printed
     record(audit_log, kb, consultation, "consult")
     if fmt == "cds-hooks":
-        from .engine.cards import cards, facts_key
+        from ..engine.cards import cards, facts_key
         emit_json({"cards": cards(kb, consultation, facts_key(facts), given.fhir)})
         return
     if fmt == "json":

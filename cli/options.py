@@ -12,11 +12,12 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
-from .engine.audit import append_record, audit_record
-from .engine.model import Consultation
-from .engine.patient import PatientReading, fact_name, read_input
+from myoivig import __version__
+
+from ..engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
+from ..engine.audit import append_record, audit_record
+from ..engine.model import Consultation
+from ..engine.patient import PatientReading, fact_name, read_input
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 

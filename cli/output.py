@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import InputError
+from ..engine import InputError
 
 STDOUT = Path("-")
 """`-o -`: standard output."""

@@ -7,11 +7,11 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from .engine.advice import Advice, RegimenOption, amount, span
-from .engine.conditions import show_value
-from .engine.explain import MARKS
-from .engine.fhir import FhirReading
-from .engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, Regimen, cited
+from ..engine.advice import Advice, RegimenOption, amount, span
+from ..engine.conditions import show_value
+from ..engine.explain import MARKS
+from ..engine.fhir import FhirReading
+from ..engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, Regimen, cited
 
 WIDTH = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isatty() else 100
 """Text wraps to the terminal (at most 100 columns); to 100 when written to a file or a pipe."""

@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .engine import consult, consultation_to_dict
-from .engine.advice import advise, amount, span
-from .engine.fhir import reading_to_dict
-from .engine.model import Consultation, KnowledgeBase
+from myoivig import __version__
+
+from ..engine import consult, consultation_to_dict
+from ..engine.advice import advise, amount, span
+from ..engine.fhir import reading_to_dict
+from ..engine.model import Consultation, KnowledgeBase
 from .options import as_of_option, kb_option, load_kb, patient_input, set_option
 from .output import write_outputs
 from .render import DISCLAIMER
@@ -42,7 +43,7 @@ def report_html(kb: KnowledgeBase, consultation: Consultation | None, patient_na
 
 def advice_context(kb: KnowledgeBase, consultation: Consultation, fhir: dict[str, Any] | None) -> dict[str, Any]:
     """What the templates read of one consultation: the advice model, its JSON, the graph, the rules fired."""
-    from .diagrams import case_graph, render_graph
+    from ..diagrams import case_graph, render_graph
 
     advice = advise(kb, consultation)
     data = consultation_to_dict(kb, consultation)
@@ -73,7 +74,7 @@ _KB_SVG: dict[str, str] = {}
 def _kb_svg(kb: KnowledgeBase) -> str:
     """The whole knowledge base drawn once per knowledge base (by its sha256), for the report's on-demand view."""
     if kb.sha256 not in _KB_SVG:
-        from .diagrams import kb_graph, render_graph
+        from ..diagrams import kb_graph, render_graph
 
         svg = render_graph(kb_graph(kb), "svg").decode("utf-8")
         svg = svg[svg.index("<svg"):]

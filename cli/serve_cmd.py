@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .engine import InputError
+from ..engine import InputError
 from .options import kb_option, load_kb
 
 

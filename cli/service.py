@@ -30,12 +30,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
-from .engine.bindings import Bindings, load_bindings
-from .engine.cards import SPEC_VERSION, cards, pruned, speaks
-from .engine.errors import HookError
-from .engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, reading_to_dict
-from .engine.patient import read_input
+from ..engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
+from ..engine.bindings import Bindings, load_bindings
+from ..engine.cards import SPEC_VERSION, cards, pruned, speaks
+from ..engine.errors import HookError
+from ..engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, reading_to_dict
+from ..engine.patient import read_input
 from .reports import ReportStore
 
 MAX_BODY = 5 * 1024 * 1024

@@ -21,13 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from .engine import InputError, KnowledgeBase, consult
-from .engine.explain import what_if
-from .engine.fhir import is_fhir, read_fhir, reading_to_dict
-from .engine.model import FactSpec
-from .engine.patient import normalize, parse_assignment, read_input
-from .engine.report import what_if_to_dict
-from .engine.yamlio import YamlProblem, parse_yaml
+from ..engine import InputError, KnowledgeBase, consult
+from ..engine.explain import what_if
+from ..engine.fhir import is_fhir, read_fhir, reading_to_dict
+from ..engine.model import FactSpec
+from ..engine.patient import normalize, parse_assignment, read_input
+from ..engine.report import what_if_to_dict
+from ..engine.yamlio import YamlProblem, parse_yaml
 
 CSRF_COOKIE = "myoivig_csrf"
 MAX_FORM = 5 * 1024 * 1024
@@ -102,7 +102,7 @@ def patient_from_text(kb: KnowledgeBase, text: str, as_of: Any) -> tuple[dict[st
         raise InputError("the patient file is a mapping of fact names to values, or a FHIR Bundle",
                          field="patient file")
     if is_fhir(document):
-        from .engine.bindings import load_bindings
+        from ..engine.bindings import load_bindings
         reading = read_fhir(load_bindings(kb), document, as_of)
         return dict(reading.facts), reading
     return dict(document), None
@@ -216,7 +216,7 @@ class Page:
                 context["consultation"] = consultation
                 if changes is not None:
                     change = normalize(self.kb, {changes[0]: changes[1]})
-                    from .engine.patient import fact_name
+                    from ..engine.patient import fact_name
                     name = fact_name(self.kb, changes[0])
                     context["what_if"] = what_if_to_dict(self.kb, what_if(self.kb, facts, {name: change.get(name)}))
             except InputError as exc:

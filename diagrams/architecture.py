@@ -10,49 +10,45 @@ from pathlib import Path
 
 import graphviz
 
-ROOT = Path(__file__).resolve().parent.parent  # the source tree, or the installed `myoivig`
-SOURCE_TREE = (ROOT / "cli").is_dir()  # installed, cli/ is the package root itself
+ROOT = Path(__file__).resolve().parent.parent  # the source tree, or the installed `myoivig`: both hold the layers
 LAYERS = {"engine": "engine/: knowledge base, rules, consultation (no click, no graphviz)",
           "diagrams": "diagrams/: graphs from the model and the trace (no durable_rules)",
           "cli": "cli/: parse, call the library, format, exit codes"}
 THIRD_PARTY = ("durable", "durable_rules_engine", "click", "graphviz", "jsonschema", "yaml")
 
 
-def _folder(layer: str) -> Path:
-    if layer == "cli":
-        return ROOT / "cli" if SOURCE_TREE else ROOT
-    return ROOT / layer
-
-
 def modules() -> dict[str, Path]:
-    """Every module of the three layers, as `layer.name`."""
+    """Every module of the three layers, subfolders included, as `layer.name` (`engine.fhir.reader`)."""
     found = {}
     for layer in LAYERS:
-        for path in sorted(_folder(layer).glob("*.py")):
-            if path.stem not in ("__init__", "__main__"):
-                found[f"{layer}.{path.stem}"] = path
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__init__" and len(parts) > 2:
+                parts = parts[:-1]  # a subpackage is the module its __init__ defines
+            if parts[-1] not in ("__init__", "__main__"):
+                found[".".join(parts)] = path
     return found
 
 
-def imports(path: Path, layer: str, known: set[str]) -> set[str]:
-    """The project modules and third-party libraries one module imports."""
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The project modules and third-party libraries one module imports (`myoivig.x` and relative
+    imports alike: `..engine.advice` from cli/ is engine/advice.py)."""
+    package = name.split(".")[:-1] if path.stem != "__init__" else name.split(".")
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
+            base = (node.module or "").split(".") if node.module else []
             if node.level == 0:
-                top = base.split(".")[0]
-                if top in THIRD_PARTY:
-                    found.add(top)
-                continue
-            parts = base.split(".") if base else []
-            if node.level == 2 or (node.level == 1 and layer == "cli" and parts and parts[0] in ("engine", "diagrams")):
-                target_layer, rest = (parts[0], parts[1:]) if parts else ("", [])
+                if base[0] in THIRD_PARTY:
+                    found.add(base[0])
+                if base[0] != "myoivig":
+                    continue
+                target = base[1:]
             else:
-                target_layer, rest = layer, parts
-            names = [f"{target_layer}.{rest[0]}"] if rest else [f"{target_layer}.{a.name}" for a in node.names]
-            modules_named = {name for name in names if name in known}
-            found |= modules_named or {target_layer}  # `from .engine import consult`: the package's API
+                target = package[:len(package) - node.level + 1] + base
+            candidates = [".".join(target + [alias.name]) for alias in node.names] + [".".join(target)]
+            modules_named = {c for c in candidates if c in known}
+            found |= modules_named or ({target[0]} if target else set())  # `from ..engine import consult`: its API
         elif isinstance(node, ast.Import):
             found |= {alias.name.split(".")[0] for alias in node.names if alias.name.split(".")[0] in THIRD_PARTY}
     return found
@@ -60,7 +56,7 @@ def imports(path: Path, layer: str, known: set[str]) -> set[str]:
 
 def dependency_map() -> dict[str, set[str]]:
     known = modules()
-    return {name: imports(path, name.split(".")[0], set(known)) for name, path in known.items()}
+    return {name: imports(name, path, set(known)) for name, path in known.items()}
 
 
 def architecture_graph() -> graphviz.Digraph:

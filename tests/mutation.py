@@ -152,7 +152,7 @@ def main() -> int:
                         help="after the run (with --report: on what build/mutation holds): give each survivor the "
                              "covering tests the first 20 s did not reach, up to SECONDS more")
     args = parser.parse_args()
-    modules = args.modules or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "engine").glob("*.py")
+    modules = args.modules or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "engine").rglob("*.py")
                                      if p.name != "__init__.py")
     clones = [WORK / f"w{i}" for i in range(args.jobs)]
     if args.report:

@@ -9,10 +9,10 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import KnowledgeBase, consult, normalize
 from myoivig.engine.advice import advise, amount
 from myoivig.engine.cases import load_case
-from myoivig.main import cli
 
 from .conftest import KB_DIR
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import load_knowledge_base
 from myoivig.engine.audit import check_chain, log_lines, read_log
-from myoivig.main import cli
 
 from .builders import edit
 from .conftest import KB_DIR

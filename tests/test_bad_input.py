@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from myoivig.main import cli
+from myoivig.cli.main import cli
 
 from .builders import line_of
 from .conftest import KB_DIR
@@ -39,7 +39,7 @@ def run_bounded(args: list[str], stdin: bytes = b"") -> tuple[subprocess.Complet
     # VmHWM, not ru_maxrss: Linux children inherit the parent's ru_maxrss across fork and exec
     code = ("import atexit, sys; atexit.register(lambda: sys.stderr.write('\\nMAXRSS %s\\n' % [line.split()[1] "
             "for line in open('/proc/self/status') if line.startswith('VmHWM:')][0])); "
-            "from myoivig.main import main; main(sys.argv[1:])")
+            "from myoivig.cli.main import main; main(sys.argv[1:])")
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code, *args], input=stdin, capture_output=True,
                             timeout=60, check=False)

@@ -18,13 +18,13 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from myoivig.batch_cmd import identity_file, input_identity
+from myoivig.cli.batch_cmd import identity_file, input_identity
+from myoivig.cli.main import cli
 from myoivig.engine import KnowledgeBase
 from myoivig.engine.advice import advise
 from myoivig.engine.cohort import CSV_COLUMNS, Row, Tally, consult_row, csv_line, read_rows
 from myoivig.engine.consultation import consult
 from myoivig.engine.population import generate
-from myoivig.main import cli
 
 from .builders import cohort, write_csv, write_jsonl
 from .conftest import CASES, KB_DIR

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from syrupy.assertion import SnapshotAssertion
 
+from myoivig.cli.main import cli
 from myoivig.engine import consult, load_knowledge_base, normalize
 from myoivig.engine.cards import SUMMARY_LIMIT, cards, escape, facts_key, pruned, short
-from myoivig.main import cli
 
 from .builders import mask
 from .conftest import KB_DIR

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from myoivig.main import cli
+from myoivig.cli.main import cli
 
 from .builders import mask
 from .conftest import CASES, KB_DIR, ROOT

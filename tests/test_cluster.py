@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import KnowledgeBase
 from myoivig.engine.cohort import Row, consult_partition
 from myoivig.engine.errors import KnowledgeBaseMismatch
-from myoivig.main import cli
 
 from .builders import cohort, write_csv, write_jsonl
 from .hooks import free_port

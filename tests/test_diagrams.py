@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.diagrams import case_graph, graph_format, kb_graph, render_graph
 from myoivig.engine import InputError, KnowledgeBase, consult, normalize
 from myoivig.engine.explain import why_not
 from myoivig.engine.patient import read_patient
-from myoivig.main import cli
 
 from .builders import mask, structure
 from .conftest import KB_DIR, ROOT

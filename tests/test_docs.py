@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from myoivig.main import cli
+from myoivig.cli.main import cli
 
 from .conftest import ROOT
 

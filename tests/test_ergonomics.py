@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import KnowledgeBase, normalize
-from myoivig.main import cli
 
 CLINICIAN = """# written from the README alone
 age: 58
@@ -133,7 +133,7 @@ def test_shell_completion_of_facts_and_conclusions(words: str, expected: list[st
     import subprocess
     import sys
     env = dict(os.environ, COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - 1), _MYOIVIG_COMPLETE="bash_complete")
-    result = subprocess.run([sys.executable, "-c", "from myoivig.main import main; main()"], env=env,
+    result = subprocess.run([sys.executable, "-c", "from myoivig.cli.main import main; main()"], env=env,
                             capture_output=True, text=True, check=False)
     assert [line.split(",", 1)[1] for line in result.stdout.splitlines()] == expected
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import KnowledgeBase, consult, find_missing, load_knowledge_base, normalize
 from myoivig.engine.explain import how, what_if, why_not
-from myoivig.main import cli
 
 from .builders import mask
 from .conftest import KB_DIR

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import InputError, load_knowledge_base
 from myoivig.engine.bindings import load_bindings
 from myoivig.engine.fhir import read_fhir
-from myoivig.main import cli
 
 from .builders import SCT, bundle, condition, observation, quantity, read
 

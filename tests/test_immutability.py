@@ -19,7 +19,7 @@ WORKING_STATE = {"backend._Run", "cases.CaseResult"}  # filled in while running,
 
 def engine_dataclasses() -> list[tuple[str, type]]:
     found = []
-    for path in sorted(ENGINE.glob("*.py")):
+    for path in sorted(ENGINE.rglob("*.py")):
         module = importlib.import_module(f"myoivig.engine.{path.stem}")
         for name, value in vars(module).items():
             if inspect.isclass(value) and dataclasses.is_dataclass(value) and value.__module__ == module.__name__:

@@ -7,10 +7,10 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import check_knowledge_base, load_knowledge_base
 from myoivig.engine.cases import load_case
 from myoivig.engine.population import threshold_sweep
-from myoivig.main import cli
 
 from .builders import edit, line_of
 from .conftest import CASES, KB_DIR

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine.model import KINDS
 from myoivig.engine.verdict import VERDICTS
-from myoivig.main import cli
 
 from .conftest import CASES, KB_DIR
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from myoivig.main import cli
+from myoivig.cli.main import cli
 
 from .conftest import KB_DIR
 
@@ -19,7 +19,7 @@ LIMIT_FILE_SIZE = "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZ
 
 def myoivig(args: list[str], prelude: str = "", env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    code = prelude + "from myoivig.main import main; main(sys.argv[1:])"
+    code = prelude + "from myoivig.cli.main import main; main(sys.argv[1:])"
     return subprocess.run([sys.executable, "-c", "import sys; " + code, *args], capture_output=True, text=True,
                           timeout=120, check=False, env=env, cwd=cwd)
 

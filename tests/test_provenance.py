@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import KnowledgeBase
 from myoivig.engine.loader import normalize_space
-from myoivig.main import cli
 
 from .conftest import KB_DIR
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
+from myoivig.cli.web import NONE_OF, raw_from_form
 from myoivig.engine import InputError, KnowledgeBase, normalize
 from myoivig.engine.cohort import read_rows
 from myoivig.engine.patient import parse_assignment
 from myoivig.engine.population import generate
 from myoivig.engine.yamlio import parse_yaml
-from myoivig.main import cli
-from myoivig.web import NONE_OF, raw_from_form
 
 from .conftest import KB_DIR
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from myoivig.main import cli
+from myoivig.cli.main import cli
 
 from .builders import CHROMIUM, FLAGS, SCREENSHOTS, browser_test
 from .conftest import KB_DIR

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from myoivig.cli.main import cli
 from myoivig.engine import load_knowledge_base
 from myoivig.engine.cards import SUMMARY_LIMIT
-from myoivig.main import cli
 
 from .conftest import KB_DIR
 from .hooks import SANDBOX, free_port, request, start
@@ -425,10 +425,10 @@ def test_an_engine_failure_is_a_500_with_no_advice(tmp_path: Path, monkeypatch: 
     """When the two evaluators disagree the service answers 500 and sends no card (a real uvicorn, in a thread)."""
     import uvicorn
 
+    from myoivig.cli.reports import ReportStore
+    from myoivig.cli.service import ServiceConfig, create_app
     from myoivig.engine import load_knowledge_base
     from myoivig.engine.backend import DurableEngine
-    from myoivig.reports import ReportStore
-    from myoivig.service import ServiceConfig, create_app
 
     real = DurableEngine.run
     monkeypatch.setattr(DurableEngine, "run", lambda self, facts: [f for f in real(self, facts)
@@ -563,7 +563,7 @@ def test_feedback_on_a_card_issued_before_a_restart_still_joins_its_rules(tmp_pa
 
 def test_the_feedback_log_rotates_and_keeps_five(tmp_path: Path) -> None:
     """Past its size the log becomes LOG.1 (and LOG.1 LOG.2 ...); LOG.6 is never made."""
-    from myoivig.service import append_rotating
+    from myoivig.cli.service import append_rotating
 
     log = tmp_path / "feedback.jsonl"
     for number in range(40):

@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
+from myoivig.cli.render import render_consultation
+from myoivig.cli.report_cmd import report_html
 from myoivig.engine import InputError, KnowledgeBase, consult, normalize
 from myoivig.engine.advice import advise
 from myoivig.engine.bindings import load_bindings
@@ -25,9 +28,6 @@ from myoivig.engine.fhir import read_fhir
 from myoivig.engine.missing import candidate_values
 from myoivig.engine.population import generate
 from myoivig.engine.report import consultation_to_dict
-from myoivig.main import cli
-from myoivig.render import render_consultation
-from myoivig.report_cmd import report_html
 
 from .conftest import KB_DIR
 from .surfaces import expected, from_cards, from_csv, from_html, from_json, from_text

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from myoivig.cli.main import cli
 from myoivig.engine import conditions as cond
 from myoivig.engine import consult, load_knowledge_base, normalize
 from myoivig.engine.dose import advised_dose, compute_dose
-from myoivig.main import cli
 
 from .conftest import KB_DIR
 

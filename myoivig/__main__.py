@@ -14,8 +14,8 @@ def run() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = 130  # engine.errors.INTERRUPTED, which a stop may land before importing
     try:
-        from .engine.errors import INTERRUPTED
-        from .main import main
+        from myoivig.cli.main import main  # cli/main.py
+        from myoivig.engine.errors import INTERRUPTED  # engine/errors.py (see __init__.py)
 
         code = INTERRUPTED
         main()
