@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from myoivig.engine import load_knowledge_base
-from myoivig.engine.backend import DurableEngine
 from myoivig.engine.consultation import consult
+from myoivig.engine.durable_engine import DurableEngine
+from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.model import KnowledgeBase
 from myoivig.engine.population import generate
-from myoivig.engine.reasoning import evaluate_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENT = ROOT / "knowledge_base" / "cases" / "imnm_anti_hmgcr_early.yaml"

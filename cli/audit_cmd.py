@@ -9,7 +9,7 @@ import click
 
 from ..engine.audit import KEY_VARIABLE, ChainCheck, audit_key, check_chain, log_lines, read_log, replay
 from ..engine.errors import FINDINGS
-from ..engine.report import plain
+from ..engine.serialize import plain
 from .options import emit_json, format_option, kb_option, load_kb
 
 

@@ -9,7 +9,7 @@ import click
 
 from ..engine import InputError, KnowledgeBase, consult
 from ..engine.explain import how, why_not
-from ..engine.report import explanation_to_dict
+from ..engine.serialize import explanation_to_dict
 from ..engine.verdict import VERDICTS
 from .options import (
     audit_option,

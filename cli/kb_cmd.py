@@ -15,7 +15,7 @@ from ..engine.diff import diff as diff_kbs
 from ..engine.diff import load_side, temporary_workdir
 from ..engine.errors import FINDINGS, InputError, shown
 from ..engine.population import generate, threshold_sweep
-from ..engine.report import plain
+from ..engine.serialize import plain
 from .options import emit_json, format_option, kb_option, load_kb
 from .output import write_outputs
 

@@ -18,7 +18,7 @@ from ..engine import InputError, MyoivigError, consult, consultation_to_dict
 from ..engine.advice import advise
 from ..engine.errors import INTERRUPTED, OutputError
 from ..engine.fhir import reading_to_dict
-from ..engine.report import patient_schema, plain, what_if_to_dict
+from ..engine.serialize import patient_schema, plain, what_if_to_dict
 from .options import (
     as_of_option,
     audit_option,

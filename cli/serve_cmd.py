@@ -83,7 +83,7 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
         except (OSError, ValueError) as exc:
             raise InputError(f"{jwks} is not a JWKS JSON file: {exc}", field="--jwks") from None
     kb = load_kb(kb_dir)
-    from .reports import ReportStore
+    from .report_store import ReportStore
     try:
         reports = ReportStore(store, report_ttl_hours)
     except Exception as exc:  # sqlite3.Error, OSError: a store that cannot be opened is the user's to fix

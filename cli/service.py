@@ -36,7 +36,7 @@ from ..engine.cards import SPEC_VERSION, cards, pruned, speaks
 from ..engine.errors import HookError
 from ..engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, reading_to_dict
 from ..engine.patient import read_input
-from .reports import ReportStore
+from .report_store import ReportStore
 
 MAX_BODY = 5 * 1024 * 1024
 """Bigger requests are refused with 413 before they are read into memory [local policy]."""

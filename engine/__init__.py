@@ -8,7 +8,7 @@ from .loader import check_knowledge_base, default_kb_path, load_knowledge_base
 from .missing import find_missing
 from .model import Consultation, KnowledgeBase
 from .patient import normalize, parse_assignment, read_patient
-from .report import consultation_to_dict
+from .serialize import consultation_to_dict
 
 __all__ = [
     "Consultation", "EngineError", "InputError", "KnowledgeBase", "KnowledgeBaseError",

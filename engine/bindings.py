@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import KnowledgeBaseError, Problem, shown
-from .form import schema_problems
 from .model import KnowledgeBase
+from .schema_check import schema_problems
 from .yamlio import YamlProblem, position, read_yaml
 
 BINDINGS_FILE = Path("fhir") / "bindings.yaml"

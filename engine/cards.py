@@ -13,7 +13,7 @@ from typing import Any
 from .advice import advise, amount
 from .fhir import FhirReading
 from .model import Conclusion, Consultation, KnowledgeBase, Regimen
-from .report import summary as summary_of
+from .serialize import summary as summary_of
 
 SPEC_VERSION = "2.0.1"
 SUMMARY_LIMIT = 140

@@ -16,10 +16,10 @@ import yaml
 
 from .consultation import consult
 from .errors import InputError, KnowledgeBaseError, Problem
-from .form import schema_problems
 from .model import KnowledgeBase
 from .patient import normalize
-from .report import consultation_to_dict
+from .schema_check import schema_problems
+from .serialize import consultation_to_dict
 from .yamlio import YamlProblem, position, read_yaml
 
 SUMMARY_KEYS = ("verdict", "ivig_indicated", "early_initiation", "cautions", "combination", "warnings")

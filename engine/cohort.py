@@ -21,7 +21,7 @@ from .errors import EngineError, InputError, KnowledgeBaseMismatch
 from .fhir import reading_to_dict
 from .model import VERDICTS, KnowledgeBase
 from .patient import MAX_DIGITS, fact_name, read_input, read_patient
-from .report import consultation_to_dict
+from .serialize import consultation_to_dict
 
 ID_COLUMN = "id"
 """The optional column (or JSON key) that names a patient in the records; never a fact."""

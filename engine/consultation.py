@@ -6,12 +6,12 @@ from dataclasses import replace
 from typing import Any
 
 from . import conditions as cond
-from .backend import engine_for
 from .dose import WEIGHT_FACTS, advised_dose, dosable, dose_blocks, usable, withheld_by
+from .durable_engine import engine_for
 from .errors import EngineError, KnowledgeBaseError, Problem, shown
+from .evaluator import Evaluation, evaluate_rules
 from .missing import OPEN_VERDICTS, find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
-from .reasoning import Evaluation, evaluate_rules
 from .verdict import VERDICTS, decide
 
 

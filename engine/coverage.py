@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import conditions as cond
+from .evaluator import evaluate_rules
 from .model import KnowledgeBase
-from .reasoning import evaluate_rules
 
 
 @dataclass(frozen=True)

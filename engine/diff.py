@@ -13,11 +13,11 @@ from typing import Any
 from . import conditions as cond
 from .consultation import consult
 from .errors import InputError
+from .evaluator import upstream_rules
 from .loader import load_knowledge_base
 from .model import KnowledgeBase, Rule
 from .patient import normalize
-from .reasoning import upstream_rules
-from .report import consultation_to_dict
+from .serialize import consultation_to_dict
 
 
 def resolve(spec: str, workdir: Path) -> Path:

@@ -18,9 +18,9 @@ from .conditions import Truth
 from .consultation import consult
 from .dose import BODY_FACTS
 from .errors import InputError
+from .evaluator import evaluate_rules, input_dependencies
 from .missing import candidate_values
 from .model import Conclusion, Consultation, KnowledgeBase, MatchedFact, Quote, Rule
-from .reasoning import evaluate_rules, input_dependencies
 from .suggestions import suggest
 
 MAX_CHANGED_FACTS = 3

@@ -1,8 +1,8 @@
 """Load a knowledge-base folder into the typed model, or fail with file and line.
 
-Loading is checking: the form against the published JSON Schema (form.py), then the
+Loading is checking: the form against the published JSON Schema (schema_check.py), then the
 meaning (meaning.py: fact names, values, quotes, derivations, order) and the lint of
-normal forms (validate.py). This module reads the files and builds the model; a
+normal forms (lint.py). This module reads the files and builds the model; a
 knowledge base with any error never reaches the engine.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, Literal, overload
 from . import conditions as cond
 from . import kbcache, meaning
 from .errors import KnowledgeBaseError, Problem, shown
-from .form import broken_items, schema_findings
+from .lint import lint_rules
 from .model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance, Quote, Reference, Rule
-from .validate import lint_rules
+from .schema_check import broken_items, schema_findings
 from .yamlio import YamlProblem, position, read_yaml
 
 DEFAULT_KB = Path(__file__).resolve().parent.parent / "knowledge_base"

@@ -1,6 +1,6 @@
 """The meaning of a knowledge base: names, types and values in rules, quotes, derivations, order.
 
-The form was checked first (engine/form.py); each check here reports through `findings`
+The form was checked first (engine/schema_check.py); each check here reports through `findings`
 (the loader's collector), so one run lists every problem.
 """
 from __future__ import annotations

@@ -13,8 +13,8 @@ from typing import Any
 
 from . import conditions as cond
 from .dose import advised_dose, usable
+from .evaluator import evaluate_rules, input_dependencies
 from .model import KIND_ORDER, STRENGTHS, Dose, KnowledgeBase, MissingFact
-from .reasoning import evaluate_rules, input_dependencies
 from .verdict import decide
 
 CONCERNS = ("hard_stop", "verdict", "caution", "dose", "other")

@@ -7,8 +7,8 @@ and `kb test` all read `Consultation.verdict`.
 """
 from __future__ import annotations
 
+from .evaluator import Evaluation
 from .model import STRENGTHS, VERDICTS, KnowledgeBase, Verdict, VerdictSpec
-from .reasoning import Evaluation
 
 __all__ = ["VERDICTS", "VerdictSpec", "decide"]
 

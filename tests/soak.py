@@ -19,10 +19,10 @@ import time
 from typing import Any
 
 from myoivig.engine import consult, load_knowledge_base, normalize
-from myoivig.engine.backend import engine_for
+from myoivig.engine.durable_engine import engine_for
+from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.model import KnowledgeBase
 from myoivig.engine.population import generate
-from myoivig.engine.reasoning import evaluate_rules
 
 MEMORY_GROWTH_LIMIT_KB = 10_000  # after warm-up; the KB is loaded and the engine compiled before it
 

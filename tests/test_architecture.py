@@ -30,7 +30,7 @@ def test_the_engine_knows_nothing_of_the_cli_or_graphviz() -> None:
 
 def test_only_the_backend_touches_durable_rules() -> None:
     users = sorted(name for name, targets in DEPS.items() if targets & {"durable", "durable_rules_engine"})
-    assert users == ["engine.backend"]
+    assert users == ["engine.durable_engine"]
 
 
 def test_commands_never_import_main() -> None:

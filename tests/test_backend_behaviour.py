@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from myoivig.engine import backend
 from myoivig.engine import conditions as cond
-from myoivig.engine.backend import DurableEngine, compile_rules, working_memory
+from myoivig.engine import durable_engine as backend
+from myoivig.engine.durable_engine import DurableEngine, compile_rules, working_memory
 from myoivig.engine.errors import EngineError
 from myoivig.engine.model import (
     ConclusionSpec,

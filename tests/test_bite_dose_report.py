@@ -7,7 +7,7 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, consult, load_knowledge_base, normalize
 from myoivig.engine.model import FactSpec
-from myoivig.engine.report import patient_schema
+from myoivig.engine.serialize import patient_schema
 
 from .builders import edit
 

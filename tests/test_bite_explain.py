@@ -7,9 +7,9 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, normalize
 from myoivig.engine import conditions as cond
+from myoivig.engine.evaluator import input_dependencies
 from myoivig.engine.explain import minimal_changes, what_if
 from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Rule
-from myoivig.engine.reasoning import input_dependencies
 
 FLAGS = tuple(f"b{i}" for i in range(1, 9))
 

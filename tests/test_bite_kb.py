@@ -7,11 +7,11 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, consult, kbcache, load_knowledge_base, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.backend import DurableEngine, engine_for, working_memory
+from myoivig.engine.durable_engine import DurableEngine, engine_for, working_memory
 from myoivig.engine.errors import KnowledgeBaseError
+from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.loader import check_knowledge_base
 from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Rule
-from myoivig.engine.reasoning import evaluate_rules
 
 from .builders import edit
 from .conftest import KB_DIR

@@ -1,7 +1,7 @@
 """The knowledge-base lints, each asserted by its exact message: redundancy at its edges, the
 quote-subject words, and bounds read from parsed YAML.
 
-Written from the mutation survivors of engine/validate.py: the lints were asserted by presence,
+Written from the mutation survivors of engine/lint.py: the lints were asserted by presence,
 never by which rule they name or which words they list.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import yaml
 
 from myoivig.engine import check_knowledge_base
 from myoivig.engine import conditions as cond
+from myoivig.engine.lint import lint_rules, never_holds
 from myoivig.engine.model import Provenance, Quote, Rule
-from myoivig.engine.validate import lint_rules, never_holds
 from myoivig.engine.yamlio import parse_yaml
 
 POLICY = Provenance(local_policy="an example")

@@ -201,7 +201,7 @@ def test_broken_knowledge_base_gives_no_advice(kb_copy: Path) -> None:
 
 
 def test_an_engine_fault_is_exit_4_and_no_advice(monkeypatch: pytest.MonkeyPatch) -> None:
-    from myoivig.engine.backend import DurableEngine
+    from myoivig.engine.durable_engine import DurableEngine
     real = DurableEngine.run
     monkeypatch.setattr(DurableEngine, "run", lambda self, facts: real(self, facts)[:-1])
     result = CliRunner().invoke(cli, ["consult", str(KB_DIR / "cases" / "imnm_anti_hmgcr_early.yaml")])

@@ -6,7 +6,7 @@ import pytest
 from myoivig.engine import KnowledgeBase, normalize
 from myoivig.engine import conditions as cond
 from myoivig.engine.coverage import Coverage, coverage
-from myoivig.engine.reasoning import evaluate_rules
+from myoivig.engine.evaluator import evaluate_rules
 
 SEVERE_DM = {"diagnosis": "DM", "severity": "severe", "age_years": 50}
 CHILD_IBM = {"diagnosis": "IBM", "severity": "mild", "age_years": 12}

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from myoivig.engine import EngineError, KnowledgeBase, backend, consult, load_knowledge_base, normalize
+from myoivig.engine import EngineError, KnowledgeBase, consult, durable_engine, load_knowledge_base, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.backend import DurableEngine, engine_for, working_memory
+from myoivig.engine.durable_engine import DurableEngine, engine_for, working_memory
+from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.model import FactSpec
 from myoivig.engine.population import generate
-from myoivig.engine.reasoning import evaluate_rules
 
 from .conftest import KB_DIR
 
@@ -157,7 +157,7 @@ def test_fifty_loads_and_consults_leave_as_many_threads_as_one(kb_copy: Path) ->
 
 
 def test_replaced_engines_are_closed(kb: KnowledgeBase) -> None:
-    cache = backend._EngineCache(size=2)
+    cache = durable_engine._EngineCache(size=2)
     engines = [cache.get(dataclasses.replace(kb, sha256=f"{index:064d}")) for index in range(3)]
     assert engines[0]._closed and not engines[1]._closed and not engines[2]._closed
     with pytest.raises(EngineError, match="closed"):

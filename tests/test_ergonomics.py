@@ -107,7 +107,7 @@ def test_the_published_patient_schema_is_current_and_fits_the_clinicians_file(kb
     import jsonschema
     import yaml
 
-    from myoivig.engine.report import patient_schema
+    from myoivig.engine.serialize import patient_schema
 
     from .conftest import ROOT
     committed = json.loads((ROOT / "engine" / "schema" / "patient.schema.json").read_text())

@@ -15,7 +15,7 @@ from myoivig.cli.main import cli
 from myoivig.engine import load_knowledge_base
 from myoivig.engine.bindings import SOURCES, check_bindings
 from myoivig.engine.fhir import is_fhir
-from myoivig.engine.form import schema
+from myoivig.engine.schema_check import schema
 
 from .builders import ANTIBODIES, NEG, POS, SCT, antibody, bundle, condition, observation, quantity, read
 from .conftest import KB_DIR

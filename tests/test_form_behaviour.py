@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from myoivig.engine.errors import Problem
-from myoivig.engine.form import schema_kinds, schema_problems
 from myoivig.engine.model import KINDS
+from myoivig.engine.schema_check import schema_kinds, schema_problems
 from myoivig.engine.yamlio import read_yaml
 
 HINT = "see engine/schema/knowledge_base.schema.json"

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from myoivig.engine import conditions as cond
-from myoivig.engine.backend import DurableEngine
+from myoivig.engine.durable_engine import DurableEngine
+from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.model import ConclusionSpec, DerivedSpec, FactSpec, KnowledgeBase, Provenance, Rule
-from myoivig.engine.reasoning import evaluate_rules
 
 FACTS = {
     "n": FactSpec("n", "number", "a number", "?", unit="u", range=(0, 10)),

@@ -1,7 +1,7 @@
 """The "can never hold" check, at every boundary: `>` against `>=`, the tighter of two bounds,
 known against unknown, values against exclusions and bounds.
 
-Written after the mutation run left half of engine/validate.py's comparison mutants alive.
+Written after the mutation run left half of engine/lint.py's comparison mutants alive.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from myoivig.engine import conditions as cond
-from myoivig.engine.validate import never_holds
+from myoivig.engine.lint import never_holds
 
 
 def lit(op: str, value: Any, negated: bool = False, fact: str = "x") -> cond.Literal:

@@ -41,7 +41,7 @@ def test_the_schema_lists_the_kinds_and_verdicts_of_the_code() -> None:
     assert summary["verdict"]["enum"] == list(VERDICTS)
     conclusion = SCHEMA["properties"]["conclusions"]["items"]["properties"]
     assert conclusion["kind"]["enum"] == [kind.name for kind in KINDS]
-    from myoivig.engine.form import schema, schema_kinds
+    from myoivig.engine.schema_check import schema, schema_kinds
     assert schema_kinds() == [kind.name for kind in KINDS]
     case_verdicts = schema()["$defs"]["case_file"]["properties"]["expect"]["properties"]["verdict"]["enum"]
     assert sorted(case_verdicts) == sorted(VERDICTS)

@@ -9,8 +9,8 @@ import pytest
 
 from myoivig.engine import KnowledgeBase
 from myoivig.engine import conditions as cond
+from myoivig.engine.evaluator import Evaluation, _or, evaluate_rules, input_dependencies, upstream_rules
 from myoivig.engine.model import DerivedSpec, FactSpec, Provenance, Rule
-from myoivig.engine.reasoning import Evaluation, _or, evaluate_rules, input_dependencies, upstream_rules
 from myoivig.engine.yamlio import parse_yaml
 
 

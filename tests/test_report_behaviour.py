@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from myoivig.engine import KnowledgeBase, consult, normalize
-from myoivig.engine.report import (
+from myoivig.engine.serialize import (
     consultation_to_dict,
     explanation_to_dict,
     patient_schema,

@@ -425,10 +425,10 @@ def test_an_engine_failure_is_a_500_with_no_advice(tmp_path: Path, monkeypatch: 
     """When the two evaluators disagree the service answers 500 and sends no card (a real uvicorn, in a thread)."""
     import uvicorn
 
-    from myoivig.cli.reports import ReportStore
+    from myoivig.cli.report_store import ReportStore
     from myoivig.cli.service import ServiceConfig, create_app
     from myoivig.engine import load_knowledge_base
-    from myoivig.engine.backend import DurableEngine
+    from myoivig.engine.durable_engine import DurableEngine
 
     real = DurableEngine.run
     monkeypatch.setattr(DurableEngine, "run", lambda self, facts: [f for f in real(self, facts)

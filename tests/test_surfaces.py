@@ -27,7 +27,7 @@ from myoivig.engine.cards import cards
 from myoivig.engine.fhir import read_fhir
 from myoivig.engine.missing import candidate_values
 from myoivig.engine.population import generate
-from myoivig.engine.report import consultation_to_dict
+from myoivig.engine.serialize import consultation_to_dict
 
 from .conftest import KB_DIR
 from .surfaces import expected, from_cards, from_csv, from_html, from_json, from_text

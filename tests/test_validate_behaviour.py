@@ -1,4 +1,4 @@
-"""engine/validate.py as a whole: each lint's exact Problem (file, line, column, message, rule,
+"""engine/lint.py as a whole: each lint's exact Problem (file, line, column, message, rule,
 hint, severity), each reason `never_holds` gives at the edges of its comparisons, and the order
 in which the lints are reported.
 
@@ -13,8 +13,8 @@ import pytest
 
 from myoivig.engine import conditions as cond
 from myoivig.engine.errors import Problem
+from myoivig.engine.lint import lint_rules, never_holds, quote_off_subject
 from myoivig.engine.model import ConclusionSpec, Provenance, Quote, Rule
-from myoivig.engine.validate import lint_rules, never_holds, quote_off_subject
 from myoivig.engine.yamlio import parse_yaml
 
 POLICY = Provenance(local_policy="an example")

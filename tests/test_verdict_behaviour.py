@@ -10,8 +10,8 @@ import pytest
 
 from myoivig.engine import KnowledgeBase
 from myoivig.engine import conditions as cond
+from myoivig.engine.evaluator import Evaluation
 from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Rule, Verdict
-from myoivig.engine.reasoning import Evaluation
 from myoivig.engine.verdict import VERDICTS, decide
 
 RULES = (
