@@ -65,9 +65,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 SLOW_MODULES = {"test_walkthrough", "test_surfaces", "test_batch", "test_service", "test_report", "test_kb",
-                "test_fhir", "test_reading", "test_engine", "test_fuzz_loader", "test_cluster", "test_web",
-                "test_generated_kbs", "test_bad_input", "test_audit", "test_outputs", "test_kbcache", "test_traps",
-                "test_cli", "test_explain", "test_cards", "test_cases", "test_ergonomics", "test_output_schema"}
+                "test_reading", "test_engine", "test_fuzz_loader", "test_web", "test_generated_kbs",
+                "test_bad_input", "test_outputs", "test_traps", "test_cli", "test_ergonomics"}
 """Modules whose tests start processes, servers, browsers or clusters, or consult every case and generated
 patients: `make test` runs them, `make test-fast` (the inner loop, under 30 s) leaves them out."""
 

@@ -22,9 +22,8 @@ from .conftest import ROOT
 
 GUIDE = ROOT / "docs" / "knowledge-engineering.md"
 BLOCK = re.compile(r"<!-- walk-through: (\S+) (after \"([^\"]*)\"|append|new) -->\n```yaml\n(.*?)```", re.S)
-MODULES = ("tests/test_cases.py", "tests/test_cases_behaviour.py", "tests/test_missing_behaviour.py",
-           "tests/test_coverage_behaviour.py", "tests/test_fhir.py", "tests/test_bite_kb.py", "tests/test_kb.py",
-           "tests/test_cli.py", "tests/test_advice.py")
+MODULES = ("tests/test_cases.py", "tests/test_missing.py", "tests/test_coverage.py", "tests/test_fhir.py",
+           "tests/test_loader.py", "tests/test_kb.py", "tests/test_cli.py", "tests/test_advice.py")
 """The modules that check the shipped knowledge base: its cases, twins, coverage, outputs and errors."""
 NOT_HERE = ("not test_diff_against_a_git_revision"  # needs the checkout's git history, which a copy has not
             " and not test_the_demo_patient_fits_in_forty_lines")

@@ -1,4 +1,5 @@
-"""Did-you-mean hints: the closest name for a typo, else the shortest name holding a long enough prefix."""
+"""Did-you-mean hints: the closest name for a typo, else the shortest name holding a long enough prefix.
+"""
 from __future__ import annotations
 
 import pytest

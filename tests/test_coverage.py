@@ -1,4 +1,5 @@
-"""`kb coverage` exactly: which tests were never seen both ways, in rule order, and the percentages."""
+"""`kb coverage` exactly: which tests were never seen both ways, in rule order, and the percentages.
+"""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
-"""The error that gathers several input problems: the CLI names its field, so it must be the first's."""
+"""The error that gathers several input problems: the CLI names its field, so it must be the first's.
+"""
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,16 @@ positions kept for every mapping, key, list and item, the YAML 1.2 booleans, and
 Positions are chosen on purpose at 0-based marks that are odd and at least 3 (1-based 4, 6, 8...):
 there `mark + 1` differs from `mark | 1`, `mark ^ 1`, `mark << 1`, `mark - 1` and `mark * 1`, so an
 arithmetic slip in any position is seen. (At mark 1, `1 + 1 == 1 << 1`; at even marks `m + 1 == m | 1`.)
+
+Positions yamlio reports where a 0-based mark is odd, the nesting limit's exact edge, and `position`.
+
+Written from the mutation survivors: `mark.column + 1` and `mark.column ^ 1` agree on every even
+column, and the earlier position tests happened to use only even ones.
+
+Every position yamlio reports, exactly: a message's file:line:column is where an editor jumps.
+
+Written after the mutation run: every `mark.line + 1` in engine/yamlio.py could be changed
+without a test noticing.
 """
 from __future__ import annotations
 
@@ -237,3 +247,98 @@ def test_a_date_is_text() -> None:
     """YAML 1.1 made 2020-13-45 a bare ValueError and 2020-12-05 a datetime.date; no fact is a date."""
     assert parse_yaml("onset: 2020-13-45\nother: 2020-12-05\n2020-01-01: y\n") == {
         "onset": "2020-13-45", "other": "2020-12-05", "2020-01-01": "y"}
+
+
+# ---------------------------------------------------------------- Positions yamlio reports where a 0-based mark is odd, the ne
+@pytest.mark.parametrize("text, line, column, words", [
+    ("x:\n   ? [k]\n   : 2\n", 2, 6, "a mapping key must be a plain value"),
+    ("\0abc", 1, 1, "a NUL byte"),
+    ("\nab\0", 2, 3, "a NUL byte"),
+    ("a: 1\nb: c: d\n", 2, 5, "malformed YAML: mapping values are not allowed here"),
+    ("a: \x07", 1, 1, "malformed YAML: unacceptable character #x0007"),
+])
+def test_problems_at_odd_marks_are_reported_where_they_stand(text: str, line: int, column: int, words: str) -> None:
+    """An editor jumps to file:line:column, so each must be exact, odd 0-based marks included."""
+    with pytest.raises(YamlProblem) as caught:
+        parse_yaml(text)
+    assert caught.value.message.startswith(words)
+    assert (caught.value.line, caught.value.column) == (line, column)
+
+
+def test_keys_and_items_at_odd_columns_keep_their_positions() -> None:
+    """Later messages point at keys and list items through these positions."""
+    document = parse_yaml("a:\n   b: 1\nl:\n-  x\n-  y\n")
+    assert document["a"].key_positions == {"b": (2, 4)}
+    assert (document["a"].line, document["a"].column) == (2, 4)
+    assert document["l"].item_positions == [(4, 4), (5, 4)]
+
+
+@pytest.mark.parametrize("levels, refused", [(MAX_DEPTH, False), (MAX_DEPTH + 1, True)])
+def test_nesting_is_refused_only_past_the_limit(levels: int, refused: bool) -> None:
+    """A document exactly MAX_DEPTH levels deep (the root mapping counts as one) is still read."""
+    text = "x: " + "[" * (levels - 1) + "]" * (levels - 1)
+    if refused:
+        with pytest.raises(YamlProblem, match=f"nested more than {MAX_DEPTH} levels deep"):
+            parse_yaml(text)
+    else:
+        assert parse_yaml(text)["x"]
+
+
+NESTED_DOCUMENT = "rule:\n  when: x\n  items:\n    - a\n    - {k: v}\n"
+
+
+@pytest.mark.parametrize("path, expected", [
+    (["rule"], (1, 1)),                # a key whose value is a mapping: the key, not the mapping
+    (["rule", "when"], (2, 3)),
+    (["rule", "items", 0], (4, 7)),    # a scalar item
+    (["rule", "items", 1], (5, 7)),    # a mapping item: where the mapping starts
+    (["rule", "items", 2], (3, 3)),    # one past the end: the nearest known part, the list's key
+    (["rule", "items", 5], (3, 3)),
+    (["rule", "items", -1], (3, 3)),
+    (["rule", "missing"], (1, 1)),
+])
+def test_position_finds_the_nearest_known_part_of_a_path(path: list[Any], expected: tuple[int, int]) -> None:
+    """A message about a part that is absent still points at the closest thing that is there."""
+    assert position(parse_yaml(NESTED_DOCUMENT), path) == expected
+
+
+@pytest.mark.parametrize("document", [None, "text", {"patient": 1}, Located(), LocatedList()])
+def test_position_in_a_document_without_positions_is_the_start(document: Any) -> None:
+    """An empty file, a bare scalar or a hand-built mapping is reported at 1:1, never at column 0 or 2."""
+    assert position(document, ["patient"]) == (1, 1)
+
+
+# ---------------------------------------------------------------- Every position yamlio reports, exactly: a message's file:lin
+@pytest.mark.parametrize("text, line, column, words", [
+    ("a: 1\nb: &x 2\n", 2, 4, "anchors and aliases"),
+    ("a: 1\nb:\n  - *x\n", 3, 5, "anchors and aliases"),
+    ("x: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n", 1, MAX_DEPTH + 3, f"more than {MAX_DEPTH} levels"),
+    ("a: 1\n? [k]\n: 2\n", 2, 3, "a mapping key must be a plain value"),
+    ("a: 1\nb: 2\n\n  \na: 3\n", 5, 1, "duplicate key 'a' (first given at line 1)"),
+    ("ab\ncd\0ef", 2, 3, "a NUL byte"),
+    ("a: 1\nb: [1, 2\nc: 3\n", 3, 2, "malformed YAML"),
+])
+def test_each_problem_is_reported_where_it_stands(text: str, line: int, column: int, words: str) -> None:
+    with pytest.raises(YamlProblem) as caught:
+        parse_yaml(text)
+    assert words in caught.value.message
+    assert (caught.value.line, caught.value.column) == (line, column)
+
+
+def test_mappings_and_lists_remember_where_each_part_stands() -> None:
+    document = parse_yaml("top: 1\nrule:\n  when:\n    - a\n    -   b\n  then: x\n")
+    assert (document.line, document.column) == (1, 1)
+    assert document.key_positions == {"top": (1, 1), "rule": (2, 1)}
+    rule = document["rule"]
+    assert (rule.line, rule.column) == (3, 3)
+    assert rule.key_positions == {"when": (3, 3), "then": (6, 3)}
+    assert (rule["when"].line, rule["when"].column) == (4, 5)
+    assert rule["when"].item_positions == [(4, 7), (5, 9)]
+
+
+def test_a_file_may_be_exactly_as_large_as_its_limit() -> None:
+    limit = MAX_BYTES["patient"]
+    assert len(decode(b"#" * limit, "patient")) == limit
+    with pytest.raises(YamlProblem, match=f"larger than {limit:,} bytes") as caught:
+        decode(b"#" * (limit + 1), "patient")
+    assert (caught.value.line, caught.value.column) == (1, 1)

@@ -4,13 +4,27 @@ in which the lints are reported.
 
 `kb validate` prints these Problems verbatim, so every field is part of what a knowledge engineer
 reads; the edges (a bound met exactly, strict or not) decide whether a rule is called dead.
+
+The knowledge-base lints, each asserted by its exact message: redundancy at its edges, the
+quote-subject words, and bounds read from parsed YAML.
+
+Written from the mutation survivors of engine/lint.py: the lints were asserted by presence,
+never by which rule they name or which words they list.
+
+The "can never hold" check, at every boundary: `>` against `>=`, the tighter of two bounds,
+known against unknown, values against exclusions and bounds.
+
+Written after the mutation run left half of engine/lint.py's comparison mutants alive.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from myoivig.engine import check_knowledge_base
 from myoivig.engine import conditions as cond
 from myoivig.engine.errors import Problem
 from myoivig.engine.lint import lint_rules, never_holds, quote_off_subject
@@ -251,3 +265,151 @@ def test_the_lints_come_in_order_dead_rules_then_redundant_then_quotes() -> None
     found = lint_rules(rules, ("pregnancy",))
     assert [(p.rule, p.severity, p.line) for p in found] == [
         ("r.dead", "error", 10), ("r.narrow", "warning", 20), ("r.q", "warning", 30)]
+
+
+# ---------------------------------------------------------------- The knowledge-base lints, each asserted by its exact message
+DUPLICATED = "finding.bulbar_or_respiratory_involvement"
+
+
+def rule_at_line_1(rule_id: str, when: str, derive: tuple[str, ...] = ("d",), provenance: Provenance = POLICY,
+         line: int = 1) -> Rule:
+    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "rules.yaml", line, provenance, derive)
+
+
+def messages(rules: list[Rule], input_facts: tuple[str, ...] = ()) -> list[tuple[str | None, str, str]]:
+    return [(p.rule, p.severity, p.message) for p in lint_rules(rules, input_facts)]
+
+
+@pytest.mark.parametrize("when, reason", [
+    ("all: [{x: {gt: 5}}, {x: {lte: 5}}]", "no number satisfies the bounds on 'x'"),
+    ("all: [{x: {gte: 5}}, {x: {lt: 5}}]", "no number satisfies the bounds on 'x'"),
+])
+def test_strict_bounds_read_from_yaml_meet_at_one_number(when: str, reason: str) -> None:
+    """The operators come from the parser, not from interned literals, and must still count as strict."""
+    assert messages([rule_at_line_1("r", when)]) == [("r", "error", f"the condition can never hold: {reason}")]
+
+
+def test_a_list_that_contains_a_value_is_not_that_value() -> None:
+    """Only a negated `contains` contradicts `contains`: `not equals v` can hold beside `contains v`."""
+    x = cond.Test("x", "contains", "v")
+    assert never_holds([cond.Literal(x), cond.Literal(cond.Test("x", "equals", "v"), negated=True)]) is None
+    assert never_holds([cond.Literal(x), cond.Literal(cond.Test("x", "in", ("v",)), negated=True)]) is None
+
+
+REDUNDANT = "redundant: '{other}' (rules.yaml:{line}) derives {derived} whenever this rule holds"
+
+
+@pytest.mark.parametrize("narrow, wide, derived", [
+    (("all: [{a: true}, {b: true}]", ("d",)), ("a: true", ("d",)), "d"),                   # a stronger condition
+    (("a: true", ("d",)), ("a: true", ("d", "e")), "d"),                                  # fewer derived facts
+    (("all: [{a: true}, {b: true}]", ("d",)), ("any: [{c: true}, {a: true}]", ("d",)), "d"),
+])
+def test_a_rule_whose_work_another_always_does_is_redundant(narrow: tuple[str, tuple[str, ...]],
+                                                            wide: tuple[str, tuple[str, ...]], derived: str) -> None:
+    """Redundancy is implication, not equality: a stronger condition or a smaller derive still counts."""
+    rules = [rule_at_line_1("r.narrow", narrow[0], narrow[1], line=1), rule_at_line_1("r.a.wide", wide[0], wide[1], line=9)]
+    assert messages(rules) == [("r.narrow", "warning", REDUNDANT.format(other="r.a.wide", line=9, derived=derived))]
+
+
+def test_of_two_identical_rules_only_the_later_id_is_redundant() -> None:
+    """Two rules that say the same thing get one warning, on the later id, so removing it leaves the other."""
+    rules = [rule_at_line_1("r.b", "a: true", line=5), rule_at_line_1("r.a", "a: true", line=1), rule_at_line_1("r.c", "b: true", line=9)]
+    assert messages(rules) == [("r.b", "warning", REDUNDANT.format(other="r.a", line=1, derived="d"))]
+
+
+def test_a_rule_that_derives_less_on_the_same_condition_is_redundant_whatever_its_id() -> None:
+    """The id tie-break is for rules that do the same; one that derives less is redundant even if it sorts first."""
+    rules = [rule_at_line_1("r.a", "a: true", ("d",), line=1), rule_at_line_1("r.b", "a: true", ("d", "e"), line=5)]
+    assert messages(rules) == [("r.a", "warning", REDUNDANT.format(other="r.b", line=5, derived="d"))]
+
+
+def quoted_once(when: str, quote: str = "nothing relevant here") -> Rule:
+    return rule_at_line_1("r", when, ("d",), Provenance((Quote("1", quote),)))
+
+
+OFF = "its quotes mention none of what it tests ({}): is it the right sentence?"
+
+
+@pytest.mark.parametrize("when, facts, words", [
+    ("ck_level: {gt: 0}", ("ck_level",), "level"),                             # zero is a value, not `false`
+    ("ck_level: {equals: 0}", ("ck_level",), "level"),
+    ("all: [{not: {pregnancy: true}}, {disease_onset: early}]", ("pregnancy", "disease_onset"), "disease, early, onset"),
+    ("all: [{pregnancy: {known: true}}, {disease_onset: early}]", ("pregnancy", "disease_onset"), "disease, early, onset"),
+    ("all: [{skipped: true}, {disease_onset: early}]", ("disease_onset",), "disease, early, onset"),
+])
+def test_the_quote_subject_lint_lists_the_words_it_looked_for(when: str, facts: tuple[str, ...], words: str) -> None:
+    """The warning names exactly the long words of positive tests, so the engineer knows what to quote."""
+    assert messages([quoted_once(when)], facts) == [("r", "warning", OFF.format(words))]
+
+
+@pytest.mark.parametrize("when, facts", [
+    ("ck_level: {gt: 0}", ()),               # not an input fact
+    ("pregnancy: false", ("pregnancy",)),    # a negative test names nothing the quote must say
+    ("ck_level: {gt: 0}", ("ck_level",)),    # the quote mentions it (first five letters)
+])
+def test_the_quote_subject_lint_is_quiet_when_nothing_is_missed(when: str, facts: tuple[str, ...]) -> None:
+    """No warning when the quote speaks of the tested subject or there is nothing to look for."""
+    assert messages([quoted_once(when, "levels of creatine kinase")], facts) == []
+
+
+def test_a_quote_and_local_policy_together_are_left_alone() -> None:
+    """A rule that states local policy explains why its quote applies."""
+    both = Provenance((Quote("1", "nothing relevant"),), "why it applies")
+    assert messages([rule_at_line_1("r", "ck_level: {gt: 0}", provenance=both)], ("ck_level",)) == []
+
+
+def test_a_duplicated_rule_id_is_not_also_redundant_with_itself(kb_copy: Path) -> None:
+    """A second rule under an existing id is one error, the duplicate, not a warning about its namesake."""
+    (kb_copy / "rules" / "extra.yaml").write_text(yaml.safe_dump({"rules": [{
+        "id": DUPLICATED, "title": "Dysphagia alone", "when": {"dysphagia": True},
+        "derive": ["bulbar_or_respiratory_involvement"], "provenance": {"local_policy": "An example."}}]}))
+    _, problems = check_knowledge_base(kb_copy)
+    assert [(p.severity, p.rule, p.message.split(" (")[0]) for p in problems] == [
+        ("error", DUPLICATED, "duplicate rule id")]
+
+
+# ---------------------------------------------------------------- The "can never hold" check, at every boundary: `>` against `
+NEVER = [
+    ([lit("in", (7,)), lit("lt", 5)], "lie outside its bounds"),  # an upper bound alone also excludes values
+    ([lit("gt", 5), lit("lt", 5)], "no number satisfies the bounds on 'x'"),
+    ([lit("gt", 5), lit("lte", 5)], "no number satisfies"),
+    ([lit("gte", 5), lit("lt", 5)], "no number satisfies"),
+    ([lit("gte", 5), lit("gt", 5), lit("lte", 5)], "no number satisfies"),  # gt at the same value is stricter
+    ([lit("lte", 5), lit("lt", 5), lit("gte", 5)], "no number satisfies"),
+    ([lit("gt", 6), lit("gt", 3), lit("lt", 5)], "no number satisfies"),  # the higher low bound counts
+    ([lit("lt", 3), lit("lt", 6), lit("gt", 4)], "no number satisfies"),  # the lower high bound counts
+    ([lit("known", True), lit("known", False)], "'x' cannot be both known and unknown"),
+    ([lit("known", False), lit("equals", "a")], "'x' is tested for a value and for being unknown"),
+    ([lit("equals", "a"), lit("equals", "b")], "no value of 'x' satisfies all its tests"),
+    ([lit("in", ("a", "b")), lit("equals", "a", True), lit("in", ("b",), True)], "no value of 'x'"),
+    ([lit("contains", "v"), lit("contains", "v", True)], "'x' must both contain and not contain the same value"),
+    ([lit("in", (1, 2)), lit("gt", 5)], "the values allowed for 'x' lie outside its bounds"),
+    ([lit("in", (7,)), lit("gt", 5), lit("lt", 7)], "the values allowed for 'x' lie outside its bounds"),
+    ([lit("in", (5,)), lit("gt", 5), lit("lte", 9)], "the values allowed for 'x' lie outside its bounds"),
+]
+
+CAN = [
+    [lit("gte", 5), lit("lte", 5)],
+    [lit("gt", 5), lit("gt", 3), lit("lt", 6)],
+    [lit("lt", 3), lit("lt", 6), lit("gt", 2)],
+    [lit("known", False)],
+    [lit("known", True), lit("equals", "a")],
+    [lit("in", ("a", "b")), lit("equals", "a", True)],
+    [lit("contains", "v"), lit("contains", "w", True)],
+    [lit("in", (1, 6)), lit("gt", 5)],
+    [lit("in", (5,)), lit("gte", 5)],
+    [lit("in", (7,)), lit("gt", 5), lit("lte", 7)],
+    [lit("in", ("a",)), lit("gt", 5, fact="y")],
+    [lit("gt", 5), lit("lt", 5, fact="y")],  # bounds on different facts never meet
+]
+
+
+@pytest.mark.parametrize("conjunct, words", NEVER)
+def test_a_conjunct_that_can_never_hold_says_why(conjunct: list[cond.Literal], words: str) -> None:
+    found = never_holds(conjunct)
+    assert found is not None and words in found
+
+
+@pytest.mark.parametrize("conjunct", CAN)
+def test_a_conjunct_that_can_hold_is_left_alone(conjunct: list[cond.Literal]) -> None:
+    assert never_holds(conjunct) is None

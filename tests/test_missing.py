@@ -1,10 +1,17 @@
-"""The missing-fact search, whole, on a small knowledge base: which unknown facts are asked, what
+"""The missing-fact search on a small knowledge base: the exact values tried, and two unknowns that
+matter only together.
+
+Written from the mutation survivors of engine/missing.py: the threshold candidates were never
+listed exactly, and no test needed the search over pairs of unknown facts.
+
+The missing-fact search, whole, on a small knowledge base: which unknown facts are asked, what
 each could change (conclusions, dose, verdict), why it is asked (hard stop, verdict, caution, dose,
 other) and the exact order of the questions; facts that matter only in pairs or only three at once.
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,45 @@ from myoivig.engine.model import ConclusionSpec, FactSpec, MissingFact, Provenan
 from myoivig.engine.yamlio import parse_yaml
 
 
+def fact(name: str, type_: str, **spec: Any) -> FactSpec:
+    return FactSpec(name, type_, f"the {name}", f"{name}?", **spec)
+
+
+
+
+@pytest.fixture(scope="module")
+def small(kb: KnowledgeBase) -> KnowledgeBase:
+    """Two booleans that stop IVIG only together, and two numbers with thresholds inside and at their ranges."""
+    facts = [fact("a", "bool"), fact("b", "bool"), fact("n", "number", range=(0, 10)),
+             fact("m", "number", range=(0, 10)), fact("kind", "enum", values=("x", "y")),
+             fact("tags", "list", values=("p", "q"))]
+    return replace(kb, facts={f.name: f for f in facts}, derived={}, rules=(
+        rule("stop.both", "all: [{a: true}, {b: true}]", "contraindication"),
+        rule("caution.n", "n: {gt: 5}", "caution"),
+        rule("caution.m", "m: {lt: 2.5}", "caution"),
+        rule("caution.edges", "all: [{n: {gte: 10}}, {m: {lte: 0}}]", "caution")))
+
+
+@pytest.mark.parametrize("name, values", [
+    ("n", [0, 4, 5, 6, 9, 10]),          # each threshold and one either side, within the range, ends included
+    ("m", [0, 1, 1.5, 2.5, 3.5, 10]),    # -1 lies outside the range; another fact's thresholds do not count
+    ("a", [True, False]),
+    ("kind", ["x", "y"]),
+    ("tags", [[], ["p"], ["q"]]),
+])
+def test_the_values_tried_for_an_unknown_fact(small: KnowledgeBase, name: str, values: list[Any]) -> None:
+    """An answer one unit past a threshold must be tried, or a change of advice there goes unasked."""
+    assert candidate_values(small, name) == values
+
+
+def test_two_unknowns_that_stop_ivig_only_together_each_could_lead_to_contraindicated(small: KnowledgeBase) -> None:
+    """Only the pair (a, b) reaches the hard stop, so each must say it could change the verdict."""
+    stop = (("stop.both",), False, "contraindication", ("contraindicated",), "hard_stop")
+    assert find_missing(small, {}, ["a", "b"]) == [MissingFact("a", "a?", *stop), MissingFact("b", "b?", *stop)]
+    assert find_missing(small, {"a": True}, ["b"]) == [MissingFact("b", "b?", *stop)]
+
+
+# ---------------------------------------------------------------- The missing-fact search, whole, on a small knowledge base: w
 def rule(rule_id: str, when: str, kind: str, strength: str | None = None,
          dose: dict[str, Any] | None = None) -> Rule:
     return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "t.yaml", 1, Provenance(local_policy="t"),
@@ -24,7 +70,7 @@ def rule(rule_id: str, when: str, kind: str, strength: str | None = None,
 
 
 @pytest.fixture(scope="module")
-def small() -> KnowledgeBase:
+def tiny_kb() -> KnowledgeBase:
     facts = [FactSpec(name, "bool", name, f"{name}?") for name in "abtwzpqr"]
     facts += [FactSpec("n", "number", "n", "n?", range=(0, 10)), FactSpec("k", "enum", "k", "k?", values=("x", "y")),
               FactSpec("free", "number", "free", "free?"), FactSpec("tags", "list", "tags", "tags?", values=("u", "v"))]
@@ -50,13 +96,13 @@ def test_the_concerns_in_the_order_they_are_asked() -> None:
     assert OPEN_VERDICTS == ("undetermined", "not_indicated", "may_be_considered")
 
 
-def test_a_number_without_a_range_is_tried_at_zero_only(small: KnowledgeBase) -> None:
+def test_a_number_without_a_range_is_tried_at_zero_only(tiny_kb: KnowledgeBase) -> None:
     """Without a declared range there is nothing plausible to try but 0; thresholds outside [0, 0] are skipped."""
-    assert candidate_values(small, "free") == [0]
+    assert candidate_values(tiny_kb, "free") == [0]
     # n's own threshold and one either side, and its range ends; free's threshold 7 is not n's
-    assert candidate_values(small, "n") == [0, 4, 5, 6, 10]
-    assert candidate_values(small, "tags") == [[], ["u"], ["v"]]
-    assert candidate_values(small, "k") == ["x", "y"] and candidate_values(small, "a") == [True, False]
+    assert candidate_values(tiny_kb, "n") == [0, 4, 5, 6, 10]
+    assert candidate_values(tiny_kb, "tags") == [[], ["u"], ["v"]]
+    assert candidate_values(tiny_kb, "k") == ["x", "y"] and candidate_values(tiny_kb, "a") == [True, False]
 
 
 def missing(fact: str, could_change: tuple[str, ...], kind: str, concern: str, verdicts: tuple[str, ...] = (),
@@ -67,9 +113,9 @@ def missing(fact: str, could_change: tuple[str, ...], kind: str, concern: str, v
 PQR_OPEN = (("dose.pqr", "route.pqr"), "indication", "verdict", ("may_be_considered",), True)
 
 
-def test_with_nothing_known_every_question_in_its_order(small: KnowledgeBase) -> None:
+def test_with_nothing_known_every_question_in_its_order(tiny_kb: KnowledgeBase) -> None:
     """Hard stop, then verdict (by kind, then most conclusions changed, then name), caution, other."""
-    assert find_missing(small, {}) == [
+    assert find_missing(tiny_kb, {}) == [
         missing("a", ("stop.a",), "contraindication", "hard_stop", ("contraindicated",)),
         missing("p", *PQR_OPEN), missing("q", *PQR_OPEN), missing("r", *PQR_OPEN),   # two conclusions each
         # b false leaves the verdict undetermined while route.pqr is open: only `indicated` is new
@@ -84,9 +130,9 @@ def test_with_nothing_known_every_question_in_its_order(small: KnowledgeBase) ->
     ]
 
 
-def test_once_indicated_a_route_no_longer_changes_the_verdict_but_the_dose_still_counts(small: KnowledgeBase) -> None:
+def test_once_indicated_a_route_no_longer_changes_the_verdict_but_the_dose_still_counts(tiny_kb: KnowledgeBase) -> None:
     """Facts three rules need together are asked for the dose they could bring, not for the verdict."""
-    result = find_missing(small, {"b": True, "a": False, "n": 6, "k": "x", "t": True, "free": 1})
+    result = find_missing(tiny_kb, {"b": True, "a": False, "n": 6, "k": "x", "t": True, "free": 1})
     assert result == [
         missing("p", ("dose.pqr", "route.pqr"), "indication", "dose", dose=True),
         missing("q", ("dose.pqr", "route.pqr"), "indication", "dose", dose=True),
@@ -96,25 +142,25 @@ def test_once_indicated_a_route_no_longer_changes_the_verdict_but_the_dose_still
     ]
 
 
-def test_a_fact_that_completes_a_pair_is_asked_alone(small: KnowledgeBase) -> None:
+def test_a_fact_that_completes_a_pair_is_asked_alone(tiny_kb: KnowledgeBase) -> None:
     """With w known true, z alone decides mon.wz; with w false, z changes nothing and is not asked."""
     known = {"a": False, "b": True, "n": 1, "k": "y", "t": False, "free": 0, "p": False}
-    assert find_missing(small, {**known, "w": True}) == [missing("z", ("mon.wz",), "monitoring", "other")]
-    assert find_missing(small, {**known, "w": False}) == []
+    assert find_missing(tiny_kb, {**known, "w": True}) == [missing("z", ("mon.wz",), "monitoring", "other")]
+    assert find_missing(tiny_kb, {**known, "w": False}) == []
 
 
-def test_a_false_route_and_an_unknown_hard_stop(small: KnowledgeBase) -> None:
+def test_a_false_route_and_an_unknown_hard_stop(tiny_kb: KnowledgeBase) -> None:
     """Not indicated is an open verdict: the hard stop could still make it contraindicated."""
     known = {"b": False, "n": 1, "k": "y", "t": False, "free": 0, "p": False, "w": False}
-    assert find_missing(small, known) == [
+    assert find_missing(tiny_kb, known) == [
         missing("a", ("stop.a",), "contraindication", "hard_stop", ("contraindicated",))]
 
 
-def test_only_the_named_facts_are_reported(small: KnowledgeBase) -> None:
+def test_only_the_named_facts_are_reported(tiny_kb: KnowledgeBase) -> None:
     """`--ask` may ask about some facts only; the others still count in the search."""
-    assert [m.fact for m in find_missing(small, {}, names=["z", "b", "n"])] == ["b", "n", "z"]
-    assert find_missing(small, {}, names=[]) == []
-    assert [m.fact for m in find_missing(small, {"b": True}, names=["b", "a"])] == ["a"]  # b is known
+    assert [m.fact for m in find_missing(tiny_kb, {}, names=["z", "b", "n"])] == ["b", "n", "z"]
+    assert find_missing(tiny_kb, {}, names=[]) == []
+    assert [m.fact for m in find_missing(tiny_kb, {"b": True}, names=["b", "a"])] == ["a"]  # b is known
 
 
 def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase) -> None:
@@ -138,11 +184,11 @@ def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase)
     assert result[0].question == kb.facts["iga_deficiency"].question
 
 
-def test_a_fact_that_could_only_raise_a_warning_is_not_asked(small: KnowledgeBase) -> None:
+def test_a_fact_that_could_only_raise_a_warning_is_not_asked(tiny_kb: KnowledgeBase) -> None:
     """A warning checks the facts given; asking for a fact only so that a warning could fire changes no advice."""
-    rules = (*small.rules, rule("warn.x", "x: true", "warning"))
-    facts = {**small.facts, "x": FactSpec("x", "bool", "x", "x?")}
-    with_warning = dataclasses.replace(small, rules=rules, facts=facts)
+    rules = (*tiny_kb.rules, rule("warn.x", "x: true", "warning"))
+    facts = {**tiny_kb.facts, "x": FactSpec("x", "bool", "x", "x?")}
+    with_warning = dataclasses.replace(tiny_kb, rules=rules, facts=facts)
     assert "x" not in [m.fact for m in find_missing(with_warning, {})]
     assert "t" in [m.fact for m in find_missing(with_warning, {})]  # a side effect is advice: still asked
 

@@ -1,4 +1,5 @@
-"""Schema problems as an editor shows them: file:line:column, the path in the file, the rule it belongs to."""
+"""Schema problems as an editor shows them: file:line:column, the path in the file, the rule it belongs to.
+"""
 from __future__ import annotations
 
 import json

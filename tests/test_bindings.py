@@ -1,5 +1,6 @@
 """The FHIR bindings (engine/bindings.py): what a knowledge engineer's bindings.yaml becomes, and every
-problem `kb validate` reports in it, with its file:line:column, its message and its severity."""
+problem `kb validate` reports in it, with its file:line:column, its message and its severity.
+"""
 from __future__ import annotations
 
 import dataclasses
