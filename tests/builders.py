@@ -3,18 +3,52 @@ resources, the browser. Test modules import from here, never from each other."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from myoivig.engine import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from myoivig.engine import conditions as cond
 from myoivig.engine.bindings import load_bindings
 from myoivig.engine.fhir import read_fhir
+from myoivig.engine.model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, Provenance, Reference, Rule
 from myoivig.engine.population import generate
+from myoivig.engine.yamlio import parse_yaml
+
+# ---------------------------------------------------------------- hand-made knowledge bases
+POLICY = Provenance(local_policy="t")
+
+
+def rule(rule_id: str, when: str | cond.Condition, *, derive: tuple[str, ...] = (), kind: str | None = None,
+         strength: str | None = None, dose: Mapping[str, Any] | None = None, statement: str | None = None,
+         title: str | None = None, line: int = 1, file: str = "t.yaml", provenance: Provenance = POLICY,
+         excludes: Exclusion | None = None, priority: int = 0, conclude: ConclusionSpec | None = None) -> Rule:
+    """A rule as a rule file would give it: `when` in the files' YAML (or a parsed condition); a `kind`
+    makes it conclude (its statement is its id unless given)."""
+    condition = cond.parse(parse_yaml(when)) if isinstance(when, str) else when
+    if conclude is None and kind is not None:
+        conclude = ConclusionSpec(kind, statement or rule_id, strength=strength)
+    return Rule(rule_id, title or rule_id, condition, file, line, provenance, derive=derive, conclude=conclude,
+                dose=dict(dose) if dose is not None else None, excludes=excludes, priority=priority)
+
+
+def knowledge_base(*rules: Rule, facts: Iterable[FactSpec], derived: Iterable[str] = (), name: str = "tiny",
+                   references: Mapping[str, Reference] | None = None, document: str = "",
+                   sha256: str | None = None) -> KnowledgeBase:
+    """A knowledge base of these rules, in memory. Unless given, its sha256 is made from what it holds, so two
+    different hand-made bases never share a compiled engine (engines are kept by checksum)."""
+    fact_specs = {fact.name: fact for fact in facts}
+    derived = tuple(derived)
+    sha256 = sha256 or hashlib.sha256(repr((name, fact_specs, derived, rules, document)).encode()).hexdigest()
+    return KnowledgeBase(name=name, version="1", sha256=sha256, root=Path("."), facts=fact_specs,
+                         derived={d: DerivedSpec(d, d) for d in derived}, rules=rules,
+                         references=dict(references or {}), document=document, background="")
 
 
 # ---------------------------------------------------------------- knowledge-base edits

@@ -4,16 +4,16 @@ cross-check against the direct evaluator, and a knowledge base that contradicts 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from myoivig.engine import KnowledgeBase, consult, normalize
-from myoivig.engine import conditions as cond
 from myoivig.engine.consultation import cross_check
 from myoivig.engine.errors import EngineError, KnowledgeBaseError
-from myoivig.engine.model import KIND_ORDER, ConclusionSpec, DerivedSpec, Exclusion, FactSpec, Provenance, Rule
+from myoivig.engine.model import KIND_ORDER, Exclusion, FactSpec
+
+from .builders import knowledge_base, rule
 
 SEVERE = {"diagnosis": "DM", "severity": "severe", "age_years": 50}
 NO_DOSE_WEIGHT = "the dosing weight is the ideal body weight, which needs sex and height."
@@ -141,13 +141,9 @@ def test_a_disagreement_names_the_facts_and_the_rules_on_each_side(kb: Knowledge
 
 def test_a_knowledge_base_whose_excluding_rules_both_hold_gives_no_advice() -> None:
     """An `excludes` between two rules that both fire is a defect of the rules, located at the excluding rule."""
-    def rule(rule_id: str, line: int, excludes: Exclusion | None = None) -> Rule:
-        return Rule(rule_id, rule_id, cond.Test("x", "equals", True), "rules/c.yaml", line,
-                    Provenance(local_policy="t"), conclude=ConclusionSpec("combination", rule_id), excludes=excludes)
-    kb = KnowledgeBase(name="c", version="1", sha256="c0" * 32, root=Path("."),
-                       facts={"x": FactSpec("x", "bool", "m", "q")}, derived={},
-                       rules=(rule("a", 3), rule("b", 9, Exclusion(("a",), "b wins"))), references={},
-                       document="", background="")
+    kb = knowledge_base(rule("a", "x: true", kind="combination", file="rules/c.yaml", line=3),
+                        rule("b", "x: true", kind="combination", file="rules/c.yaml", line=9,
+                             excludes=Exclusion(("a",), "b wins")), facts=[FactSpec("x", "bool", "m", "q")])
     with pytest.raises(KnowledgeBaseError) as caught:
         consult(kb, {"x": True})
     assert str(caught.value) == (
@@ -159,17 +155,11 @@ def test_a_knowledge_base_whose_excluding_rules_both_hold_gives_no_advice() -> N
 
 def test_conclusions_are_sorted_by_kind_file_and_line_not_by_firing_order() -> None:
     """A chain fires b.yaml before a.yaml and line 9 before line 2; the report still reads in file order."""
-    def rule(rule_id: str, file: str, line: int, when: str, kind: str, derive: tuple[str, ...] = ()) -> Rule:
-        return Rule(rule_id, rule_id, cond.Test(when, "equals", True), file, line, Provenance(local_policy="t"),
-                    derive=derive, conclude=ConclusionSpec(kind, rule_id))
-    kb = KnowledgeBase(name="o", version="1", sha256="0f" * 32, root=Path("."),
-                       facts={"x": FactSpec("x", "bool", "m", "q")},
-                       derived={"d": DerivedSpec("d", "m"), "e": DerivedSpec("e", "m")},
-                       rules=(rule("b.first", "b.yaml", 1, "x", "monitoring", ("d",)),
-                              rule("a.second", "a.yaml", 9, "d", "monitoring", ("e",)),
-                              rule("a.third", "a.yaml", 2, "e", "monitoring"),
-                              rule("c.caution", "c.yaml", 1, "e", "caution")),
-                       references={}, document="", background="")
+    kb = knowledge_base(rule("b.first", "x: true", file="b.yaml", line=1, kind="monitoring", derive=("d",)),
+                        rule("a.second", "d: true", file="a.yaml", line=9, kind="monitoring", derive=("e",)),
+                        rule("a.third", "e: true", file="a.yaml", line=2, kind="monitoring"),
+                        rule("c.caution", "e: true", file="c.yaml", line=1, kind="caution"),
+                        facts=[FactSpec("x", "bool", "m", "q")], derived=("d", "e"))
     result = consult(kb, {"x": True})
     assert result.fired[:2] == ("b.first", "a.second")
     assert [c.id for c in result.conclusions] == ["c.caution", "a.third", "a.second", "b.first"]

@@ -21,7 +21,7 @@ from myoivig.engine.dose import BODY_FACTS, WEIGHT_FACTS, compute_dose, round_to
 from myoivig.engine.model import FactSpec, Preference, Regimen
 from myoivig.engine.serialize import patient_schema
 
-from .builders import edit
+from .builders import edit, knowledge_base
 
 BASE = {"diagnosis": "dermatomyositis", "dysphagia": True, "age_years": 50}
 
@@ -363,8 +363,7 @@ def test_the_patient_schema_lists_every_other_unit_of_a_fact(kb: KnowledgeBase) 
     """Each number fact's description names its unit and every other unit it is read in, whatever their order."""
     pounds = FactSpec("weight_lb", "number", "Body weight.", "Weight?", unit="lb", units={"lb": 1, "kg": 2.20462},
                       range=(4, 800))
-    custom = KnowledgeBase(name="t", version="1", sha256="2" * 64, root=Path("."), facts={"weight_lb": pounds},
-                           derived={}, rules=(), references={}, document="", background="")
+    custom = knowledge_base(facts=[pounds], name="t")
     schema = patient_schema(custom)
     assert schema["properties"]["weight_lb"]["description"] == "Weight? Body weight. Unit: lb (also kg)."
     shipped = patient_schema(kb)["properties"]["height_cm"]["description"]

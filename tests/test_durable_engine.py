@@ -7,26 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
 
-from myoivig.engine import conditions as cond
 from myoivig.engine import durable_engine as backend
 from myoivig.engine.durable_engine import DurableEngine, compile_rules, working_memory
 from myoivig.engine.errors import EngineError
 from myoivig.engine.model import (
-    ConclusionSpec,
-    DerivedSpec,
     FactSpec,
     Firing,
-    KnowledgeBase,
     MatchedFact,
-    Provenance,
-    Rule,
 )
-from myoivig.engine.yamlio import parse_yaml
+
+from .builders import knowledge_base, rule
 
 FACTS = (
     FactSpec("flag", "bool", "a flag", "?"),
@@ -36,25 +31,17 @@ FACTS = (
 )
 
 
-def rule(rule_id: str, when: str, derive: tuple[str, ...] = (), priority: int = 0) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "t.yaml", 1, Provenance(local_policy="t"),
-                derive=derive, conclude=None if derive else ConclusionSpec("monitoring", rule_id),
-                priority=priority)
 
 
-def tiny_kb(*rules: Rule, sha: str = "ab" * 32) -> KnowledgeBase:
-    return KnowledgeBase(name="tiny", version="1", sha256=sha, root=Path("."), facts={f.name: f for f in FACTS},
-                         derived={"d": DerivedSpec("d", "a derived fact")}, rules=rules, references={},
-                         document="", background="")
 
 
 RULES = (
     rule("derive.one", "flag: true", derive=("d",)),
     rule("derive.two", "all: [{age: {gte: 18}}, {kind: x}]", derive=("d",)),
-    rule("use.d", "all: [{d: true}, {tags: {contains: p}}, {tags: {contains: q}}]"),
-    rule("either", "any: [{flag: true}, {age: {lt: 18}}]", priority=3),
-    rule("unknown.kind", "kind: {known: false}"),
-    rule("not.in", "not: {kind: {in: [y]}}"),
+    rule("use.d", "all: [{d: true}, {tags: {contains: p}}, {tags: {contains: q}}]", kind="monitoring"),
+    rule("either", "any: [{flag: true}, {age: {lt: 18}}]", priority=3, kind="monitoring"),
+    rule("unknown.kind", "kind: {known: false}", kind="monitoring"),
+    rule("not.in", "not: {kind: {in: [y]}}", kind="monitoring"),
 )
 
 
@@ -68,7 +55,7 @@ def engine() -> Any:
 # ---------------------------------------------------------------- working memory
 def test_working_memory_holds_every_fact_known_or_not_and_a_flag_per_list_value() -> None:
     """Unknown facts are asserted as `known: false` (unknown is a positive pattern, not an absence)."""
-    kb = tiny_kb()
+    kb = tiny_kb(facts=FACTS, derived=("d",))
     assert working_memory(kb, {"flag": False, "kind": "y", "tags": ["q"]}) == [
         {"id": "in:flag", "name": "flag", "known": True, "value": False},
         {"id": "in:age", "name": "age", "known": False},
@@ -92,7 +79,7 @@ def test_working_memory_holds_every_fact_known_or_not_and_a_flag_per_list_value(
 
 # ---------------------------------------------------------------- patterns
 def patterns(text: str) -> list[dict[str, Any]]:
-    ruleset = compile_rules(tiny_kb(rule("r", text)), lambda r: print)
+    ruleset = compile_rules(tiny_kb(rule("r", text, kind="monitoring")), lambda r: print)
     return [ruleset[key]["all"] for key in ruleset if key != "$sink"]
 
 
@@ -132,11 +119,13 @@ def test_each_literal_compiles_to_its_exact_durable_pattern(text: str, expected:
     """The backend is sound only if each pattern says exactly what the three-valued evaluator judges."""
     assert patterns(text) == expected
 
+tiny_kb = partial(knowledge_base, facts=FACTS, derived=("d",))
+
 
 def test_the_ruleset_names_each_conjunct_keeps_priority_and_ends_with_a_sink() -> None:
     """Priority orders firings only when a rule sets one; the sink swallows every other fact."""
     action = object()
-    ruleset = compile_rules(tiny_kb(rule("a", "any: [{flag: true}, {kind: x}]", priority=7), rule("b", "flag: false")),
+    ruleset = compile_rules(tiny_kb(rule("a", "any: [{flag: true}, {kind: x}]", priority=7, kind="monitoring"), rule("b", "flag: false", kind="monitoring")),
                             lambda r: action)  # type: ignore[arg-type,return-value]
     assert list(ruleset) == ["a#0", "a#1", "b#0", "$sink"]
     assert ruleset["a#0"]["pri"] == 7 and ruleset["a#1"]["pri"] == 7
@@ -188,7 +177,7 @@ def test_an_unknown_fact_matches_only_a_known_false_test_and_is_recorded_as_unkn
 
 def test_a_closed_engine_refuses_to_run_and_closing_twice_is_harmless() -> None:
     """A closed engine's C ruleset is freed; using it must fail loudly, never crash."""
-    made = DurableEngine(tiny_kb(rule("r", "flag: true"), sha="cd" * 32))
+    made = DurableEngine(tiny_kb(rule("r", "flag: true", kind="monitoring"), sha256="cd" * 32))
     assert [f.rule for f in made.run({"flag": True})] == ["r"]
     assert re.fullmatch(r"myoivig_cdcdcdcdcdcd_\d+", made.ruleset)
     made.close()
@@ -247,7 +236,7 @@ def test_the_cache_keeps_the_most_recently_used_engines_and_closes_the_oldest() 
     """`kb diff` alternates knowledge bases: a hit refreshes an engine, only the least recent is closed."""
     cache = backend._EngineCache(size=2)
     assert backend._EngineCache().size == 4
-    kbs = [tiny_kb(rule("r", "flag: true"), sha=f"{index:064d}") for index in range(3)]
+    kbs = [tiny_kb(rule("r", "flag: true", kind="monitoring"), sha256=f"{index:064d}") for index in range(3)]
     first, second = cache.get(kbs[0]), cache.get(kbs[1])
     assert cache.get(kbs[0]) is first          # a hit: the same engine, now the most recent
     third = cache.get(kbs[2])                  # evicts the second, not the first
@@ -264,9 +253,9 @@ def test_the_cache_keeps_the_most_recently_used_engines_and_closes_the_oldest() 
 def test_a_cache_of_one_closes_the_previous_engine_at_once() -> None:
     """At the boundary of the cache size an engine is kept; one more closes one."""
     cache = backend._EngineCache(size=1)
-    one = cache.get(tiny_kb(rule("r", "flag: true"), sha="1" * 64))
+    one = cache.get(tiny_kb(rule("r", "flag: true", kind="monitoring"), sha256="1" * 64))
     assert not one._closed
-    two = cache.get(tiny_kb(rule("r", "flag: true"), sha="2" * 64))
+    two = cache.get(tiny_kb(rule("r", "flag: true", kind="monitoring"), sha256="2" * 64))
     assert one._closed and not two._closed
     cache.clear()
     assert two._closed

@@ -3,31 +3,22 @@ are unknown stay out of what later rules see, and the input facts (and rules) ea
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from myoivig.engine import KnowledgeBase
-from myoivig.engine import conditions as cond
 from myoivig.engine.evaluator import Evaluation, _or, evaluate_rules, input_dependencies, upstream_rules
-from myoivig.engine.model import DerivedSpec, FactSpec, Provenance, Rule
-from myoivig.engine.yamlio import parse_yaml
+from myoivig.engine.model import FactSpec
 
-
-def rule(rule_id: str, when: str, derive: tuple[str, ...] = ()) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "t.yaml", 1, Provenance(local_policy="t"),
-                derive=derive)
+from .builders import knowledge_base, rule
 
 
 @pytest.fixture(scope="module")
 def chain() -> KnowledgeBase:
     facts = {name: FactSpec(name, "bool", name, "?") for name in ("a", "b", "c", "k")}
-    rules = (rule("make.d", "a: true", ("d",)), rule("make.d2", "b: true", ("d",)),
-             rule("make.e", "all: [{d: true}, {c: true}]", ("e",)),
+    rules = (rule("make.d", "a: true", derive=("d",)), rule("make.d2", "b: true", derive=("d",)),
+             rule("make.e", "all: [{d: true}, {c: true}]", derive=("e",)),
              rule("use.e", "e: true"), rule("no.d", "d: {known: false}"), rule("plain", "k: true"))
-    return KnowledgeBase(name="c", version="1", sha256="c" * 64, root=Path("."), facts=facts,
-                         derived={"d": DerivedSpec("d", "d"), "e": DerivedSpec("e", "e")}, rules=rules,
-                         references={}, document="", background="")
+    return knowledge_base(*rules, facts=facts.values(), derived=("d", "e"), name="c")
 
 
 @pytest.mark.parametrize("left, right, result", [

@@ -34,10 +34,9 @@ from myoivig.engine.explain import (
     what_if,
     why_not,
 )
-from myoivig.engine.model import ConclusionSpec, DerivedSpec, FactSpec, MatchedFact, Provenance, Quote, Rule
-from myoivig.engine.yamlio import parse_yaml
+from myoivig.engine.model import FactSpec, MatchedFact, Provenance, Quote, Rule
 
-from .builders import mask
+from .builders import knowledge_base, mask, rule
 from .conftest import KB_DIR
 
 CASES_DIR = KB_DIR / "cases"
@@ -278,22 +277,21 @@ def test_what_if_names_what_is_lost_and_what_changes(kb: KnowledgeBase) -> None:
 
 
 # ---------------------------------------------------------------- How, why-not and what-if, whole, on a tiny knowledge base wi
-def rule(rule_id: str, line: int, when: str, kind: str | None = None, derive: tuple[str, ...] = ()) -> Rule:
-    return Rule(rule_id, f"title of {rule_id}", cond.parse(parse_yaml(when)), "t.yaml", line,
-                Provenance((Quote("1", f"quote for {rule_id}"),), f"policy of {rule_id}"), derive=derive,
-                conclude=ConclusionSpec(kind, f"statement of {rule_id}") if kind else None)
+def described(rule_id: str, line: int, when: str, **spec: Any) -> Rule:
+    """A rule whose every text names it, so an explanation shows which rule said what."""
+    return rule(rule_id, when, line=line, title=f"title of {rule_id}", statement=f"statement of {rule_id}",
+                provenance=Provenance((Quote("1", f"quote for {rule_id}"),), f"policy of {rule_id}"), **spec)
 
 
 @pytest.fixture(scope="module")
 def tiny() -> KnowledgeBase:
     facts = [FactSpec("x", "bool", "x", "x?"), FactSpec("y", "bool", "y", "y?"),
              FactSpec("n", "number", "n", "n?", range=(0, 10)), FactSpec("e", "enum", "e", "e?", values=("p", "q"))]
-    rules = (rule("find.d", 1, "any: [{x: true}, {n: {gt: 5}}]", derive=("d",)),
-             rule("find.d2", 2, "e: p", derive=("d",)),
-             rule("use.d", 3, "all: [{d: true}, {y: true}]", kind="monitoring"),
-             rule("plain", 4, "n: {gte: 3}", kind="caution"))
-    return KnowledgeBase(name="tiny", version="1", sha256="e1" * 32, root=Path("."), facts={f.name: f for f in facts},
-                         derived={"d": DerivedSpec("d", "d")}, rules=rules, references={}, document="", background="")
+    rules = (described("find.d", 1, "any: [{x: true}, {n: {gt: 5}}]", derive=("d",)),
+             described("find.d2", 2, "e: p", derive=("d",)),
+             described("use.d", 3, "all: [{d: true}, {y: true}]", kind="monitoring"),
+             described("plain", 4, "n: {gte: 3}", kind="caution"))
+    return knowledge_base(*rules, facts=facts, derived=("d",))
 
 
 def test_the_limits_and_marks() -> None:
@@ -436,7 +434,7 @@ def test_no_dose_before_or_after_is_no_dose_difference(kb: KnowledgeBase) -> Non
 def test_a_negated_check_is_judged_negated_and_combines_after_de_morgan() -> None:
     """`not (b or c > 2)` reads as two negated checks that must all hold; unknown stays unknown."""
     from myoivig.engine.explain import condition_checks
-    negated = rule("neg", 1, "all: [{not: {a: true}}, {not: {any: [{b: true}, {c: {gt: 2}}]}}, {d: true}]")
+    negated = described("neg", 1, "all: [{not: {a: true}}, {not: {any: [{b: true}, {c: {gt: 2}}]}}, {d: true}]")
     assert condition_checks(negated, {"a": False, "b": True, "c": 1}) == (
         ConditionCheck("not a = true", "a", "held", False, "all"),
         ConditionCheck("not b = true", "b", "failed", True, "all"),
@@ -466,10 +464,7 @@ def flags_kb() -> KnowledgeBase:
     """Eight yes/no facts and a three-valued choice, one rule per shape of search."""
     facts = {name: FactSpec(name, "bool", name, "?") for name in FLAGS}
     facts["e"] = FactSpec("e", "enum", "a choice", "?", values=("x", "y", "z"))
-    rules = tuple(Rule(id=rid, title=rid, when=when, file="t.yaml", line=1, provenance=Provenance(local_policy="t"),
-                       conclude=ConclusionSpec("monitoring", rid)) for rid, when in RULES.items())
-    return KnowledgeBase(name="tiny", version="1", sha256="1" * 64, root=Path("."), facts=facts, derived={},
-                         rules=rules, references={}, document="", background="")
+    return knowledge_base(*(rule(rid, when, kind="monitoring") for rid, when in RULES.items()), facts=facts.values())
 
 
 @pytest.mark.parametrize(("rule", "changes"), [
@@ -538,18 +533,14 @@ def test_a_weight_change_names_the_weight_as_the_cause_of_the_new_dose(kb: Knowl
 def test_each_check_says_how_it_combines_after_de_morgan(when: str, groups: list[str]) -> None:
     """Why-not lists each test with 'all' or 'any' as it really combines once negation is pushed inward."""
     from myoivig.engine.explain import condition_checks
-    from myoivig.engine.yamlio import parse_yaml
 
-    rule = Rule("r.x", "r", cond.parse(parse_yaml(when)), "rules.yaml", 1, Provenance(local_policy="an example"))
-    assert [check.group for check in condition_checks(rule, {"a": True})] == groups
+    assert [check.group for check in condition_checks(rule("r.x", when), {"a": True})] == groups
 
 
 def test_a_negated_test_is_judged_negated_and_unknown_stays_unknown() -> None:
     """not a, with a true, failed; with b unknown, unknown (never guessed)."""
     from myoivig.engine.explain import condition_checks
-    from myoivig.engine.yamlio import parse_yaml
 
-    rule = Rule("r.x", "r", cond.parse(parse_yaml("all: [{not: {a: true}}, {not: {b: true}}]")), "rules.yaml", 1,
-                Provenance(local_policy="an example"))
-    assert [(c.description, c.status) for c in condition_checks(rule, {"a": True})] == [
+    negated = rule("r.x", "all: [{not: {a: true}}, {not: {b: true}}]")
+    assert [(c.description, c.status) for c in condition_checks(negated, {"a": True})] == [
         ("not a = true", "failed"), ("not b = true", "unknown")]

@@ -18,6 +18,8 @@ from myoivig.engine.durable_engine import DurableEngine
 from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.model import ConclusionSpec, DerivedSpec, FactSpec, KnowledgeBase, Provenance, Rule
 
+from .builders import knowledge_base, rule
+
 FACTS = {
     "n": FactSpec("n", "number", "a number", "?", unit="u", range=(0, 10)),
     "b": FactSpec("b", "bool", "a flag", "?"),
@@ -95,9 +97,8 @@ def test_backend_and_direct_evaluator_agree_on_generated_knowledge_bases(
 
 def test_a_negated_in_is_not_compiled_as_a_positive_one() -> None:
     """The mutant the suite once missed, pinned: `not e in {x, y}` fires for z only."""
-    rule = Rule(id="gen.not_in", title="t", when=cond.Not(cond.Test("e", "in", ("x", "y"))), file="g", line=1,
-                provenance=Provenance(local_policy="generated"), conclude=ConclusionSpec("monitoring", "s"))
-    kb = KnowledgeBase("generated", "0", "1" * 64, Path("."), FACTS, {}, (rule,), {}, "", "")
+    kb = knowledge_base(rule("gen.not_in", cond.Not(cond.Test("e", "in", ("x", "y"))), kind="monitoring"),
+                        facts=FACTS.values(), name="generated")
     engine = DurableEngine(kb)
     try:
         assert [[f.rule for f in engine.run({"e": value})] for value in ("x", "y", "z")] == [[], [], ["gen.not_in"]]

@@ -18,6 +18,7 @@ Written after the mutation run left half of engine/lint.py's comparison mutants 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from myoivig.engine import conditions as cond
 from myoivig.engine.errors import Problem
 from myoivig.engine.lint import lint_rules, never_holds, quote_off_subject
 from myoivig.engine.model import ConclusionSpec, Provenance, Quote, Rule
-from myoivig.engine.yamlio import parse_yaml
+
+from .builders import rule
 
 POLICY = Provenance(local_policy="an example")
 NEVER_HINT = "the rule would never fire; fix or remove the contradictory tests"
@@ -40,10 +42,12 @@ def lit(op: str, value: Any, negated: bool = False, fact: str = "x") -> cond.Lit
     return cond.Literal(cond.Test(fact, op, value), negated)
 
 
-def rule(rule_id: str, when: str, derive: tuple[str, ...] = ("d",), provenance: Provenance = POLICY,
-         line: int = 7, conclude: ConclusionSpec | None = None) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "rules/r.yaml", line, provenance, derive, conclude)
 
+
+
+derived_rule = partial(rule, derive=("d",), provenance=POLICY, file="rules/r.yaml", line=7)
+"""A rule deriving `d`, quoted as POLICY says, at rules/r.yaml:7 unless given."""
+derived_rule_at_1 = partial(rule, derive=("d",), provenance=POLICY, file="rules.yaml")
 
 # ---------------------------------------------------------------- never_holds, reason by reason
 @pytest.mark.parametrize("conjunct, reason", [
@@ -115,28 +119,27 @@ def test_a_conjunct_that_can_hold_is_never_reported(conjunct: list[cond.Literal]
 
 # ---------------------------------------------------------------- lint_rules: never holds
 def test_a_rule_that_can_never_hold_is_an_error_at_its_line() -> None:
-    dead = rule("r.dead", "all: [{x: {gt: 5}}, {x: {lt: 5}}]", line=12)
+    dead = derived_rule("r.dead", "all: [{x: {gt: 5}}, {x: {lt: 5}}]", line=12)
     assert lint_rules([dead]) == [Problem("rules/r.yaml", 12, 1, "the condition can never hold: no number satisfies "
                                           "the bounds on 'x'", "r.dead", NEVER_HINT, "error")]
 
 
 def test_a_dead_rule_reports_the_reason_of_its_first_alternative() -> None:
-    dead = rule("r.dead", "any: [{all: [{y: a}, {y: b}]}, {all: [{x: {gt: 5}}, {x: {lt: 5}}]}]")
+    dead = derived_rule("r.dead", "any: [{all: [{y: a}, {y: b}]}, {all: [{x: {gt: 5}}, {x: {lt: 5}}]}]")
     assert [p.message for p in lint_rules([dead])] == [
         "the condition can never hold: no value of 'y' satisfies all its tests"]
 
 
 def test_one_dead_alternative_is_a_warning_naming_the_first_dead_one() -> None:
     """The rule still fires through the live alternative; the author is told which one to remove."""
-    partly = rule("r.partly", "any: [{z: true}, {all: [{y: a}, {y: b}]}, {all: [{x: {gt: 5}}, {x: {lt: 5}}]}]",
-                  line=3)
+    partly = derived_rule("r.partly", "any: [{z: true}, {all: [{y: a}, {y: b}]}, {all: [{x: {gt: 5}}, {x: {lt: 5}}]}]", line=3)
     assert lint_rules([partly]) == [Problem(
         "rules/r.yaml", 3, 1, "one alternative of the condition can never hold: no value of 'y' satisfies all its "
         "tests", "r.partly", "remove that alternative", "warning")]
 
 
 def test_a_rule_that_can_hold_gives_no_problem() -> None:
-    assert lint_rules([rule("r.ok", "any: [{z: true}, {all: [{x: {gte: 5}}, {x: {lte: 5}}]}]")]) == []
+    assert lint_rules([derived_rule("r.ok", "any: [{z: true}, {all: [{x: {gte: 5}}, {x: {lte: 5}}]}]")]) == []
 
 
 def test_no_rules_no_problems() -> None:
@@ -150,15 +153,15 @@ def redundant(rule_id: str, other: str, other_line: int, derived: str, line: int
 
 
 def test_a_redundant_rule_is_a_warning_with_every_derived_fact_listed() -> None:
-    narrow = rule("r.narrow", "all: [{a: true}, {b: true}]", ("d", "e"), line=4)
-    wide = rule("r.wide", "a: true", ("d", "e", "f"), line=20)
+    narrow = derived_rule("r.narrow", "all: [{a: true}, {b: true}]", derive=("d", "e"), line=4)
+    wide = derived_rule("r.wide", "a: true", derive=("d", "e", "f"), line=20)
     assert lint_rules([narrow, wide]) == [redundant("r.narrow", "r.wide", 20, "d, e", line=4)]
 
 
 def test_a_redundant_rule_is_reported_once_naming_the_first_rule_that_covers_it() -> None:
     """Two wider rules cover it: one warning is enough to act on."""
-    narrow = rule("r.narrow", "all: [{a: true}, {b: true}]", line=4)
-    first, second = rule("r.first", "a: true", line=9), rule("r.second", "b: true", line=15)
+    narrow = derived_rule("r.narrow", "all: [{a: true}, {b: true}]", line=4)
+    first, second = derived_rule("r.first", "a: true", line=9), derived_rule("r.second", "b: true", line=15)
     assert lint_rules([narrow, first, second]) == [redundant("r.narrow", "r.first", 9, "d", line=4)]
 
 
@@ -172,31 +175,31 @@ def test_a_redundant_rule_is_reported_once_naming_the_first_rule_that_covers_it(
 def test_only_the_rule_covered_by_the_other_is_redundant(when: str, derive: tuple[str, ...], other_when: str,
                                                          other_derive: tuple[str, ...], expected: list[str]) -> None:
     """The wider rule stays; only the one whose work the other always does is named."""
-    found = lint_rules([rule("r.a", when, derive), rule("r.b", other_when, other_derive)])
+    found = lint_rules([derived_rule("r.a", when, derive=derive), derived_rule("r.b", other_when, derive=other_derive)])
     assert [p.rule for p in found] == expected
 
 
 def test_of_two_rules_that_do_the_same_only_the_later_id_is_redundant() -> None:
     """Warning about both would invite deleting both; the one whose id sorts later is named."""
-    rules = [rule("r.b", "a: true", line=5), rule("r.a", "a: true", line=1)]
+    rules = [derived_rule("r.b", "a: true", line=5), derived_rule("r.a", "a: true", line=1)]
     assert lint_rules(rules) == [redundant("r.b", "r.a", 1, "d", line=5)]
 
 
 def test_every_alternative_covered_is_redundant() -> None:
     """Implication over alternatives: each alternative of the rule must imply some alternative of the other."""
-    rules = [rule("r.a", "any: [{a: true}, {all: [{b: true}, {c: true}]}]"), rule("r.b", "any: [{b: true}, {a: true}]")]
+    rules = [derived_rule("r.a", "any: [{a: true}, {all: [{b: true}, {c: true}]}]"), derived_rule("r.b", "any: [{b: true}, {a: true}]")]
     assert [p.rule for p in lint_rules(rules)] == ["r.a"]
 
 
 def test_a_rule_with_a_conclusion_is_never_called_redundant() -> None:
     """A conclusion is advice of its own, even if its derived facts are also derived elsewhere."""
-    concluding = rule("r.a", "all: [{a: true}, {b: true}]", conclude=ConclusionSpec("caution", "Take care now."))
-    assert lint_rules([concluding, rule("r.b", "a: true")]) == []
+    concluding = derived_rule("r.a", "all: [{a: true}, {b: true}]", conclude=ConclusionSpec("caution", "Take care now."))
+    assert lint_rules([concluding, derived_rule("r.b", "a: true")]) == []
 
 
 # ---------------------------------------------------------------- the quote-subject lint
 def quoted(when: str, *quotes: str, policy: str | None = None, line: int = 7) -> Rule:
-    return rule("r.q", when, provenance=Provenance(tuple(Quote("1", q) for q in quotes), policy), line=line)
+    return derived_rule("r.q", when, provenance=Provenance(tuple(Quote("1", q) for q in quotes), policy), line=line)
 
 
 def off(words: str, line: int = 7) -> Problem:
@@ -248,7 +251,7 @@ def test_a_word_shorter_than_five_letters_is_looked_for_whole() -> None:
                                         Provenance((Quote("1", "nothing relevant"),), "why it applies")])
 def test_local_policy_silences_the_quote_lint(provenance: Provenance) -> None:
     """A rule that states local policy explains itself, with or without a quote."""
-    assert quote_off_subject(rule("r.q", "pregnancy: true", provenance=provenance),
+    assert quote_off_subject(derived_rule("r.q", "pregnancy: true", provenance=provenance),
                              cond.to_dnf(cond.Test("pregnancy", "equals", True)), ("pregnancy",)) is None
 
 
@@ -259,9 +262,9 @@ def test_a_rule_testing_only_derived_facts_has_nothing_to_look_for() -> None:
 def test_the_lints_come_in_order_dead_rules_then_redundant_then_quotes() -> None:
     """`kb validate` lists them in this order; errors first within each rule list."""
     rules = [quoted("pregnancy: true", "nothing relevant", line=30),
-             rule("r.narrow", "all: [{a: true}, {b: true}]", line=20),
-             rule("r.wide", "a: true", line=25),
-             rule("r.dead", "all: [{y: p}, {y: q}]", line=10)]
+             derived_rule("r.narrow", "all: [{a: true}, {b: true}]", line=20),
+             derived_rule("r.wide", "a: true", line=25),
+             derived_rule("r.dead", "all: [{y: p}, {y: q}]", line=10)]
     found = lint_rules(rules, ("pregnancy",))
     assert [(p.rule, p.severity, p.line) for p in found] == [
         ("r.dead", "error", 10), ("r.narrow", "warning", 20), ("r.q", "warning", 30)]
@@ -271,9 +274,6 @@ def test_the_lints_come_in_order_dead_rules_then_redundant_then_quotes() -> None
 DUPLICATED = "finding.bulbar_or_respiratory_involvement"
 
 
-def rule_at_line_1(rule_id: str, when: str, derive: tuple[str, ...] = ("d",), provenance: Provenance = POLICY,
-         line: int = 1) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "rules.yaml", line, provenance, derive)
 
 
 def messages(rules: list[Rule], input_facts: tuple[str, ...] = ()) -> list[tuple[str | None, str, str]]:
@@ -286,7 +286,7 @@ def messages(rules: list[Rule], input_facts: tuple[str, ...] = ()) -> list[tuple
 ])
 def test_strict_bounds_read_from_yaml_meet_at_one_number(when: str, reason: str) -> None:
     """The operators come from the parser, not from interned literals, and must still count as strict."""
-    assert messages([rule_at_line_1("r", when)]) == [("r", "error", f"the condition can never hold: {reason}")]
+    assert messages([derived_rule_at_1("r", when)]) == [("r", "error", f"the condition can never hold: {reason}")]
 
 
 def test_a_list_that_contains_a_value_is_not_that_value() -> None:
@@ -307,24 +307,24 @@ REDUNDANT = "redundant: '{other}' (rules.yaml:{line}) derives {derived} whenever
 def test_a_rule_whose_work_another_always_does_is_redundant(narrow: tuple[str, tuple[str, ...]],
                                                             wide: tuple[str, tuple[str, ...]], derived: str) -> None:
     """Redundancy is implication, not equality: a stronger condition or a smaller derive still counts."""
-    rules = [rule_at_line_1("r.narrow", narrow[0], narrow[1], line=1), rule_at_line_1("r.a.wide", wide[0], wide[1], line=9)]
+    rules = [derived_rule_at_1("r.narrow", narrow[0], derive=narrow[1], line=1), derived_rule_at_1("r.a.wide", wide[0], derive=wide[1], line=9)]
     assert messages(rules) == [("r.narrow", "warning", REDUNDANT.format(other="r.a.wide", line=9, derived=derived))]
 
 
 def test_of_two_identical_rules_only_the_later_id_is_redundant() -> None:
     """Two rules that say the same thing get one warning, on the later id, so removing it leaves the other."""
-    rules = [rule_at_line_1("r.b", "a: true", line=5), rule_at_line_1("r.a", "a: true", line=1), rule_at_line_1("r.c", "b: true", line=9)]
+    rules = [derived_rule_at_1("r.b", "a: true", line=5), derived_rule_at_1("r.a", "a: true", line=1), derived_rule_at_1("r.c", "b: true", line=9)]
     assert messages(rules) == [("r.b", "warning", REDUNDANT.format(other="r.a", line=1, derived="d"))]
 
 
 def test_a_rule_that_derives_less_on_the_same_condition_is_redundant_whatever_its_id() -> None:
     """The id tie-break is for rules that do the same; one that derives less is redundant even if it sorts first."""
-    rules = [rule_at_line_1("r.a", "a: true", ("d",), line=1), rule_at_line_1("r.b", "a: true", ("d", "e"), line=5)]
+    rules = [derived_rule_at_1("r.a", "a: true", derive=("d",), line=1), derived_rule_at_1("r.b", "a: true", derive=("d", "e"), line=5)]
     assert messages(rules) == [("r.a", "warning", REDUNDANT.format(other="r.b", line=5, derived="d"))]
 
 
 def quoted_once(when: str, quote: str = "nothing relevant here") -> Rule:
-    return rule_at_line_1("r", when, ("d",), Provenance((Quote("1", quote),)))
+    return derived_rule_at_1("r", when, derive=("d",), provenance=Provenance((Quote("1", quote),)))
 
 
 OFF = "its quotes mention none of what it tests ({}): is it the right sentence?"
@@ -355,7 +355,7 @@ def test_the_quote_subject_lint_is_quiet_when_nothing_is_missed(when: str, facts
 def test_a_quote_and_local_policy_together_are_left_alone() -> None:
     """A rule that states local policy explains why its quote applies."""
     both = Provenance((Quote("1", "nothing relevant"),), "why it applies")
-    assert messages([rule_at_line_1("r", "ck_level: {gt: 0}", provenance=both)], ("ck_level",)) == []
+    assert messages([derived_rule_at_1("r", "ck_level: {gt: 0}", provenance=both)], ("ck_level",)) == []
 
 
 def test_a_duplicated_rule_id_is_not_also_redundant_with_itself(kb_copy: Path) -> None:

@@ -23,9 +23,9 @@ from myoivig.engine.durable_engine import DurableEngine, engine_for, working_mem
 from myoivig.engine.errors import Problem
 from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.loader import DEFAULT_KB, check_knowledge_base, default_kb_path, kb_files, normalize_space
-from myoivig.engine.model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, Provenance, Quote, Reference, Rule
+from myoivig.engine.model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, Provenance, Quote, Reference
 
-from .builders import edit, line_of, problems_of
+from .builders import edit, knowledge_base, line_of, problems_of, rule
 from .conftest import KB_DIR
 
 
@@ -652,10 +652,7 @@ def test_an_explicit_equals_operator_runs_like_the_short_form(kb_copy: Path) -> 
 def tiny_kb(when: cond.Condition, name: str = "tiny") -> KnowledgeBase:
     facts = {"l": FactSpec("l", "list", "a set", "?", values=("p", "q", "r")),
              "n": FactSpec("n", "number", "a number", "?", unit="u", range=(0, 10))}
-    rule = Rule(id="t.rule", title="t", when=when, file="t.yaml", line=1, provenance=Provenance(local_policy="t"),
-                conclude=ConclusionSpec("monitoring", "s"))
-    return KnowledgeBase(name=name, version="1", sha256=name.ljust(64, "0"), root=Path("."), facts=facts, derived={},
-                         rules=(rule,), references={}, document="", background="")
+    return knowledge_base(rule("t.rule", when, kind="monitoring", statement="s"), facts=facts.values(), name=name)
 
 
 BOTH = cond.All((cond.Test("l", "contains", "p"), cond.Test("l", "contains", "q")))

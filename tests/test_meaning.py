@@ -30,7 +30,7 @@ from myoivig.engine.model import (
 )
 from myoivig.engine.yamlio import parse_yaml
 
-from .builders import edit, problems_of
+from .builders import edit, problems_of, rule
 
 CASES = [
     ("indication.yaml", "    derive: [covered_diagnosis]", "    derive: [covered_diagnosiz]",
@@ -141,8 +141,9 @@ def make(rule_id: str = "r.one", when: str = "flag: true", line: int = 5, derive
          conclude: ConclusionSpec | None = CAUTION,
          provenance: Provenance = POLICY, dose: dict[str, Any] | None = None,
          excludes: tuple[str, ...] = ()) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), FILE, line, provenance, derive, conclude, dose,
-                Exclusion(excludes, "the resolution") if excludes else None)
+    """A rule of FILE that, unless told otherwise, concludes a caution on `flag`."""
+    return rule(rule_id, when, line=line, derive=derive, conclude=conclude, provenance=provenance, dose=dose,
+                file=FILE, excludes=Exclusion(excludes, "the resolution") if excludes else None)
 
 
 def rules_problems(*rules: Rule, facts: dict[str, FactSpec] = FACTS,

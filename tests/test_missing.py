@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ import pytest
 from myoivig.engine import KnowledgeBase, find_missing, normalize
 from myoivig.engine import conditions as cond
 from myoivig.engine.missing import CONCERNS, OPEN_VERDICTS, candidate_values
-from myoivig.engine.model import ConclusionSpec, FactSpec, MissingFact, Provenance, Rule
-from myoivig.engine.yamlio import parse_yaml
+from myoivig.engine.model import FactSpec, MissingFact
+
+from .builders import knowledge_base, rule
 
 
 def fact(name: str, type_: str, **spec: Any) -> FactSpec:
@@ -37,10 +37,10 @@ def small(kb: KnowledgeBase) -> KnowledgeBase:
              fact("m", "number", range=(0, 10)), fact("kind", "enum", values=("x", "y")),
              fact("tags", "list", values=("p", "q"))]
     return replace(kb, facts={f.name: f for f in facts}, derived={}, rules=(
-        rule("stop.both", "all: [{a: true}, {b: true}]", "contraindication"),
-        rule("caution.n", "n: {gt: 5}", "caution"),
-        rule("caution.m", "m: {lt: 2.5}", "caution"),
-        rule("caution.edges", "all: [{n: {gte: 10}}, {m: {lte: 0}}]", "caution")))
+        rule("stop.both", "all: [{a: true}, {b: true}]", kind="contraindication"),
+        rule("caution.n", "n: {gt: 5}", kind="caution"),
+        rule("caution.m", "m: {lt: 2.5}", kind="caution"),
+        rule("caution.edges", "all: [{n: {gte: 10}}, {m: {lte: 0}}]", kind="caution")))
 
 
 @pytest.mark.parametrize("name, values", [
@@ -63,10 +63,6 @@ def test_two_unknowns_that_stop_ivig_only_together_each_could_lead_to_contraindi
 
 
 # ---------------------------------------------------------------- The missing-fact search, whole, on a small knowledge base: w
-def rule(rule_id: str, when: str, kind: str, strength: str | None = None,
-         dose: dict[str, Any] | None = None) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "t.yaml", 1, Provenance(local_policy="t"),
-                conclude=ConclusionSpec(kind, rule_id, strength=strength), dose=dose)
 
 
 @pytest.fixture(scope="module")
@@ -75,20 +71,19 @@ def tiny_kb() -> KnowledgeBase:
     facts += [FactSpec("n", "number", "n", "n?", range=(0, 10)), FactSpec("k", "enum", "k", "k?", values=("x", "y")),
               FactSpec("free", "number", "free", "free?"), FactSpec("tags", "list", "tags", "tags?", values=("u", "v"))]
     rules = (
-        rule("stop.a", "a: true", "contraindication"),
-        rule("route.b", "b: true", "indication", "recommended"),
-        rule("caution.n", "n: {gt: 5}", "caution"),
-        rule("mon.k", "k: x", "monitoring"),
-        rule("mon.k2", "k: y", "monitoring"),
-        rule("other.t", "t: true", "side_effects"),
-        rule("mon.wz", "all: [{w: true}, {z: true}]", "monitoring"),
-        rule("route.pqr", "all: [{p: true}, {q: true}, {r: true}]", "indication", "reported"),
-        rule("dose.pqr", "all: [{p: true}, {q: true}, {r: true}]", "dosing", dose={"note": "no regimen"}),
-        rule("mon.free", "free: {gte: 7}", "monitoring"),
-        rule("mon.free_is", "free: 0", "monitoring"),
+        rule("stop.a", "a: true", kind="contraindication"),
+        rule("route.b", "b: true", kind="indication", strength="recommended"),
+        rule("caution.n", "n: {gt: 5}", kind="caution"),
+        rule("mon.k", "k: x", kind="monitoring"),
+        rule("mon.k2", "k: y", kind="monitoring"),
+        rule("other.t", "t: true", kind="side_effects"),
+        rule("mon.wz", "all: [{w: true}, {z: true}]", kind="monitoring"),
+        rule("route.pqr", "all: [{p: true}, {q: true}, {r: true}]", kind="indication", strength="reported"),
+        rule("dose.pqr", "all: [{p: true}, {q: true}, {r: true}]", kind="dosing", dose={"note": "no regimen"}),
+        rule("mon.free", "free: {gte: 7}", kind="monitoring"),
+        rule("mon.free_is", "free: 0", kind="monitoring"),
     )
-    return KnowledgeBase(name="m", version="1", sha256="9" * 64, root=Path("."), facts={f.name: f for f in facts},
-                         derived={}, rules=rules, references={}, document="", background="")
+    return knowledge_base(*rules, facts=facts, name="m")
 
 
 def test_the_concerns_in_the_order_they_are_asked() -> None:
@@ -186,7 +181,7 @@ def test_the_shipped_questions_for_a_severe_dysphagic_patient(kb: KnowledgeBase)
 
 def test_a_fact_that_could_only_raise_a_warning_is_not_asked(tiny_kb: KnowledgeBase) -> None:
     """A warning checks the facts given; asking for a fact only so that a warning could fire changes no advice."""
-    rules = (*tiny_kb.rules, rule("warn.x", "x: true", "warning"))
+    rules = (*tiny_kb.rules, rule("warn.x", "x: true", kind="warning"))
     facts = {**tiny_kb.facts, "x": FactSpec("x", "bool", "x", "x?")}
     with_warning = dataclasses.replace(tiny_kb, rules=rules, facts=facts)
     assert "x" not in [m.fact for m in find_missing(with_warning, {})]
@@ -222,10 +217,9 @@ def test_once_contraindicated_another_hard_stop_is_still_a_hard_stop_question(kb
 def routes() -> KnowledgeBase:
     """A reported route on one fact, and a route that can be tried that needs three facts at once."""
     facts = [FactSpec(name, "bool", name, f"{name}?") for name in "ghij"]
-    rules = (rule("route.g", "g: true", "indication", "reported"),
-             rule("route.hij", "all: [{h: true}, {i: true}, {j: true}]", "indication", "can_be_tried"))
-    return KnowledgeBase(name="r", version="1", sha256="8" * 64, root=Path("."), facts={f.name: f for f in facts},
-                         derived={}, rules=rules, references={}, document="", background="")
+    rules = (rule("route.g", "g: true", kind="indication", strength="reported"),
+             rule("route.hij", "all: [{h: true}, {i: true}, {j: true}]", kind="indication", strength="can_be_tried"))
+    return knowledge_base(*rules, facts=facts, name="r")
 
 
 def test_an_open_route_of_todays_verdict_lists_no_new_verdict(routes: KnowledgeBase) -> None:

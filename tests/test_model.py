@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -32,7 +31,8 @@ from myoivig.engine.model import (
     Verdict,
     cited,
 )
-from myoivig.engine.yamlio import parse_yaml
+
+from .builders import knowledge_base, rule
 
 
 def test_kinds_are_listed_in_the_order_a_clinician_reads_them() -> None:
@@ -123,10 +123,6 @@ def test_citations_are_the_references_quoted_in_order_once_each() -> None:
     assert cited(()) == []
 
 
-def rule(rule_id: str, when: str, derive: tuple[str, ...] = (), kind: str | None = None,
-         strength: str | None = None) -> Rule:
-    return Rule(rule_id, rule_id, cond.parse(parse_yaml(when)), "t.yaml", 1, Provenance(local_policy="t"),
-                derive=derive, conclude=ConclusionSpec(kind, rule_id, strength=strength) if kind else None)
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +137,7 @@ def small() -> KnowledgeBase:
         rule("plain.indication", "b: false", kind="indication"),
         rule("caution.c", "c: {lte: 3}", kind="caution"),
     )
-    return KnowledgeBase(name="small", version="1", sha256="0" * 64, root=Path("."), facts=facts,
-                         derived={"d": DerivedSpec("d", "m"), "e": DerivedSpec("e", "m")}, rules=rules,
-                         references={}, document="", background="")
+    return knowledge_base(*rules, facts=facts.values(), derived=("d", "e"), name="small")
 
 
 def test_the_views_a_knowledge_base_computes(small: KnowledgeBase) -> None:

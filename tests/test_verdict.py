@@ -6,15 +6,14 @@ routes still open, then not indicated.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from myoivig.engine import KnowledgeBase, consult, normalize
-from myoivig.engine import conditions as cond
 from myoivig.engine.evaluator import Evaluation
-from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Rule, Verdict
+from myoivig.engine.model import ConclusionSpec, FactSpec, Provenance, Verdict
 from myoivig.engine.verdict import VERDICTS, decide
+
+from .builders import knowledge_base, rule
 
 KNOWN_NO = {"rapidly_progressive": False, "dysphagia": False, "respiratory_involvement": False,
             "intolerant_to_standard_therapy": False, "refractory": False, "flare": False, "autoantibodies": [],
@@ -66,13 +65,11 @@ RULES = (
 
 @pytest.fixture(scope="module")
 def small() -> KnowledgeBase:
-    rules = tuple(Rule(rid, rid, cond.Test("x", "equals", True), "t.yaml", i + 1, Provenance(local_policy="t"),
-                       conclude=ConclusionSpec(kind, rid, outside_scope=outside, strength=strength))
+    rules = tuple(rule(rid, "x: true", line=i + 1, conclude=ConclusionSpec(kind, rid, outside_scope=outside,
+                                                                           strength=strength))
                   for i, (rid, kind, outside, strength) in enumerate(RULES))
-    rules += (Rule("derive.only", "d", cond.Test("x", "equals", True), "t.yaml", 99, Provenance(), derive=("d",)),)
-    return KnowledgeBase(name="s", version="1", sha256="5" * 64, root=Path("."),
-                         facts={"x": FactSpec("x", "bool", "m", "q")}, derived={}, rules=rules, references={},
-                         document="", background="")
+    rules += (rule("derive.only", "x: true", title="d", line=99, provenance=Provenance(), derive=("d",)),)
+    return knowledge_base(*rules, facts=[FactSpec("x", "bool", "m", "q")], name="s")
 
 
 def judge(kb: KnowledgeBase, **truths: bool | None) -> Verdict:
