@@ -14,11 +14,10 @@ import click
 
 from myoivig import __version__
 
-from ..engine import InputError, MyoivigError, consult, consultation_to_dict
+from ..engine import InputError, MyoivigError, consult
 from ..engine.advice import advise
 from ..engine.errors import INTERRUPTED, OutputError
-from ..engine.fhir import reading_to_dict
-from ..engine.serialize import patient_schema, plain, what_if_to_dict
+from ..engine.serialize import consultation_record, patient_schema
 from .options import (
     as_of_option,
     audit_option,
@@ -167,15 +166,8 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
         emit_json({"cards": cards(kb, consultation, facts_key(facts), given.fhir)})
         return
     if fmt == "json":
-        data = consultation_to_dict(kb, consultation)
-        data["read_as"] = read_as
-        if given.fhir is not None:
-            data["fhir"] = reading_to_dict(given.fhir)
-        if derivation is not None:
-            data["how"] = plain(derivation)
-        if comparison is not None:
-            data["what_if"] = what_if_to_dict(kb, comparison)
-        emit_json(data)
+        emit_json(consultation_record(kb, consultation, read_as=read_as, fhir=given.fhir, how=derivation,
+                                      what_if=comparison))
         return
     text = render_consultation(kb, advise(kb, consultation), detail=detail, trace=trace, read_as=read_as,
                                fhir=given.fhir)

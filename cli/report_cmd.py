@@ -14,8 +14,8 @@ from myoivig import __version__
 
 from ..engine import consult, consultation_to_dict
 from ..engine.advice import advise, amount, span
-from ..engine.fhir import reading_to_dict
 from ..engine.model import Consultation, KnowledgeBase
+from ..engine.serialize import reading_to_dict
 from .options import as_of_option, kb_option, load_kb, patient_input, set_option
 from .output import write_outputs
 from .render import DISCLAIMER

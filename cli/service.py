@@ -34,8 +34,9 @@ from ..engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from ..engine.bindings import Bindings, load_bindings
 from ..engine.cards import SPEC_VERSION, cards, pruned, speaks
 from ..engine.errors import HookError
-from ..engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order, reading_to_dict
+from ..engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order
 from ..engine.patient import read_input
+from ..engine.serialize import reading_to_dict
 from .report_store import ReportStore
 
 MAX_BODY = 5 * 1024 * 1024

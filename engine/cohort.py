@@ -18,10 +18,9 @@ from typing import Any
 from .advice import span
 from .consultation import consult
 from .errors import EngineError, InputError, KnowledgeBaseMismatch
-from .fhir import reading_to_dict
 from .model import VERDICTS, KnowledgeBase
 from .patient import MAX_DIGITS, fact_name, read_input, read_patient
-from .serialize import consultation_to_dict
+from .serialize import consultation_record
 
 ID_COLUMN = "id"
 """The optional column (or JSON key) that names a patient in the records; never a fact."""
@@ -230,8 +229,7 @@ def consult_row(kb: KnowledgeBase, row: Row) -> dict[str, Any]:
         return record | {"error": {"kind": "input", "problems": [{"field": None, "message": row.problem}]}}
     try:
         given = read_input(kb, row.raw, name="the row")
-        found = record | consultation_to_dict(kb, consult(kb, given.facts)) | {"read_as": given.read_as}
-        return found | {"fhir": reading_to_dict(given.fhir)} if given.fhir else found
+        return record | consultation_record(kb, consult(kb, given.facts), read_as=given.read_as, fhir=given.fhir)
     except InputError as exc:
         return record | {"error": {"kind": "input", "problems": [
             {"field": p.field, "message": str(p)} for p in exc.problems]}}

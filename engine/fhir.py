@@ -984,17 +984,6 @@ def _identifier_name(identifier: Any) -> str:
     return f"identifier {identifier.system or ''}|{identifier.value}"
 
 
-def reading_to_dict(reading: FhirReading) -> dict[str, Any]:
-    """The `fhir` part of a consultation's JSON."""
-    return {"as_of": reading.as_of, "as_of_from": reading.as_of_from, "patient": reading.patient,
-            "bindings": {"file": reading.bindings_file, "sha256": reading.bindings_sha256},
-            "provenance": [{"fact": e.fact, "value": e.value, "resource": e.resource, "code": e.code,
-                            "date": e.date, "read": e.read, "local_policy": e.local_policy}
-                           for e in reading.evidence],
-            "unmapped": [{"resource": u.resource, "reason": u.reason} for u in reading.unmapped],
-            "warnings": list(reading.warnings)}
-
-
 def _type(resource: Any) -> str:
     if isinstance(resource, Mapping):
         return str(resource.get("resourceType"))

@@ -10,6 +10,8 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from .advice import Advice, DoseAdvice, RegimenOption, advise, amount
+from .explain import Derivation, WhatIf
+from .fhir import FhirReading
 from .model import Consultation, KnowledgeBase
 
 
@@ -120,6 +122,32 @@ def consultation_to_dict(kb: KnowledgeBase, consultation: Consultation) -> dict[
     }
 
 
+def consultation_record(kb: KnowledgeBase, consultation: Consultation, *, read_as: list[str],
+                        fhir: FhirReading | None = None, how: Derivation | None = None,
+                        what_if: WhatIf | None = None) -> dict[str, Any]:
+    """What `consult --format json` prints and each batch record holds (after its row and id): the
+    consultation, how its patient was read (and from which FHIR resources), and what was asked of it."""
+    data = consultation_to_dict(kb, consultation) | {"read_as": read_as}
+    if fhir is not None:
+        data["fhir"] = reading_to_dict(fhir)
+    if how is not None:
+        data["how"] = plain(how)
+    if what_if is not None:
+        data["what_if"] = what_if_to_dict(kb, what_if)
+    return data
+
+
+def reading_to_dict(reading: FhirReading) -> dict[str, Any]:
+    """The `fhir` part of a consultation's JSON."""
+    return {"as_of": reading.as_of, "as_of_from": reading.as_of_from, "patient": reading.patient,
+            "bindings": {"file": reading.bindings_file, "sha256": reading.bindings_sha256},
+            "provenance": [{"fact": e.fact, "value": e.value, "resource": e.resource, "code": e.code,
+                            "date": e.date, "read": e.read, "local_policy": e.local_policy}
+                           for e in reading.evidence],
+            "unmapped": [{"resource": u.resource, "reason": u.reason} for u in reading.unmapped],
+            "warnings": list(reading.warnings)}
+
+
 def plain(value: Any) -> Any:
     """A dataclass (or a tree of them) as JSON-ready data: tuples become lists."""
     if is_dataclass(value) and not isinstance(value, type):
@@ -131,7 +159,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def what_if_to_dict(kb: KnowledgeBase, comparison: Any) -> dict[str, Any]:
+def what_if_to_dict(kb: KnowledgeBase, comparison: WhatIf) -> dict[str, Any]:
     """consult --what-if: the changes, the verdict and ivig_indicated before and after, the differences."""
     return {"changes": dict(comparison.changes),
             "verdict": [comparison.before.verdict.value, comparison.after.verdict.value],

@@ -29,12 +29,12 @@ from myoivig.engine.fhir import (
     Unmapped,
     is_fhir,
     read_fhir,
-    reading_to_dict,
     resources_of,
     validate_resources,
     validate_shell,
 )
 from myoivig.engine.schema_check import schema
+from myoivig.engine.serialize import reading_to_dict
 
 from .builders import ANTIBODIES, NEG, POS, SCT, antibody, bundle, condition, observation, quantity, read
 from .conftest import KB_DIR
