@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.advice import Advice, RegimenOption, amount, span
+from ..engine.advice import HELD_BACK, Advice, RegimenOption, amount, span
 from ..engine.conditions import show_value
 from ..engine.explain import MARKS
 from ..engine.fhir import FhirReading
@@ -121,14 +121,13 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     and quotes, arithmetic and rule ids are left to --detail, --trace and JSON.
     """
     consultation = advice.consultation
-    verdict = consultation.verdict
     out: list[str] = [advice.headline]
     for conclusion in advice.hard_stops:
         out += _item(kb, conclusion, "XX", detail)
-    if verdict.value == "undetermined" and verdict.open_facts:
-        out += _wrap(f"Could become indicated with: {', '.join(verdict.open_facts)} (see MISSING)", "    ", "  ")
+    if advice.open_facts_line:
+        out += _wrap(f"{advice.open_facts_line} (see MISSING)", "    ", "  ")
     if advice.routes_held_back:
-        out.append("  Routes to IVIG that hold, but give no advice while the above stands:")
+        out.append(f"  {HELD_BACK}")
     for conclusion in advice.routes:
         out += _item(kb, conclusion, "?" if conclusion.kind == "scope" else "-", detail)
     if not advice.hard_stops:

@@ -13,7 +13,7 @@ import click
 from myoivig import __version__
 
 from ..engine import consult, consultation_to_dict
-from ..engine.advice import advise, amount, span
+from ..engine.advice import HELD_BACK, advise, amount, span
 from ..engine.model import Consultation, KnowledgeBase
 from ..engine.serialize import reading_to_dict
 from .options import as_of_option, kb_option, load_kb, patient_input, set_option
@@ -99,6 +99,7 @@ def templates() -> Any:
     environment.filters["g"] = lambda value: f"{value:g}"
     environment.filters["span"] = span
     environment.filters["shown"] = _shown
+    environment.globals["held_back"] = HELD_BACK
     # a number never breaks from its unit, at any width
     environment.filters["regimen"] = lambda regimen: Markup(_NUMBER_UNIT.sub(
         r'<span class="num">\1</span>', str(escape(f"{span(regimen.g_per_kg)} g/kg = {amount(regimen)}"))))

@@ -80,6 +80,9 @@ class Section:
         return self.kind in FIRST_SCREEN_SECTIONS
 
 
+HELD_BACK = "Routes to IVIG that hold, but give no advice while the above stands:"
+"""Said above the routes when the verdict holds them back (a hard stop, out of scope)."""
+
 @dataclass(frozen=True)
 class Advice:
     """Everything a clinician is told about one patient, in the order it is read."""
@@ -112,8 +115,16 @@ class Advice:
     @property
     def routes_held_back(self) -> bool:
         """Routes to IVIG hold, but a hard stop or the scope gives no advice."""
-        return self.verdict in ("contraindicated", "out_of_scope") and any(
-            c.kind == "indication" for c in self.routes)
+        return self.spec.holds_routes_back and any(c.kind == "indication" for c in self.routes)
+
+    @property
+    def open_facts(self) -> tuple[str, ...]:
+        """The unknown facts whose answers could make IVIG indicated, when the verdict names them."""
+        return self.consultation.verdict.open_facts if self.spec.names_open_facts else ()
+
+    @property
+    def open_facts_line(self) -> str | None:
+        return f"Could become indicated with: {', '.join(self.open_facts)}" if self.open_facts else None
 
     @property
     def ask_before(self) -> str:

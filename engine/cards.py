@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .advice import advise, amount
+from .advice import HELD_BACK, advise, amount
 from .fhir import FhirReading
 from .model import Conclusion, Consultation, KnowledgeBase, Regimen
 from .serialize import summary as summary_of
@@ -85,14 +85,14 @@ def cards(kb: KnowledgeBase, consultation: Consultation, instance: str, reading:
 
     headline = advice.spec.headline.split(" - ")[0].lower()
     reason = f": {advice.reason.statement}" if advice.reason else ""
-    if verdict.value == "undetermined" and verdict.open_facts:
-        reason = f": unknown {', '.join(verdict.open_facts)}"
+    if advice.open_facts:
+        reason = f": unknown {', '.join(advice.open_facts)}"
     given = advice.dose
-    held = ["Routes to IVIG that hold, but give no advice while the above stands:"] if advice.routes_held_back else []
+    held = [HELD_BACK] if advice.routes_held_back else []
     routes = [c for c in advice.routes if c.kind != "scope" or not c.outside_scope]
     strength = f' - the source says IVIG "{verdict.strength}"' if verdict.strength else ""
     card("verdict", f"IVIG {headline}{reason}",
-         "critical" if verdict.value == "contraindicated" else "info",
+         advice.spec.indicator,
          [f"**IVIG: {advice.spec.headline}**{strength}"] + ([markdown(advice.reason)] if advice.reason else []) + held
          + [markdown(c) for c in routes if c is not advice.reason and c.kind != "scope"],
          list(verdict.rules) or [c.id for c in routes if c.kind == "indication"],

@@ -10,7 +10,7 @@ from .dose import WEIGHT_FACTS, advised_dose, dosable, dose_blocks, usable, with
 from .durable_engine import engine_for
 from .errors import EngineError, KnowledgeBaseError, Problem, shown
 from .evaluator import Evaluation, evaluate_rules
-from .missing import OPEN_VERDICTS, find_missing
+from .missing import find_missing
 from .model import KIND_ORDER, Conclusion, Consultation, Firing, KnowledgeBase, Verdict
 from .verdict import VERDICTS, decide
 
@@ -32,8 +32,8 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any], *, ask: bool = True) ->
     warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (
         computed.warnings if computed else ())
     missing = tuple(find_missing(kb, facts)) if ask else ()
-    if verdict.value in OPEN_VERDICTS:
-        better = {"indicated", "may_be_considered"} - {verdict.value}
+    if VERDICTS[verdict.value].open:
+        better = {v.name for v in VERDICTS.values() if v.ivig_indicated} - {verdict.value}
         verdict = replace(verdict, open_facts=tuple(m.fact for m in missing if better & set(m.verdicts)))
     return Consultation(
         patient=dict(facts), fired=fired, derived=derived, conclusions=conclusions,

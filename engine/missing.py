@@ -14,12 +14,11 @@ from typing import Any
 from . import conditions as cond
 from .dose import advised_dose, usable
 from .evaluator import evaluate_rules, input_dependencies
-from .model import KIND_ORDER, STRENGTHS, Dose, KnowledgeBase, MissingFact
+from .model import KIND_ORDER, STRENGTHS, VERDICTS, Dose, KnowledgeBase, MissingFact, VerdictName
 from .verdict import decide
 
 CONCERNS = ("hard_stop", "verdict", "caution", "dose", "other")
 """Why a missing fact is asked, in the order it is asked: safety before a second reason."""
-OPEN_VERDICTS = ("undetermined", "not_indicated", "may_be_considered")
 """Verdicts an answer could still improve by opening a route to IVIG."""
 
 
@@ -41,7 +40,7 @@ def candidate_values(kb: KnowledgeBase, name: str) -> list[Any]:
     return sorted(cond.exact_number(p) for p in points if low <= p <= high)
 
 
-def _outcome(kb: KnowledgeBase, facts: Mapping[str, Any]) -> tuple[frozenset[str], Dose | None, str]:
+def _outcome(kb: KnowledgeBase, facts: Mapping[str, Any]) -> tuple[frozenset[str], Dose | None, VerdictName]:
     evaluation = evaluate_rules(kb, facts)
     fired = evaluation.fired
     conclusions = frozenset(r for r in fired if kb.rule(r).conclude)
@@ -99,7 +98,7 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
                 changed[name].add(rule.id)
                 if rule.dose is not None:
                     dose_changes[name] = True
-                if rule.id in routes and base_verdict in OPEN_VERDICTS:
+                if rule.id in routes and VERDICTS[base_verdict].open:
                     verdicts[name].add(STRENGTHS[rule.conclude.strength or ""].verdict)
 
     missing = []

@@ -330,24 +330,36 @@ class MissingFact:
 
 @dataclass(frozen=True)
 class VerdictSpec:
+    """What each verdict means wherever it is shown: every surface reads these, none decides them."""
+
     name: VerdictName
     headline: str
     ivig_indicated: bool | None  # the three-valued shadow in JSON's summary
     no_dose: str  # why there is no dose, when this verdict gives none
+    open: bool  # an answer could still give IVIG a stronger route: the missing-fact search asks for it
+    holds_routes_back: bool  # routes that hold give no advice under it (a hard stop, out of scope)
+    names_open_facts: bool  # its headline says which unknown facts could make IVIG indicated
+    indicator: Literal["critical", "warning", "info"]  # a CDS Hooks card's urgency
 
 
 VERDICTS = {v.name: v for v in (
     VerdictSpec("contraindicated", "CONTRAINDICATED", False,
-                "No dose: IVIG is contraindicated for this patient (hard stop)."),
+                "No dose: IVIG is contraindicated for this patient (hard stop).",
+                open=False, holds_routes_back=True, names_open_facts=False, indicator="critical"),
     VerdictSpec("out_of_scope", "OUT OF SCOPE - the source document does not cover this patient", None,
-                "No dose: the source document does not cover this patient."),
-    VerdictSpec("indicated", "INDICATED", True, "No dose: IVIG is not advised on the facts given."),
+                "No dose: the source document does not cover this patient.",
+                open=False, holds_routes_back=True, names_open_facts=False, indicator="info"),
+    VerdictSpec("indicated", "INDICATED", True, "No dose: IVIG is not advised on the facts given.",
+                open=False, holds_routes_back=False, names_open_facts=False, indicator="info"),
     VerdictSpec("may_be_considered", "MAY BE CONSIDERED", True,
-                "No dose: IVIG is not advised on the facts given."),
+                "No dose: IVIG is not advised on the facts given.",
+                open=True, holds_routes_back=False, names_open_facts=False, indicator="info"),
     VerdictSpec("undetermined", "UNDETERMINED - facts that could make it indicated are unknown", None,
-                "No dose until the verdict is decided: answer the questions under MISSING."),
+                "No dose until the verdict is decided: answer the questions under MISSING.",
+                open=True, holds_routes_back=False, names_open_facts=True, indicator="info"),
     VerdictSpec("not_indicated", "NOT INDICATED on the facts given - every route to an indication fails",
-                False, "No dose: IVIG is not indicated on the facts given."),
+                False, "No dose: IVIG is not indicated on the facts given.",
+                open=True, holds_routes_back=False, names_open_facts=False, indicator="info"),
 )}
 """Every verdict, in the order they are decided: the first that applies wins."""
 

@@ -18,8 +18,8 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, find_missing, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.missing import CONCERNS, OPEN_VERDICTS, candidate_values
-from myoivig.engine.model import FactSpec, MissingFact
+from myoivig.engine.missing import CONCERNS, candidate_values
+from myoivig.engine.model import VERDICTS, FactSpec, MissingFact
 
 from .builders import knowledge_base, rule
 
@@ -88,7 +88,8 @@ def tiny_kb() -> KnowledgeBase:
 
 def test_the_concerns_in_the_order_they_are_asked() -> None:
     assert CONCERNS == ("hard_stop", "verdict", "caution", "dose", "other")
-    assert OPEN_VERDICTS == ("undetermined", "not_indicated", "may_be_considered")
+    # the verdicts under which an unknown fact may still open a stronger route to IVIG
+    assert [v.name for v in VERDICTS.values() if v.open] == ["may_be_considered", "undetermined", "not_indicated"]
 
 
 def test_a_number_without_a_range_is_tried_at_zero_only(tiny_kb: KnowledgeBase) -> None:
