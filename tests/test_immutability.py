@@ -20,10 +20,11 @@ WORKING_STATE = {"durable_engine._Run", "cases.CaseResult"}  # filled in while r
 def engine_dataclasses() -> list[tuple[str, type]]:
     found = []
     for path in sorted(ENGINE.rglob("*.py")):
-        module = importlib.import_module(f"myoivig.engine.{path.stem}")
+        dotted = ".".join(path.relative_to(ENGINE).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(f"myoivig.engine.{dotted}")
         for name, value in vars(module).items():
             if inspect.isclass(value) and dataclasses.is_dataclass(value) and value.__module__ == module.__name__:
-                found.append((f"{path.stem}.{name}", value))
+                found.append((f"{dotted}.{name}", value))
     return found
 
 
