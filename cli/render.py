@@ -120,7 +120,24 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     Without `detail`, citations are reference numbers (the footer says what each is),
     and quotes, arithmetic and rule ids are left to --detail, --trace and JSON.
     """
-    consultation = advice.consultation
+    out = _verdict_lines(kb, advice, detail) + _safety_lines(kb, advice, detail)
+    if read_as:
+        out += _wrap("READ AS: " + "; ".join(read_as), "    ", "")
+    if advice.warnings:
+        out.append(KIND["warning"].title)
+        out += [line for _, text in advice.warnings for line in _wrap(text, "    ", "  ? ")]
+    out += ["DOSE"] + dose_lines(kb, advice, detail)
+    out += _section_lines(kb, advice, detail) + _missing_lines(advice, detail)
+    if fhir is not None:
+        out += [""] + fhir_lines(fhir)
+    out += _footer_lines(kb, advice.consultation, detail)
+    if trace:
+        out += ["", "RULE TRACE"] + trace_lines(kb, advice.consultation)
+    return "\n".join(out) + "\n"
+
+
+def _verdict_lines(kb: KnowledgeBase, advice: Advice, detail: bool) -> list[str]:
+    """The headline, the hard stops that hold, and the routes to IVIG (held back under a hard stop)."""
     out: list[str] = [advice.headline]
     for conclusion in advice.hard_stops:
         out += _item(kb, conclusion, "XX", detail)
@@ -130,6 +147,12 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
         out.append(f"  {HELD_BACK}")
     for conclusion in advice.routes:
         out += _item(kb, conclusion, "?" if conclusion.kind == "scope" else "-", detail)
+    return out
+
+
+def _safety_lines(kb: KnowledgeBase, advice: Advice, detail: bool) -> list[str]:
+    """HARD STOPS (none known, and which questions are not yet answered) and CAUTIONS, said either way."""
+    out: list[str] = []
     if not advice.hard_stops:
         asked = "; ".join(f"{m.question} ({m.fact})" for m in advice.hard_stops_not_given)
         out += _wrap("HARD STOPS: none known" + (f" - NOT GIVEN, ask before {advice.ask_before}: {asked}"
@@ -142,12 +165,12 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
         unknown = [m.fact for m in advice.cautions_not_given]
         out += _wrap("CAUTIONS: none found on the facts given"
                      + (f" - NOT GIVEN: {', '.join(unknown)}" if unknown else ""), "    ", "")
-    if read_as:
-        out += _wrap("READ AS: " + "; ".join(read_as), "    ", "")
-    if advice.warnings:
-        out.append(KIND["warning"].title)
-        out += [line for _, text in advice.warnings for line in _wrap(text, "    ", "  ? ")]
-    out += ["DOSE"] + dose_lines(kb, advice, detail)
+    return out
+
+
+def _section_lines(kb: KnowledgeBase, advice: Advice, detail: bool) -> list[str]:
+    """Early initiation, combination, side effects, monitoring: in full, run on, or counted (with --detail)."""
+    out: list[str] = []
     counted = []
     for section in advice.sections:
         named = ", ".join(name.replace("_dmard", " DMARD") for name in section.classes)
@@ -166,34 +189,42 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
         for conclusion in items:
             out += _item(kb, conclusion, "-", detail)
         if section.kind == "combination" and detail:
-            for winner, loser, why in consultation.resolutions:
+            for winner, loser, why in advice.consultation.resolutions:
                 out += _wrap(f"Resolved conflict: {winner} overrides {loser}. {why}", "    ", "  * ")
     if counted:
         out += _wrap("; ".join(counted) + ": shown with --detail", "    ", "")
+    return out
+
+
+def _missing_lines(advice: Advice, detail: bool) -> list[str]:
+    """MISSING: the unknown facts that could change safety, the verdict or the dose first; the rest counted."""
     shown = advice.missing if detail else advice.missing_more
     above = [] if detail else [m.fact for m in advice.hard_stops_not_given]
     others = [m.fact for m in advice.missing if m not in shown and m.fact not in above]
     if not shown and others:  # one line: nothing here could change safety, the verdict or the dose
-        out += _wrap(f"MISSING, could change other advice only: {', '.join(others)}", "    ", "")
-    else:
-        out += ["MISSING - not given, could change this advice (safety first"
-                + ("; the hard-stop questions are above)" if above else ")")]
-        if not advice.missing:
-            out.append("  - none")
-        for missing in shown:
-            if detail:
-                changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
-                text = f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}"
-            else:
-                text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
-            out += _wrap(text, "    ", "  - ")
-        if advice.missing and not shown and not others:
-            out.append("  - none besides the hard-stop questions above")
-        if others:
-            out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
-                         "    ", "  ")
-    if fhir is not None:
-        out += [""] + fhir_lines(fhir)
+        return _wrap(f"MISSING, could change other advice only: {', '.join(others)}", "    ", "")
+    out = ["MISSING - not given, could change this advice (safety first"
+           + ("; the hard-stop questions are above)" if above else ")")]
+    if not advice.missing:
+        out.append("  - none")
+    for missing in shown:
+        if detail:
+            changes = list(missing.could_change) + (["the dose"] if missing.could_change_dose else [])
+            text = f"{missing.fact}: {missing.question} Could change: {', '.join(changes)}"
+        else:
+            text = f"{missing.question} ({missing.fact}; could change {CONCERN_WORDS[missing.concern]})"
+        out += _wrap(text, "    ", "  - ")
+    if advice.missing and not shown and not others:
+        out.append("  - none besides the hard-stop questions above")
+    if others:
+        out += _wrap(f"+ {len(others)} more that could change other advice ({', '.join(others)}): --detail",
+                     "    ", "  ")
+    return out
+
+
+def _footer_lines(kb: KnowledgeBase, consultation: Consultation, detail: bool) -> list[str]:
+    """The sources (in full with --detail), the disclaimer and the knowledge base's identity."""
+    out: list[str] = []
     if detail:
         out += ["", "SOURCES"] + source_lines(kb, consultation.conclusions)
     else:
@@ -204,9 +235,7 @@ def render_consultation(kb: KnowledgeBase, advice: Advice, *, detail: bool = Fal
     out += _wrap(DISCLAIMER, "", "")
     out += _wrap(f"Knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]})"
                  + ("" if detail else "; quotes and rule ids: --detail"), "  ", "")
-    if trace:
-        out += ["", "RULE TRACE"] + trace_lines(kb, consultation)
-    return "\n".join(out) + "\n"
+    return out
 
 
 def render_template(kb: KnowledgeBase) -> str:
