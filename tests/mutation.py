@@ -1,12 +1,15 @@
-"""Mutation testing of engine/ with cosmic-ray, in throwaway clones (it edits files in place).
+"""Mutation testing of engine/ (and named cli/ modules) with cosmic-ray, in throwaway clones (it edits
+files in place).
 
     make mutation                                   # every mutant of engine/ (3-4 hours on 2 cores)
     make mutation MUTATE="engine/verdict.py"        # one module (a minute or two)
+    make mutation MUTATE="cli/render.py cli/service.py"  # the text view and the CDS Hooks service
     python3 tests/mutation.py --sample 4            # a seeded quarter of the mutants: an estimate
     python3 tests/mutation.py --sample 4 --seed 1   # another quarter, drawn afresh
     python3 tests/mutation.py --resume              # go on with an interrupted run
 
-One covered run of the suite maps each line of engine/ to the tests that execute it; each mutant is
+One covered run of the suite maps each line of engine/ and cli/ to the tests that execute it (a line
+only a server process runs gets its module's own test file); each mutant is
 then tested by those tests only, the module's own test files first, then quickest, up to 20 s of
 them (tests/mutation_select.py). Mutants inside type annotations are skipped and not counted: with
 `from __future__ import annotations` they are never evaluated, so they could only ever survive.
@@ -53,8 +56,9 @@ def prepare(clone: Path) -> None:
 
 
 def test_map(clone: Path) -> dict:
-    """Which tests execute each line of engine/, and how long each test takes."""
-    out = run(".venv/bin/python -m pytest -q -p no:cacheprovider --cov=engine --cov-report= --cov-context=test "
+    """Which tests execute each line of engine/ and cli/, and how long each test takes."""
+    out = run(".venv/bin/python -m pytest -q -p no:cacheprovider --cov=engine --cov=cli --cov-report= "
+              "--cov-context=test "
               "--durations=0 --durations-min=0", clone)
     durations: dict[str, float] = {}
     for seconds, test in re.findall(r"^([\d.]+)s (?:setup|call|teardown) +(\S.*)$", out, re.M):
@@ -109,9 +113,18 @@ def skip(session: Path, module: Path, sample: int, seed: int = 0) -> None:
                        marks)
 
 
+def session_name(module: str) -> str:
+    """engine/fhir/reader.py -> engine__fhir__reader: one session per module, whatever folder it is in."""
+    return Path(module).with_suffix("").as_posix().replace("/", "__")
+
+
+def module_of(session: Path) -> str:
+    return session.stem.replace("__", "/") + ".py"
+
+
 def mutate(clone: Path, module: str, sample: int, seed: int = 0) -> dict:
-    session = clone / ".mutation" / (Path(module).stem + ".sqlite")
-    config = clone / ".mutation" / (Path(module).stem + ".toml")
+    session = clone / ".mutation" / (session_name(module) + ".sqlite")
+    config = clone / ".mutation" / (session_name(module) + ".toml")
     config.write_text(f'[cosmic-ray]\nmodule-path = "{module}"\ntimeout = 300.0\nexcluded-modules = []\n'
                       'test-command = ".venv/bin/python tests/mutation_select.py"\n'
                       '[cosmic-ray.distributor]\nname = "local"\n')
@@ -140,7 +153,7 @@ def collect(session: Path, module: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("modules", nargs="*", help="engine/ modules (default: all)")
+    parser.add_argument("modules", nargs="*", help="modules of engine/ or cli/ (default: all of engine/)")
     parser.add_argument("--jobs", type=int, default=2, help="clones mutated side by side (default 2)")
     parser.add_argument("--resume", action="store_true", help="reuse build/mutation and its finished mutants")
     parser.add_argument("--report", action="store_true", help="only report what build/mutation holds so far")
@@ -158,7 +171,7 @@ def main() -> int:
     if args.report:
         if args.recheck:
             recheck(clones, args.recheck, modules)
-        return report([collect(session, f"engine/{session.stem}.py")
+        return report([collect(session, module_of(session))
                        for session in sorted(WORK.glob("w*/.mutation/*.sqlite"))], args.sample)
     if not args.resume:
         subprocess.run(["rm", "-rf", str(WORK)], check=True)
@@ -195,7 +208,7 @@ def main() -> int:
         thread.join()
     if args.recheck:
         recheck(clones, args.recheck, modules)
-        results = [collect(session, f"engine/{session.stem}.py")
+        results = [collect(session, module_of(session))
                    for session in sorted(WORK.glob("w*/.mutation/*.sqlite"))]
     return report(results, args.sample)
 
@@ -210,7 +223,7 @@ def recheck(clones: list[Path], seconds: float, modules: list[str]) -> None:
     whole run. The row is updated in place, and marked so that a resumed second look skips it."""
     todo: queue.Queue[tuple[Path, str, str, str, list[str]]] = queue.Queue()
     for session in sorted(WORK.glob("w*/.mutation/*.sqlite")):
-        if f"engine/{session.stem}.py" not in modules:
+        if module_of(session) not in modules:
             continue
         with sqlite3.connect(session) as db:
             for job, diff, output, *spec in db.execute(
@@ -237,11 +250,11 @@ def recheck(clones: list[Path], seconds: float, modules: list[str]) -> None:
             except subprocess.TimeoutExpired:
                 killed, said = True, "timed out"  # as cosmic-ray counts a mutant that hangs its tests
             finally:
-                subprocess.run(["git", "checkout", "--", "engine"], cwd=clone, check=True)
+                subprocess.run(["git", "checkout", "--", "engine", "cli"], cwd=clone, check=True)
             with sqlite3.connect(session) as db:
                 db.execute("UPDATE work_results SET test_outcome = ?, output = ? WHERE job_id = ?",
                            ("KILLED" if killed else "SURVIVED", f"{output}\n{SECOND_LOOK} {said}", job))
-            print(f"  {'killed  ' if killed else 'survived'} {session.stem}.py: {change(diff)[1]}", flush=True)
+            print(f"  {'killed  ' if killed else 'survived'} {module_of(session)}: {change(diff)[1]}", flush=True)
 
     threads = [threading.Thread(target=worker, args=(clone,)) for clone in clones]
     for thread in threads:

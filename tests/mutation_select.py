@@ -26,7 +26,8 @@ AFTER_SECONDS = float(os.environ.get("MUTATION_AFTER", 0.0))
 
 
 def mutated_lines() -> tuple[str, set[int]]:
-    diff = subprocess.run(["git", "diff", "-U0", "--", "engine"], capture_output=True, text=True, check=True).stdout
+    diff = subprocess.run(["git", "diff", "-U0", "--", "engine", "cli"], capture_output=True, text=True,
+                          check=True).stdout
     found = re.search(r"^--- a/(\S+)", diff, re.M)
     if found is None:
         sys.exit("mutation_select: no mutated file in `git diff`")
@@ -66,14 +67,16 @@ def main() -> int:
     path, lines = mutated_lines()
     module = data["files"].get(path, {"lines": {}, "imported": [], "all": []})
     wanted = statement_lines(path, lines)
+    parts = Path(path).parts  # engine/fhir/reader.py is tested by tests/test_fhir.py
+    stem = parts[1] if len(parts) > 2 else Path(path).stem
     tests = {test for line in wanted for test in module["lines"].get(str(line), [])}
     if not tests and wanted & set(module["imported"]):
         tests = set(data["durations"])  # module-level code (a decorator, a table): any test may see it
+    if not tests and parts[0] == "cli":  # run only by a server the tests start (`myoivig serve`), which no
+        tests = {t for t in data["durations"] if t.split("::")[0] == f"tests/test_{stem}.py"}  # context records
     if not tests:
         print(f"no test runs {path} lines {sorted(lines)}")
         return 0
-    parts = Path(path).parts  # engine/fhir/reader.py is tested by tests/test_fhir.py
-    stem = parts[1] if len(parts) > 2 else Path(path).stem
 
     def order(test: str) -> tuple[bool, float, str]:
         """The module's own test files first (tests/test_fhir.py for engine/fhir/*.py), then quickest:
