@@ -9,6 +9,8 @@ kilobytes, not a rendered page; a consultation bigger than `MAX_REPORT_BYTES` ge
 
 The same file keeps the uuids of the cards the service issued, with the rules behind each, for as long
 as a report: feedback on a card it never issued is refused, and feedback after a restart still joins.
+And it keeps the ids (`jti`) of the JWTs already accepted until they expire, so a token is used once
+across every worker process of `serve --workers N` and across a restart.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS reports (
     token TEXT PRIMARY KEY, created REAL NOT NULL, expires REAL NOT NULL,
     kb_sha256 TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cards (
-    uuid TEXT PRIMARY KEY, expires REAL NOT NULL, hook_instance TEXT NOT NULL, rules TEXT NOT NULL)"""
+    uuid TEXT PRIMARY KEY, expires REAL NOT NULL, hook_instance TEXT NOT NULL, rules TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (jti TEXT PRIMARY KEY, expires REAL NOT NULL)"""
 MAX_REPORT_BYTES = 256 * 1024
 """A kept consultation is a few kilobytes; a bigger one (a prefetch of thousands of resources) gets no
 link rather than filling the disk [local policy]."""
@@ -81,6 +84,17 @@ class ReportStore:
         with self._connect() as db:
             db.executemany("INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?)",
                            [(uuid, expires, instance, json.dumps(rules)) for uuid, (instance, rules) in cards.items()])
+
+    def first_use(self, jti: str, expires: float) -> bool:
+        """Record a JWT's id until it expires; False when it was already recorded (a replay), by this
+        process or another."""
+        with self._connect() as db:
+            db.execute("DELETE FROM tokens WHERE expires < ?", (time.time(),))
+            try:
+                db.execute("INSERT INTO tokens VALUES (?, ?)", (jti, expires))
+            except sqlite3.IntegrityError:
+                return False
+        return True
 
     def card(self, uuid: str) -> tuple[str, list[str]] | None:
         """The hookInstance and rules of a card this service issued and still remembers."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import os
 from pathlib import Path
 
 import click
@@ -50,6 +51,9 @@ def _loopback(host: str) -> bool:
               type=click.FloatRange(0, 8760, min_open=True),
               help="Hours a report link (and a card, for feedback) is kept; its facts are then deleted "
                    "[local policy].")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Worker processes answering on the one port (default: the CPUs this process may use). "
+                   "Each loads the knowledge base once; durable_rules is single-threaded, so processes.")
 @click.option("--insecure", is_flag=True,
               help="Allow a non-loopback --host without --jwks (plain HTTP, no client check).")
 @kb_option
@@ -57,7 +61,7 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
               audience_base: str | None, jku_allowed: tuple[str, ...], max_token_seconds: int,
               cors_origins: tuple[str, ...],
               as_of: dt.datetime | None, public_url: str | None, store: Path, report_ttl_hours: float,
-              insecure: bool, kb_dir: Path | None) -> None:
+              workers: int | None, insecure: bool, kb_dir: Path | None) -> None:
     """Serve CDS Hooks: GET /cds-services, POST /cds-services/{id}, POST /cds-services/{id}/feedback.
 
     It reads prefetched FHIR only; errors are OperationOutcomes. Stop it with Ctrl-C or SIGTERM: requests
@@ -92,7 +96,8 @@ def serve_cmd(host: str, port: int, feedback_log: Path, jwks: Path | None, issue
                            issuers=issuers, audience_base=audience_base, cors_origins=cors_origins,
                            jku_allowed=jku_allowed,
                            public_url=public_url, max_token_seconds=max_token_seconds, store=reports)
-    serve(config, host, port, lambda line: click.echo(line, err=True))
+    serve(config, host, port, lambda line: click.echo(line, err=True),
+          workers=workers or len(os.sched_getaffinity(0)))
 
 
 COMMANDS = [serve_cmd]

@@ -2,7 +2,9 @@
 
 It reads only what the EHR prefetches (it never calls the FHIR server), answers every error
 with an OperationOutcome and never a stack trace, and runs every consultation through one engine
-under a lock, in a worker thread, because durable_rules is single-threaded.
+under a lock, in a worker thread, because durable_rules is single-threaded. `--workers N` runs N
+such processes on one listening socket (processes, not threads, for the same reason); what they
+share - issued cards, report links, used JWT ids, the feedback log - is in SQLite or under a file lock.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -33,7 +36,7 @@ from starlette.routing import Route
 from ..engine import InputError, KnowledgeBase, MyoivigError, consult, normalize
 from ..engine.bindings import Bindings, load_bindings
 from ..engine.cards import SPEC_VERSION, cards, pruned, speaks
-from ..engine.errors import HookError
+from ..engine.errors import EngineError, HookError
 from ..engine.fhir import MEDICATION_SEARCHES, FhirReading, IvigOrder, ivig_order
 from ..engine.patient import read_input
 from ..engine.serialize import reading_to_dict
@@ -79,7 +82,6 @@ class ServiceConfig:
     feedback_log_bytes: int = FEEDBACK_LOG_BYTES
     lock: threading.Lock = field(default_factory=threading.Lock)
     public_url: str | None = None  # where clinicians' browsers reach the service: cards link to reports
-    seen_jti: dict[str, float] = field(default_factory=dict)
 
 
 def discovery(kb: KnowledgeBase, bindings: Bindings) -> dict[str, Any]:
@@ -415,19 +417,24 @@ def _clip(value: Any, limit: int = 40) -> str:
 
 def append_rotating(path: Path, text: str, max_bytes: int, kept: int = FEEDBACK_LOGS_KEPT) -> None:
     """Append to a JSON-lines log; past max_bytes it becomes LOG.1 (LOG.1 becomes LOG.2, ...), so the
-    log never grows without bound. The caller holds the lock."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        size = 0
-    if size and size + len(text.encode("utf-8")) > max_bytes:
-        for number in range(kept - 1, 0, -1):
-            older = path.with_name(f"{path.name}.{number}")
-            if older.exists():
-                os.replace(older, path.with_name(f"{path.name}.{number + 1}"))
-        os.replace(path, path.with_name(f"{path.name}.1"))
-    with path.open("a", encoding="utf-8") as log:
-        log.write(text)
+    log never grows without bound. LOG.lock is held meanwhile: worker processes append and rotate one
+    at a time."""
+    import fcntl
+
+    with path.with_name(f"{path.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size and size + len(text.encode("utf-8")) > max_bytes:
+            for number in range(kept - 1, 0, -1):
+                older = path.with_name(f"{path.name}.{number}")
+                if older.exists():
+                    os.replace(older, path.with_name(f"{path.name}.{number + 1}"))
+            os.replace(path, path.with_name(f"{path.name}.1"))
+        with path.open("a", encoding="utf-8") as log:
+            log.write(text)
 
 
 KEY_ALGORITHMS = {"RSA": "RS384", "EC": "ES384"}
@@ -470,20 +477,15 @@ def authorize(config: ServiceConfig, request: Request) -> None:
                             f"at most {config.max_token_seconds} s is accepted")
     except (jwt.PyJWTError, TypeError, ValueError) as exc:  # a key of one type offered a token of another
         raise HookError(401, "login", f"the JWT is refused: {exc}") from None
-    now = time.time()
-    with config.lock:
-        for jti, expiry in list(config.seen_jti.items()):
-            if expiry < now:
-                del config.seen_jti[jti]
-        if claims["jti"] in config.seen_jti:
-            raise HookError(401, "login", "the JWT was already used (jti replayed)")
-        config.seen_jti[claims["jti"]] = float(claims["exp"])
+    if not config.store.first_use(str(claims["jti"]), float(claims["exp"])):  # shared by every worker process
+        raise HookError(401, "login", "the JWT was already used (jti replayed)")
 
 
 def serve(config: ServiceConfig, host: str, port: int, log: Callable[[str], None],
-          shutdown_seconds: float = SHUTDOWN_SECONDS) -> None:
+          shutdown_seconds: float = SHUTDOWN_SECONDS, workers: int = 1) -> None:
     """Listen until SIGTERM or Ctrl-C; then requests in flight get shutdown_seconds to finish, and the
-    process ends normally (exit 0), not by the signal."""
+    process ends normally (exit 0), not by the signal. With `workers` > 1 this process binds the socket,
+    forks that many workers onto it, starts another in place of one that dies, and stops them all."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -497,11 +499,85 @@ def serve(config: ServiceConfig, host: str, port: int, log: Callable[[str], None
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    app = create_app(config)
+    def run(sockets: list[socket.socket] | None = None) -> None:
+        server = Server(uvicorn.Config(create_app(config), host=host, port=port, log_level="warning",
+                                       access_log=False, timeout_graceful_shutdown=int(shutdown_seconds) or 1,
+                                       timeout_keep_alive=5))
+        server.run(sockets=sockets)
+
+    listening = None
+    if workers > 1:
+        listening = socket.create_server((host, port), backlog=2048)
+        port = listening.getsockname()[1]
     log(f"myoivig CDS Hooks service on http://{host}:{port}/cds-services "
         f"(knowledge base {config.kb.name} {config.kb.version}, sha256 {config.kb.sha256[:12]}; "
-        f"JWT {'required' if config.jwks is not None else 'off'})")
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                   timeout_graceful_shutdown=int(shutdown_seconds) or 1, timeout_keep_alive=5))
-    server.run()
+        f"JWT {'required' if config.jwks is not None else 'off'}; {workers} worker process(es))")
+    if listening is None:
+        run()
+    else:
+        _supervise(lambda: run([listening]), workers, shutdown_seconds, log)
     log("myoivig CDS Hooks service stopped")
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT reached the supervising process."""
+
+
+def _supervise(run: Callable[[], None], workers: int, shutdown_seconds: float, log: Callable[[str], None]) -> None:
+    """Fork `workers` processes that each `run()`; replace one that dies; on SIGTERM or SIGINT, pass SIGTERM
+    on and wait for each (requests in flight finish), killing any still there shutdown_seconds + 5 s later."""
+    def fork() -> int:
+        pid = os.fork()
+        if pid == 0:  # a worker: its own engine, its own connections (nothing but the socket is shared)
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                run()
+                code = 0
+            except KeyboardInterrupt:
+                code = 0
+            finally:
+                os._exit(code)
+        return pid
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stop
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    children = {fork() for _ in range(workers)}
+    deaths: list[float] = []
+    try:
+        while True:
+            pid, status = os.wait()
+            children.discard(pid)
+            deaths = [t for t in deaths if t > time.monotonic() - 30] + [time.monotonic()]
+            if len(deaths) > 2 * workers:
+                raise EngineError(f"the service's workers keep ending ({len(deaths)} in 30 s, the last with "
+                                  f"{_ended(status)}); stopped")
+            log(f"worker {pid} ended ({_ended(status)}); starting another")
+            children.add(fork())
+    except _Stop:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + shutdown_seconds + 5
+        while children:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                children.discard(pid)
+            elif time.monotonic() > deadline:
+                for straggler in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(straggler, signal.SIGKILL)
+                deadline = float("inf")
+            else:
+                time.sleep(0.05)
+
+
+def _ended(status: int) -> str:
+    return f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import re
 import signal
 import socket
@@ -356,7 +357,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any
     public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     public.update({"kid": "test-key", "alg": "ES384", "use": "sig"})
     (tmp / "jwks.json").write_text(json.dumps({"keys": [public]}))
-    for base, _process, _log in start(tmp, "--jwks", str(tmp / "jwks.json"), "--issuer", "https://ehr.example"):
+    for base, _process, _log in start(tmp, "--jwks", str(tmp / "jwks.json"), "--issuer", "https://ehr.example",
+                                      "--workers", "2"):  # a replay must be refused by whichever worker it reaches
         yield base, key
 
 
@@ -395,8 +397,9 @@ def test_a_valid_jwt_is_accepted_once(secured: tuple[str, Any]) -> None:
     base, key = secured
     signed = token(key, base + "/cds-services")
     assert httpx.get(base + "/cds-services", headers={"Authorization": f"bearer {signed}"}).status_code == 200
-    replay = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}"})
-    assert replay.status_code == 401 and "jti replayed" in replay.text
+    for _ in range(6):  # each on a new connection, so to either worker process
+        replay = httpx.get(base + "/cds-services", headers={"Authorization": f"Bearer {signed}"})
+        assert replay.status_code == 401 and "jti replayed" in replay.text
     call = httpx.post(base + PATIENT_VIEW, json=request("dm_on_prednisone"),
                       headers={"Authorization": "Bearer " + token(key, base + PATIENT_VIEW)})
     assert call.status_code == 200 and call.json()["cards"]
@@ -569,7 +572,7 @@ def test_the_feedback_log_rotates_and_keeps_five(tmp_path: Path) -> None:
     for number in range(40):
         append_rotating(log, json.dumps({"n": number}) + "\n", max_bytes=30)
     kept = sorted(p.name for p in tmp_path.iterdir())
-    assert kept == ["feedback.jsonl", *(f"feedback.jsonl.{n}" for n in range(1, 6))]
+    assert kept == ["feedback.jsonl", *(f"feedback.jsonl.{n}" for n in range(1, 6)), "feedback.jsonl.lock"]
     assert all(p.stat().st_size <= 30 for p in tmp_path.iterdir())
     oldest_first = [log.with_name(f"{log.name}.{n}") for n in range(5, 0, -1)] + [log]
     numbers = [json.loads(line)["n"] for p in oldest_first for line in p.read_text().splitlines()]
@@ -703,3 +706,38 @@ def test_sigterm_lets_requests_in_flight_finish_drops_half_sent_ones_and_exits_0
         assert not rest or rest.startswith(b"HTTP/1.1 408")  # dropped, with or without a word
         slow.close()
         assert "stopped" in process.communicate()[1].decode()
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid`, read from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def test_workers_answer_on_one_port_a_killed_one_is_replaced_and_sigterm_stops_all(tmp_path: Path) -> None:
+    """`--workers 3`: three processes under the one that listens; kill -9 one and another takes its place
+    while the others answer; SIGTERM stops every worker and the supervisor exits 0."""
+    for base, process, _log in start(tmp_path, "--workers", "3"):
+        workers = _children(process.pid)
+        assert len(workers) == 3
+        killed = workers.pop()
+        os.kill(killed, signal.SIGKILL)
+        answers = [httpx.post(base + PATIENT_VIEW, json=request("imnm_anti_hmgcr_early"), timeout=30).status_code
+                   for _ in range(6)]
+        assert answers == [200] * 6
+        deadline = time.monotonic() + 20
+        while len(_children(process.pid) - {killed}) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        replaced = _children(process.pid)
+        assert killed not in replaced and len(replaced) == 3 and workers <= replaced
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+                       for pid in replaced)
