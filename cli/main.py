@@ -135,8 +135,6 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
 
     Without PATIENT, or with --ask, it asks for the facts that could change the advice.
     """
-    from ..engine.explain import how
-    from ..engine.explain import what_if as compare
     from .ask import ask_missing
     from .render import render_how, render_what_if
     kb = load_kb(kb_dir)
@@ -146,11 +144,16 @@ def consult_cmd(patient: str | None, assignments: tuple[str, ...], fmt: str, det
     if ask or patient is None:
         facts = ask_missing(kb, facts)
     consultation = consult(kb, facts)
-    derivation = how(kb, consultation, how_id) if how_id else None
-    if how_id and derivation is None:
-        raise InputError(f"'{how_id}' was not concluded for this patient; ask "
-                         f"`myoivig explain PATIENT --why-not {how_id}`", field="--how")
-    comparison = compare(kb, facts, changes) if changes else None
+    derivation = comparison = None
+    if how_id or changes:  # the explanations are imported when asked for
+        from ..engine.explain import how
+        from ..engine.explain import what_if as compare
+
+        derivation = how(kb, consultation, how_id) if how_id else None
+        if how_id and derivation is None:
+            raise InputError(f"'{how_id}' was not concluded for this patient; ask "
+                             f"`myoivig explain PATIENT --why-not {how_id}`", field="--how")
+        comparison = compare(kb, facts, changes) if changes else None
     outputs: list[tuple[Path, bytes]] = []
     if graph_file is not None:
         from ..diagrams import case_graph, graph_format, render_graph

@@ -15,7 +15,6 @@ import click
 from myoivig import __version__
 
 from ..engine import KnowledgeBase, load_knowledge_base, normalize, parse_assignment, read_patient
-from ..engine.audit import append_record, audit_record
 from ..engine.model import Consultation
 from ..engine.patient import PatientReading, fact_name, read_input
 
@@ -114,6 +113,8 @@ def normalize_changes(kb: KnowledgeBase, assignments: Sequence[str]) -> list[tup
 def record(audit_log: Path | None, kb: KnowledgeBase, consultation: Consultation, command: str) -> None:
     """Append the consultation to the audit log, when one is asked for."""
     if audit_log is not None:
+        from ..engine.audit import append_record, audit_record  # only with --audit-log
+
         append_record(audit_log, audit_record(kb, consultation, __version__, command))
 
 

@@ -5,13 +5,14 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.advice import HELD_BACK, Advice, RegimenOption, amount, span
 from ..engine.conditions import show_value
-from ..engine.explain import MARKS
-from ..engine.fhir import FhirReading
 from ..engine.model import KIND, Conclusion, Consultation, KnowledgeBase, Quote, Regimen, cited
+
+if TYPE_CHECKING:  # annotations only: a consultation does not import what it does not use
+    from ..engine.fhir import FhirReading
 
 WIDTH = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isatty() else 100
 """Text wraps to the terminal (at most 100 columns); to 100 when written to a file or a pipe."""
@@ -323,6 +324,8 @@ def render_how(kb: KnowledgeBase, derivation: Any, target: str) -> str:
 
 def render_why_not(kb: KnowledgeBase, answer: Any, depth: int = 0) -> str:
     """Each candidate rule with its conditions (+ held, x failed, ? unknown) and the smallest changes."""
+    from ..engine.explain import MARKS  # a consultation's text does not need the explanations
+
     pad = "    " * depth
     verdict = "was reached" if answer.reached else "was NOT reached"
     out = [f"{pad}WHY NOT {answer.target}: the {answer.kind} {verdict} for this patient"]

@@ -23,9 +23,9 @@ from starlette.responses import HTMLResponse, Response
 
 from ..engine import InputError, KnowledgeBase, consult
 from ..engine.explain import what_if
-from ..engine.fhir import is_fhir, read_fhir
+from ..engine.fhir import read_fhir
 from ..engine.model import FactSpec
-from ..engine.patient import normalize, parse_assignment, read_input
+from ..engine.patient import is_fhir, normalize, parse_assignment, read_input
 from ..engine.serialize import reading_to_dict, what_if_to_dict
 from ..engine.yamlio import YamlProblem, parse_yaml
 

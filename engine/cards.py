@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .advice import HELD_BACK, advise, amount
-from .fhir import FhirReading
 from .model import Conclusion, Consultation, KnowledgeBase, Regimen
 from .serialize import summary as summary_of
+
+if TYPE_CHECKING:  # annotations only: a consultation does not import what it does not use
+    from .fhir import FhirReading
 
 SPEC_VERSION = "2.0.1"
 SUMMARY_LIMIT = 140

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from . import conditions as cond
-from . import kbcache, meaning
+from . import kbcache
 from .errors import KnowledgeBaseError, Problem, shown
-from .lint import lint_rules
 from .model import ConclusionSpec, DerivedSpec, Exclusion, FactSpec, KnowledgeBase, Provenance, Quote, Reference, Rule
-from .schema_check import broken_items, schema_findings
 from .yamlio import YamlProblem, position, read_yaml
 
 DEFAULT_KB = Path(__file__).resolve().parent.parent / "knowledge_base"
@@ -69,6 +67,8 @@ class _Reader:
         except YamlProblem as exc:
             self.problem(file, exc.line, exc.column, exc.message)
             return None, set()
+        from .schema_check import broken_items, schema_findings
+
         findings = schema_findings(document, definition, file)
         self.problems.extend(problem for problem, _path in findings)
         broken = set() if not findings else next((found for key in parts
@@ -112,6 +112,9 @@ def load_knowledge_base(root: Path | str | None = None, *, with_warnings: bool =
 
 def check_knowledge_base(root: Path | str | None = None) -> tuple[KnowledgeBase | None, list[Problem]]:
     """Every problem of a knowledge base, errors and warnings, and the model if it has no error."""
+    from . import meaning  # checking, not reading a checked knowledge base from the cache, needs these
+    from .lint import lint_rules
+
     root = Path(root) if root is not None else default_kb_path()
     reader = _Reader(root)
     if not root.is_dir():

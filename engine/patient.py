@@ -81,6 +81,11 @@ class PatientReading:
     fhir: FhirReading | None = None
 
 
+def is_fhir(document: Mapping[str, Any]) -> bool:
+    """A FHIR Bundle or a CDS Hooks request, told apart from a patient file by its keys."""
+    return document.get("resourceType") == "Bundle" or ("hook" in document and "context" in document)
+
+
 def read_input(kb: KnowledgeBase, document: Mapping[str, Any], as_of: dt.date | None = None, *,
                name: str = "the patient", may_be_empty: bool = False) -> PatientReading:
     """The one path from any patient document - plain facts (a file, a JSON line, a CSV row, a form), a
@@ -90,11 +95,13 @@ def read_input(kb: KnowledgeBase, document: Mapping[str, Any], as_of: dt.date | 
     FHIR that gives no fact is not refused: its reading says what it held and why nothing was used.
     `may_be_empty` is for a file completed by `--set` on the command line.
     """
-    from .bindings import load_bindings
-    from .fhir import is_fhir, read_fhir
-
     notes: list[str] = []
-    reading = read_fhir(load_bindings(kb), document, as_of) if is_fhir(document) else None
+    reading = None
+    if is_fhir(document):  # the FHIR reader is imported when FHIR comes, not by every consultation
+        from .bindings import load_bindings
+        from .fhir import read_fhir
+
+        reading = read_fhir(load_bindings(kb), document, as_of)
     facts = normalize(kb, reading.facts if reading is not None else document, notes)
     if not facts and reading is None and not may_be_empty:
         raise InputError(f"{name} gives no known fact: every fact is empty or null (see `myoivig facts "

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .advice import Advice, DoseAdvice, RegimenOption, advise, amount
-from .explain import Derivation, WhatIf
-from .fhir import FhirReading
 from .model import Consultation, KnowledgeBase
+
+if TYPE_CHECKING:  # annotations only: a consultation does not import what it does not use
+    from .explain import Derivation, WhatIf
+    from .fhir import FhirReading
 
 
 def _regimen(option: RegimenOption) -> dict[str, Any]:

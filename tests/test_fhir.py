@@ -27,12 +27,12 @@ from myoivig.engine.fhir import (
     Evidence,
     FhirReading,
     Unmapped,
-    is_fhir,
     read_fhir,
     resources_of,
     validate_resources,
     validate_shell,
 )
+from myoivig.engine.patient import is_fhir
 from myoivig.engine.schema_check import schema
 from myoivig.engine.serialize import reading_to_dict
 

@@ -513,8 +513,8 @@ def test_a_condition_the_parser_refuses_is_a_located_error_even_past_the_schema(
         tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The schema normally catches a malformed condition first; should it let one through (a schema edit),
     the loader still reports it at its place and leaves the rule out, instead of crashing."""
-    from myoivig.engine import loader
-    monkeypatch.setattr(loader, "schema_findings", lambda *_: [])
+    from myoivig.engine import schema_check
+    monkeypatch.setattr(schema_check, "schema_findings", lambda *_: [])
     edit(tiny / "rules" / "b.yaml", "      any:\n        - sev: severe\n        - ck_level: {gt: 5000}\n",
          "      any:   []\n")
     edit(tiny / "rules" / "b.yaml", "    when:\n      severe_disease: true\n", "    when:\n      sev: sever\n")

@@ -8,10 +8,10 @@ The package, by job: records.py (what a reading is), document.py (a Bundle or pr
 resources), reader.py (whose resources, and each kind read into evidence), evidence.py (evidence to
 one value per fact), orders.py (is the draft order IVIG?), values.py (codings, dates, numbers).
 """
-from .document import is_fhir, resources_of, validate_resources, validate_shell
+from .document import resources_of, validate_resources, validate_shell
 from .orders import IvigOrder, ivig_order, medication_concept
 from .reader import read_fhir
 from .records import MEDICATION_SEARCHES, Evidence, FhirReading, Unmapped
 
-__all__ = ["MEDICATION_SEARCHES", "Evidence", "FhirReading", "IvigOrder", "Unmapped", "is_fhir", "ivig_order",
+__all__ = ["MEDICATION_SEARCHES", "Evidence", "FhirReading", "IvigOrder", "Unmapped", "ivig_order",
            "medication_concept", "read_fhir", "resources_of", "validate_resources", "validate_shell"]

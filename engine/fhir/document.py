@@ -12,11 +12,6 @@ from ..errors import InputError
 from .records import Unmapped
 
 
-def is_fhir(document: Mapping[str, Any]) -> bool:
-    """A FHIR Bundle or a CDS Hooks request, told apart from a patient file by its keys."""
-    return document.get("resourceType") == "Bundle" or ("hook" in document and "context" in document)
-
-
 @dataclass(frozen=True)
 class _Input:
     """The resources of an input, the patient it names, the patient's fullUrls, and what could not be read."""
