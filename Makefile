@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PATIENT ?= knowledge_base/cases/imnm_anti_hmgcr_early.yaml
 
-.PHONY: demo test test-fast lint typecheck bench soak faults fuzz mutation graphs kb-update clean dot chromium
+.PHONY: demo test test-fast lint typecheck bench soak faults fuzz differential mutation graphs kb-update clean dot chromium
 
 # Installing is quiet unless it fails (then its whole log is shown).
 $(STAMP): pyproject.toml
@@ -61,6 +61,11 @@ soak: $(STAMP)
 # tampering, slow clients) against batch, the audit log and the service; see docs/reliability.md.
 faults: $(STAMP)
 	$(BIN)/python tests/faults.py
+
+# Minutes: the incremental missing-fact search against the exhaustive one (and the incremental rule
+# evaluation against the full one) on 20,000 patients at range ends and thresholds; make test runs a slice.
+differential: $(STAMP)
+	$(BIN)/python tests/differential.py --patients 20000
 
 # The loader fuzz of the suite with a budget fifty times larger (about ten minutes).
 fuzz: $(STAMP)

@@ -20,6 +20,9 @@ BODY_FACTS = (*WEIGHT_FACTS, "weight_kg")
 
 COURSES_GIVEN = "ivig_courses_given"
 """The vocabulary's count of IVIG courses already given: the next course, and when hard stops are asked."""
+DOSE_INPUTS = frozenset((*BODY_FACTS, COURSES_GIVEN))
+"""Every fact compute_dose reads besides which rules fired: an answer to any other fact changes the dose
+only by changing a rule (the missing-fact search relies on it; tests/test_missing.py checks it)."""
 
 def round_to(value: float, step: float) -> float:
     """Round to a multiple of `step`, halves up (Python's round() rounds halves to even)."""

@@ -58,6 +58,36 @@ def evaluate_rules(kb: KnowledgeBase, facts: Mapping[str, Any], open_world: bool
     return Evaluation(rules, derived, tuple(rule.id for rule in kb.rules))
 
 
+def evaluate_changed(kb: KnowledgeBase, base: Evaluation, facts: Mapping[str, Any],
+                     changes: Mapping[str, Any], base_view: Mapping[str, Any] | None = None) -> Evaluation:
+    """evaluate_rules(kb, {**facts, **changes}), given `base` = evaluate_rules(kb, facts): only the rules
+    downstream of the changed facts are evaluated again, in rule order. A derived fact is folded again
+    from all its producers (their truths new or, if untouched, as they were); every producer comes
+    before every user, so a user sees it final."""
+    downstream = kb.downstream
+    positions = sorted({i for name in changes for i in downstream[name]})
+    if not positions:
+        return base
+    rules = dict(base.rules)
+    derived = dict(base.derived)
+    view = dict(base_view) if base_view is not None else base.view(facts)  # base_view: base.view(facts), kept
+    view.update(changes)
+    evaluators, producers = kb.evaluators, kb.producers
+    for position in positions:
+        rule, closed, _ = evaluators[position]
+        rules[rule.id] = closed(view)
+        for name in rule.derive:
+            truth: Truth = False
+            for producer in producers[name]:
+                truth = _or(truth, rules[producer])
+            derived[name] = truth
+            if truth is None:
+                view.pop(name, None)
+            else:
+                view[name] = truth
+    return Evaluation(rules, derived, base.order)
+
+
 def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset(),
                        closed: frozenset[str] = frozenset()) -> dict[str, frozenset[str]]:
     """For each rule, the input facts its condition rests on, through derived facts too.

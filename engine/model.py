@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .conditions import NUMBER_PLACES, Condition, Evaluator, compile_condition, to_dnf
+from .conditions import tests as tests_of
 
 VerdictName = Literal["contraindicated", "out_of_scope", "indicated", "may_be_considered", "undetermined",
                       "not_indicated"]
@@ -226,6 +227,20 @@ class KnowledgeBase:
         """Each rule with its condition compiled once: (rule, closed world, open world)."""
         return tuple((rule, compile_condition(rule.when), compile_condition(rule.when, open_world=True))
                      for rule in self.rules)
+
+    @cached_property
+    def downstream(self) -> dict[str, tuple[int, ...]]:
+        """For each input fact, the positions (in `rules` and `evaluators`) of the rules whose truth can
+        depend on it, directly or through derived facts: all a changed answer makes worth evaluating again."""
+        inputs: dict[str, set[str]] = {}
+        for rule in self.rules:  # dependency order: a derived fact's producers come first
+            found = inputs[rule.id] = set()
+            for test in tests_of(rule.when):
+                if test.fact in self.facts:
+                    found.add(test.fact)
+                for producer in self.producers.get(test.fact, ()):
+                    found |= inputs[producer]
+        return {name: tuple(i for i, rule in enumerate(self.rules) if name in inputs[rule.id]) for name in self.facts}
 
     @cached_property
     def conjunct_facts(self) -> tuple[frozenset[str], ...]:

@@ -37,6 +37,31 @@ def generate(kb: KnowledgeBase, count: int, seed: int = 7, unknown: float = 0.2)
     return patients
 
 
+def edge_patients(kb: KnowledgeBase, count: int, seed: int = 7, unknown: float = 0.35) -> list[dict[str, Any]]:
+    """Patients whose numbers sit where advice turns: a range's ends, each threshold a rule tests and one
+    step either side, the smallest steps above the low end; a uniform number now and then. More facts are
+    unknown than in `generate`, so the missing-fact search has work. Numbers stay within their ranges."""
+    rng = random.Random(seed)
+    step = 10 ** -cond.NUMBER_PLACES
+    points: dict[str, list[float]] = {}
+    for name, spec in kb.facts.items():
+        if spec.type != "number":
+            continue
+        low, high = spec.range or (0, 100)
+        found = {low, high, low + step, low + 2 * step, high - step}
+        for rule in kb.rules:
+            found.update(v for test in cond.tests(rule.when) if test.fact == name and test.op in cond.COMPARISONS
+                         for v in (test.value - step, test.value, test.value + step))
+        points[name] = sorted(round(v, cond.NUMBER_PLACES) for v in found if low <= v <= high)
+    patients = []
+    for facts in generate(kb, count, seed=seed, unknown=unknown):
+        for name in points:
+            if name in facts and rng.random() < 0.8:
+                facts[name] = rng.choice(points[name])
+        patients.append(facts)
+    return patients
+
+
 def threshold_sweep(kbs: Sequence[KnowledgeBase], cases: Mapping[str, Mapping[str, Any]]
                     ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Case patients with each number a rule of either knowledge base tests set at its threshold, just

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -239,3 +239,72 @@ def test_a_fact_that_cannot_change_the_verdict_is_not_asked_as_a_verdict_questio
     """An open route to today's verdict was counted as a verdict question, asked before the cautions."""
     result = find_missing(routes, {"g": True})
     assert [m.concern for m in result] == ["other", "other", "other"]
+
+
+# ---------------------------------------------------------------- the incremental search, held to the exhaustive one
+@pytest.mark.slow
+def test_the_incremental_search_equals_the_exhaustive_one_on_patients_at_the_edges(kb: KnowledgeBase) -> None:
+    """A slice of `make differential` (20,000 patients): numbers at range ends, thresholds and one step
+    either side, a third of the facts unknown; every list equal, in order, with what each could change."""
+    from myoivig.engine import normalize
+    from myoivig.engine.population import edge_patients
+
+    patients = [normalize(kb, raw) for raw in edge_patients(kb, 120, seed=5)]
+    assert sum(len(find_missing(kb, facts)) for facts in patients) > 120  # the search has work here
+    for facts in patients:
+        assert find_missing(kb, facts) == find_missing(kb, facts, exhaustive=True), facts
+
+
+def test_evaluating_only_the_rules_downstream_of_a_change_gives_the_full_evaluation(kb: KnowledgeBase) -> None:
+    import random
+
+    from myoivig.engine import normalize
+    from myoivig.engine.evaluator import evaluate_changed, evaluate_rules
+    from myoivig.engine.population import edge_patients
+
+    rng = random.Random(3)
+    for raw in edge_patients(kb, 150, seed=9):
+        facts = normalize(kb, raw)
+        unknown = [name for name in kb.facts if name not in facts]
+        changes = {name: rng.choice(candidate_values(kb, name)) for name in rng.sample(unknown, min(3, len(unknown)))}
+        whole = evaluate_rules(kb, {**facts, **changes})
+        part = evaluate_changed(kb, evaluate_rules(kb, facts), facts, changes)
+        assert (part.rules, part.derived) == (whole.rules, whole.derived), (facts, changes)
+
+
+def test_the_dose_arithmetic_reads_no_fact_but_its_declared_inputs(kb: KnowledgeBase) -> None:
+    """The search reuses a dose when no rule changed and no answer is one of DOSE_INPUTS: that is sound only
+    if compute_dose reads nothing else. A recording patient lists what it reads, on patients given a dose."""
+    from collections.abc import Iterator
+
+    from myoivig.engine import consult, normalize
+    from myoivig.engine.dose import DOSE_INPUTS, compute_dose
+    from myoivig.engine.population import edge_patients
+
+    class Recording(dict[str, Any]):
+        read: ClassVar[set[str]] = set()
+
+        def __getitem__(self, key: str) -> Any:
+            self.read.add(key)
+            return super().__getitem__(key)
+
+        def get(self, key: str, default: Any = None) -> Any:
+            self.read.add(key)
+            return super().get(key, default)
+
+        def __contains__(self, key: object) -> bool:
+            self.read.add(str(key))
+            return super().__contains__(key)
+
+        def __iter__(self) -> Iterator[str]:
+            raise AssertionError("the dose walked every fact")
+
+    dosed = 0
+    for raw in edge_patients(kb, 300, seed=13, unknown=0.05):
+        facts = normalize(kb, raw)
+        consultation = consult(kb, facts, ask=False)
+        patient = Recording(facts)
+        if compute_dose(kb, consultation.fired, patient) is not None:
+            dosed += 1
+        assert Recording.read <= DOSE_INPUTS, Recording.read - DOSE_INPUTS
+    assert dosed > 20
