@@ -354,11 +354,14 @@ def test_the_checksum_covers_every_file_and_the_document_but_not_where_they_are(
     assert len({first, edited_document, load_knowledge_base(moved).sha256}) == 3
 
 
-def test_the_default_knowledge_base_is_the_shipped_one(kb: KnowledgeBase) -> None:
-    assert default_kb_path() == DEFAULT_KB == KB_DIR
+def test_the_default_knowledge_base_is_the_shipped_one_unless_myoivig_kb_dir_names_another(
+        kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_kb_path() == KB_DIR  # conftest: MYOIVIG_KB_DIR (the walk-through's copy) or the shipped one
     assert load_knowledge_base().sha256 == kb.sha256
     model, problems = check_knowledge_base()
     assert model is not None and model.sha256 == kb.sha256 and problems == []
+    monkeypatch.delenv("MYOIVIG_KB_DIR", raising=False)
+    assert default_kb_path() == DEFAULT_KB and (DEFAULT_KB / "vocabulary.yaml").is_file()
 
 
 @pytest.mark.parametrize("text, expected", [("  a \n\t b  ", "a b"), ("", ""), ("one", "one"),
