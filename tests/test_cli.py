@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from myoivig import __version__
 from myoivig.cli.main import cli
 
 from .builders import mask
@@ -212,7 +213,7 @@ def test_an_engine_fault_is_exit_4_and_no_advice(monkeypatch: pytest.MonkeyPatch
 
 def test_conventions_of_the_ecosystem(runner: CliRunner, tmp_path: Path) -> None:
     version = runner.invoke(cli, ["-V"])
-    assert version.exit_code == 0 and version.output.startswith("myoivig 0.1.0, knowledge base myoivig-ivig-myositis ")
+    assert version.exit_code == 0 and version.output.startswith(f"myoivig {__version__}, knowledge base myoivig-ivig-")
     assert runner.invoke(cli, ["--version"]).output == version.output
     missing = runner.invoke(cli, ["consult", str(KB_DIR / "cases" / "dm_on_prednisone.yaml"), "--kb", str(tmp_path / "no")])
     assert (missing.exit_code, missing.stdout) == (2, "") and "Invalid value for '--kb'" in missing.stderr
