@@ -215,10 +215,10 @@ def worker_memory(kb: KnowledgeBase, count: int, folder: Path) -> None:
     warm_up = count // 10
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
-        for _ in run_on_dask(None, kb.sha256, rows[:warm_up], 500, scheduler=cluster.scheduler_address):
+        for _ in run_on_dask(None, kb.sha256, rows[:warm_up], 500, scheduler=cluster.scheduler_address, fmt="jsonl"):
             pass
         after_load = next(iter(client.run(rss).values()))
-        for _ in run_on_dask(None, kb.sha256, rows, 500, scheduler=cluster.scheduler_address):
+        for _ in run_on_dask(None, kb.sha256, rows, 500, scheduler=cluster.scheduler_address, fmt="jsonl"):
             pass
         after = next(iter(client.run(rss).values()))
     print(f"\n5. A Dask worker's memory (500-row partitions): {after_load:.1f} MB after its first {warm_up:,} "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import signal
@@ -30,11 +29,13 @@ from ..engine.audit import cut_unfinished_line
 from ..engine.cohort import (
     CSV_COLUMNS,
     OUTPUT_FORMATS,
+    Finished,
     Row,
     Tally,
     consult_row,
     count_rows,
-    csv_line,
+    encode_csv,
+    finish,
     is_stream,
     read_rows,
 )
@@ -64,19 +65,11 @@ class RecordWriter:
             if self.target != self.path:  # what --resume checks if this run is killed before it ends
                 _write_identity(self.target, identity)
         if fmt == "csv" and (self.handle is None or os.fstat(self.handle).st_size == 0):
-            self._write(self._csv(dict(zip(CSV_COLUMNS, CSV_COLUMNS, strict=True))))
+            self._write(encode_csv(dict(zip(CSV_COLUMNS, CSV_COLUMNS, strict=True))))
 
-    def write(self, record: dict[str, Any]) -> None:
-        if self.fmt == "csv":
-            self._write(self._csv(csv_line(record)))
-        else:
-            self._write((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
-
-    @staticmethod
-    def _csv(line: dict[str, Any]) -> bytes:
-        text = io.StringIO()
-        csv.DictWriter(text, CSV_COLUMNS, lineterminator="\n").writerow(line)
-        return text.getvalue().encode("utf-8")
+    def write(self, line: bytes) -> None:
+        """One finished record's line (cohort.finish), whole."""
+        self._write(line)
 
     def _write(self, data: bytes) -> None:
         if self.handle is None:
@@ -230,14 +223,16 @@ def _format_of(path: Path, given: str | None) -> str:
 
 
 def _records(kb: KnowledgeBase, kb_dir: Path | None, rows: Iterator[Row], jobs: int, scheduler: str | None,
-             partition_size: int) -> Iterator[list[dict[str, Any]]]:
+             partition_size: int, fmt: str) -> Iterator[list[Finished]]:
+    """Each row's record finished (its output line, what the summary counts): here, or on the workers,
+    which then send back a few hundred bytes a patient instead of the record's objects."""
     if jobs == 1 and scheduler is None:
         for row in rows:
-            yield [consult_row(kb, row)]
+            yield [finish(consult_row(kb, row), fmt)]
         return
     from ..engine.cluster import run_on_dask
     folder = None if kb_dir is None else str(kb_dir.resolve())
-    yield from run_on_dask(folder, kb.sha256, rows, partition_size, jobs=jobs, scheduler=scheduler)
+    yield from run_on_dask(folder, kb.sha256, rows, partition_size, jobs=jobs, scheduler=scheduler, fmt=fmt)
 
 
 def _progress(total: int | None, enabled: bool) -> Any:
@@ -308,10 +303,11 @@ def batch_cmd(source: Path, output: Path, output_format: str | None, resume: boo
     previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with _progress(None if total is None else max(total - done, 0), not quiet and sys.stderr.isatty()) as bar:
-            for records in _records(kb, kb_dir, read_rows(kb, source, skip=done), jobs, scheduler, partition_size):
+            for records in _records(kb, kb_dir, read_rows(kb, source, skip=done), jobs, scheduler, partition_size,
+                                    fmt):
                 for record in records:
-                    writer.write(record)
-                    tally.add(record)
+                    writer.write(record.line)
+                    tally.add(record.counted)
                 done += len(records)
                 bar.update(len(records))
     except OutputError as exc:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .cohort import Row, consult_partition
+from .cohort import Row, consult_partition, finished_partition
 from .errors import EngineError, InputError
 
 try:
@@ -48,8 +48,9 @@ def partitions(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
 
 
 def run_on_dask(kb_dir: str | None, sha256: str, rows: Iterable[Row], partition_size: int, *,
-                jobs: int = 2, scheduler: str | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Each partition's records, in input order, from `jobs` local processes or the cluster at `scheduler`."""
+                jobs: int = 2, scheduler: str | None = None, fmt: str | None = None) -> Iterator[list[Any]]:
+    """Each partition's records, in input order, from `jobs` local processes or the cluster at `scheduler`;
+    with `fmt`, finished on the workers (cohort.Finished: the output line and what the summary counts)."""
     try:
         from distributed import Client, KilledWorker, LocalCluster
     except ImportError:
@@ -71,7 +72,8 @@ def run_on_dask(kb_dir: str | None, sha256: str, rows: Iterable[Row], partition_
         workers = max(len(client.scheduler_info().get("workers", {})), 1)
         pending: deque[Any] = deque()
         for part in partitions(rows, partition_size):
-            pending.append(client.submit(consult_partition, kb_dir, sha256, part, pure=False))
+            pending.append(client.submit(consult_partition, kb_dir, sha256, part, pure=False) if fmt is None
+                           else client.submit(finished_partition, kb_dir, sha256, part, fmt, pure=False))
             while len(pending) >= IN_FLIGHT_PER_WORKER * workers:
                 yield _result(pending.popleft(), KilledWorker)
         while pending:
@@ -82,7 +84,7 @@ def run_on_dask(kb_dir: str | None, sha256: str, rows: Iterable[Row], partition_
             cluster.close()
 
 
-def _result(future: Any, killed: type[BaseException]) -> list[dict[str, Any]]:
+def _result(future: Any, killed: type[BaseException]) -> list[Any]:
     try:
         return future.result()  # type: ignore[no-any-return]
     except killed as exc:

@@ -8,6 +8,7 @@ is kept. The same `consult_partition` runs here or on a Dask worker
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -255,6 +256,40 @@ def consult_partition(kb_dir: str | None, sha256: str, rows: Sequence[Row]) -> l
             f"a worker holds knowledge base {kb.name} {kb.version} (sha256 {kb.sha256[:12]}...), the client "
             f"sha256 {sha256[:12]}...: install the same knowledge base on every worker")
     return [consult_row(kb, row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A record as the output holds it, with what the end summary counts of it: what a worker sends back
+    (a few hundred bytes, where the record as Python objects is tens of kilobytes to pickle)."""
+
+    line: bytes
+    counted: Mapping[str, Any]
+
+
+def finish(record: Mapping[str, Any], fmt: str) -> Finished:
+    """The record's output line (a JSON line, or a CSV summary line) and its part of the Tally."""
+    error = record.get("error")
+    counted = {"error": {"kind": error["kind"]}} if error is not None else {"summary": {
+        key: record["summary"][key] for key in ("verdict", "early_initiation", "cautions", "hard_stops")}}
+    return Finished(encode_record(record, fmt), counted)
+
+
+def finished_partition(kb_dir: str | None, sha256: str, rows: Sequence[Row], fmt: str) -> list[Finished]:
+    """consult_partition's records, finished on the worker: the client only writes them."""
+    return [finish(record, fmt) for record in consult_partition(kb_dir, sha256, rows)]
+
+
+def encode_record(record: Mapping[str, Any], fmt: str) -> bytes:
+    if fmt == "csv":
+        return encode_csv(csv_line(record))
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def encode_csv(line: Mapping[str, Any]) -> bytes:
+    text = io.StringIO()
+    csv.DictWriter(text, CSV_COLUMNS, lineterminator="\n").writerow(line)
+    return text.getvalue().encode("utf-8")
 
 
 def csv_line(record: Mapping[str, Any]) -> dict[str, Any]:
