@@ -5,4 +5,4 @@ The import name `myoivig` holds the project's top-level folders as its subpackag
 `myoivig.diagrams` is diagrams/ and `myoivig.knowledge_base` is knowledge_base/. Inside
 them, `from ..engine.advice import advise` in cli/ names the engine/ folder beside it.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
