@@ -24,7 +24,6 @@ from .verdict import decide
 
 CONCERNS = ("hard_stop", "verdict", "caution", "dose", "other")
 """Why a missing fact is asked, in the order it is asked: safety before a second reason."""
-"""Verdicts an answer could still improve by opening a route to IVIG."""
 
 
 def candidate_values(kb: KnowledgeBase, name: str) -> list[Any]:
