@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -499,75 +500,99 @@ def serve(config: ServiceConfig, host: str, port: int, log: Callable[[str], None
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    def run(sockets: list[socket.socket] | None = None) -> None:
-        server = Server(uvicorn.Config(create_app(config), host=host, port=port, log_level="warning",
-                                       access_log=False, timeout_graceful_shutdown=int(shutdown_seconds) or 1,
-                                       timeout_keep_alive=5))
-        server.run(sockets=sockets)
+    app = create_app(config)  # broken bindings stop the server before it listens
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise InputError(f"--port {port}: cannot listen on {host}: {exc.strerror or exc}", field="--port") from None
+    port = listening.getsockname()[1]
 
-    listening = None
-    if workers > 1:
-        listening = socket.create_server((host, port), backlog=2048)
-        port = listening.getsockname()[1]
-    log(f"myoivig CDS Hooks service on http://{host}:{port}/cds-services "
+    def run() -> None:
+        server = Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                       timeout_graceful_shutdown=int(shutdown_seconds) or 1, timeout_keep_alive=5))
+        server.run(sockets=[listening])
+
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    log(f"myoivig CDS Hooks service on http://{shown}:{port}/cds-services "
         f"(knowledge base {config.kb.name} {config.kb.version}, sha256 {config.kb.sha256[:12]}; "
         f"JWT {'required' if config.jwks is not None else 'off'}; {workers} worker process(es))")
-    if listening is None:
-        run()
-    else:
-        _supervise(lambda: run([listening]), workers, shutdown_seconds, log)
+    try:
+        if workers == 1:
+            run()
+        else:
+            _supervise(run, workers, shutdown_seconds, log)
+    finally:
+        listening.close()
     log("myoivig CDS Hooks service stopped")
 
 
-class _Stop(Exception):
-    """SIGTERM or SIGINT reached the supervising process."""
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _supervise(run: Callable[[], None], workers: int, shutdown_seconds: float, log: Callable[[str], None]) -> None:
     """Fork `workers` processes that each `run()`; replace one that dies; on SIGTERM or SIGINT, pass SIGTERM
-    on and wait for each (requests in flight finish), killing any still there shutdown_seconds + 5 s later."""
-    def fork() -> int:
-        pid = os.fork()
-        if pid == 0:  # a worker: its own engine, its own connections (nothing but the socket is shared)
-            code = 1
-            try:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                run()
-                code = 0
-            except KeyboardInterrupt:
-                code = 0
-            finally:
-                os._exit(code)
-        return pid
+    on and wait for each (requests in flight finish), killing any still there shutdown_seconds + 5 s later.
+
+    The stop signals only set a flag, and are blocked across each fork: a signal never lands half-way
+    through the bookkeeping, and a new worker never runs this process's handler."""
+    stopping = False
 
     def stop(signum: int, frame: Any) -> None:
-        raise _Stop
+        nonlocal stopping
+        stopping = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    children = {fork() for _ in range(workers)}
+    children: set[int] = set()
+
+    def fork() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # a worker: its own engine and connections; only the socket and the app are shared
+                code = 1
+                try:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                    run()
+                    code = 0
+                except KeyboardInterrupt:
+                    code = 0
+                except BaseException:  # say why, or a crash loop would end in a bare "exit 1"
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            children.add(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     deaths: list[float] = []
     try:
-        while True:
-            pid, status = os.wait()
+        for _ in range(workers):
+            fork()
+        while not stopping:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                time.sleep(0.1)
+                continue
             children.discard(pid)
             deaths = [t for t in deaths if t > time.monotonic() - 30] + [time.monotonic()]
             if len(deaths) > 2 * workers:
                 raise EngineError(f"the service's workers keep ending ({len(deaths)} in 30 s, the last with "
-                                  f"{_ended(status)}); stopped")
+                                  f"{_ended(status)}; its error is above); stopped")
             log(f"worker {pid} ended ({_ended(status)}); starting another")
-            children.add(fork())
-    except _Stop:
-        pass
+            fork()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + shutdown_seconds + 5
-        while children:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+        while children:  # a second stop signal only sets the flag again: the workers still get their time
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
             if pid:
                 children.discard(pid)
             elif time.monotonic() > deadline:
@@ -577,6 +602,8 @@ def _supervise(run: Callable[[], None], workers: int, shutdown_seconds: float, l
                 deadline = float("inf")
             else:
                 time.sleep(0.05)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _ended(status: int) -> str:

@@ -22,6 +22,11 @@ class Findings(Protocol):
 
 
 def check_vocabulary(reader: Findings, facts: dict[str, FactSpec], doc: Any, file: str) -> None:
+    for name in doc.get("derived") or {}:
+        if name in facts:  # a rule would read the answer before its producers run, and the result afterwards
+            line, column = position(doc, ["derived", name])
+            reader.problem(file, line, column, f"'{name}' is both an input fact and a derived fact",
+                           hint="rename one of them")
     owners: dict[str, str] = {}
     for name, spec in facts.items():
         for synonym in spec.synonyms:

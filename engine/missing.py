@@ -153,6 +153,8 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
             continue  # a warning checks the facts given; a fact that could only raise one is not asked for
         if dose_changes[name]:
             kinds.add("dosing")
+        if not kinds:  # only the verdict changes: an answer opens or closes a route, which no conclusion shows
+            kinds.add("indication")
         other_verdicts = verdicts[name] - {base_verdict}  # an open route to today's verdict changes nothing
         concern = ("hard_stop" if "contraindicated" in other_verdicts or "contraindication" in kinds
                    else "verdict" if other_verdicts else "caution" if "caution" in kinds

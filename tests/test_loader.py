@@ -682,3 +682,18 @@ def test_four_knowledge_bases_keep_their_compiled_engines() -> None:
     first = [engine_for(kb) for kb in kbs]
     assert [engine_for(kb) for kb in kbs] == first
     assert first[0].run({"n": 7})[0].rule == "t.rule"
+
+
+def test_a_name_both_an_input_fact_and_a_derived_fact_is_an_error(kb_copy: Path) -> None:
+    """A rule would read the answer before the producers run and their result after: the knowledge base would
+    mean two things, and the incremental missing-fact search and the exhaustive one would differ."""
+    from myoivig.engine.yamlio import read_yaml
+
+    vocabulary = kb_copy / "vocabulary.yaml"
+    derived = next(iter(read_yaml(vocabulary)["derived"]))
+    edit(vocabulary, "facts:\n", f"facts:\n  {derived}:\n    type: bool\n    meaning: Twice.\n    question: Twice?\n")
+    lines = vocabulary.read_text().splitlines()
+    at = lines.index(f"  {derived}:", lines.index("derived:")) + 1
+    problems = [p for p in problems_of(kb_copy) if "both an input fact and a derived fact" in p]
+    assert problems == [f"knowledge_base/vocabulary.yaml:{at}:3: "
+                        f"error: '{derived}' is both an input fact and a derived fact - rename one of them"]

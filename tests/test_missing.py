@@ -308,3 +308,17 @@ def test_the_dose_arithmetic_reads_no_fact_but_its_declared_inputs(kb: Knowledge
             dosed += 1
         assert Recording.read <= DOSE_INPUTS, Recording.read - DOSE_INPUTS
     assert dosed > 20
+
+
+def test_an_answer_that_only_closes_the_last_open_route_is_asked_for_the_verdict() -> None:
+    """`d` holds while `k` is unknown (a producer tests `known: false`); answering `k` closes the only route
+    still open, so the verdict changes (undetermined to not indicated) while no conclusion does. It was a
+    crash (the decisive kind of an empty set of conclusions), in both searches."""
+    facts = [FactSpec(name, "bool", name, f"{name}?") for name in "ack"]
+    rules = (rule("derive.k_unknown", "k: {known: false}", derive=("d",)),
+             rule("derive.a", "a: true", derive=("d",)),
+             rule("route.dc", "all: [{d: true}, {c: true}]", kind="indication", strength="recommended"))
+    small = knowledge_base(*rules, facts=facts, derived=("d",), name="k")
+    found = find_missing(small, {"a": False})
+    assert found == find_missing(small, {"a": False}, exhaustive=True)
+    assert [(m.fact, m.concern) for m in found] == [("c", "verdict"), ("k", "verdict")]

@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,7 +27,7 @@ from myoivig.engine import load_knowledge_base
 from myoivig.engine.cards import SUMMARY_LIMIT
 
 from .conftest import KB_DIR
-from .hooks import SANDBOX, free_port, request, start
+from .hooks import SANDBOX, free_port, request, start, wait_until_serving
 
 KB = KB_DIR
 CASES = sorted(p.stem for p in (KB / "cases").glob("*.yaml"))
@@ -741,3 +743,62 @@ def test_workers_answer_on_one_port_a_killed_one_is_replaced_and_sigterm_stops_a
         assert process.wait(timeout=30) == 0
         assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
                        for pid in replaced)
+
+
+def _running_with(marker: str) -> list[int]:
+    """The processes whose command line holds `marker` (a workers' supervisor gone leaves them to init)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8, 1.5])
+def test_a_stop_at_any_moment_of_the_start_leaves_no_worker_behind(tmp_path: Path, delay: float) -> None:
+    """SIGTERM while the workers are being forked or starting: the supervisor exits and so does every worker."""
+    marker = str(tmp_path / f"marker-{delay}.jsonl")
+    process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--port", "0", "--workers", "3",
+                                "--store", str(tmp_path / "s.sqlite3"), "--feedback-log", marker],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=40)
+    # 0: stopped serving; 130: stopped while starting; -15: before Python ran a line of the program
+    assert code in (0, 130, -signal.SIGTERM), process.stderr.read() if process.stderr else ""
+    deadline = time.monotonic() + 5
+    while _running_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running_with(marker) == []
+
+
+def test_a_port_in_use_is_exit_2_naming_the_option(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "myoivig", "serve", "--port", str(port), "--workers", "2",
+                               "--store", str(tmp_path / "s.sqlite3")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"--port {port}: cannot listen on 127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_workers_listen_on_ipv6_loopback(tmp_path: Path) -> None:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    process = subprocess.Popen([sys.executable, "-m", "myoivig", "serve", "--host", "::1", "--port", "0",
+                                "--workers", "2", "--store", str(tmp_path / "s.sqlite3"), "--feedback-log",
+                                str(tmp_path / "f.jsonl")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline().decode()
+        base = re.search(r"http://\[::1\]:\d+", line)
+        assert base, line
+        wait_until_serving(base.group(0), process)
+        assert httpx.get(base.group(0) + "/cds-services", timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
