@@ -34,7 +34,7 @@ from myoivig.engine.explain import (
     what_if,
     why_not,
 )
-from myoivig.engine.model import FactSpec, MatchedFact, Provenance, Quote, Rule
+from myoivig.engine.model import KIND, FactSpec, MatchedFact, Provenance, Quote, Rule
 
 from .builders import knowledge_base, mask, rule
 from .conftest import KB_DIR
@@ -544,3 +544,96 @@ def test_a_negated_test_is_judged_negated_and_unknown_stays_unknown() -> None:
     negated = rule("r.x", "all: [{not: {a: true}}, {not: {b: true}}]")
     assert [(c.description, c.status) for c in condition_checks(negated, {"a": True})] == [
         ("not a = true", "failed"), ("not b = true", "unknown")]
+
+
+# ---------------------------------------------------------------- the text of why-not, what-if and resolutions
+def _why_not_lines(answer: Any, depth: int = 0) -> list[str]:
+    """What render_why_not must print for a WhyNot, line by line, read from the answer itself."""
+    from myoivig.engine.conditions import show_value
+
+    pad = "    " * depth
+    lines = [f"{pad}WHY NOT {answer.target}: the {answer.kind} {'was reached' if answer.reached else 'was NOT reached'}"
+             " for this patient"]
+    for check in answer.candidates:
+        lines.append(f"{pad}  rule {check.rule} - {check.title} ({check.where}): "
+                     f"{'fired' if check.fired else 'did not fire'}")
+        for c in check.conditions:
+            value = "" if c.status == "unknown" and c.value is None else f" (value: {show_value(c.value)})"
+            lines.append(f"{pad}    {MARKS[c.status]} {c.description}{' [any of]' if c.group == 'any' else ''}{value}")
+        for change in check.minimal_changes:
+            lines.append(f"{pad}    would fire with: " + ", ".join(f"{n}={show_value(v)}" for n, v in change.items()))
+        if not check.fired and not check.minimal_changes:
+            lines.append(f"{pad}    no change of up to 3 facts makes it fire")
+        for need in check.needs:
+            lines += _why_not_lines(need, depth + 1)
+    return lines
+
+
+@pytest.mark.slow
+def test_why_not_text_says_each_candidate_its_conditions_changes_and_needs(kb: KnowledgeBase,
+                                                                           flags_kb: KnowledgeBase) -> None:
+    """For every shipped case and every conclusion it did not reach (and one it did), the text is exactly what
+    the answer holds: fired or not, each condition's mark and value, the changes that would make it fire,
+    or that none of up to 3 facts would, and each derived fact it needs, one level further in."""
+    from myoivig.cli.render import render_why_not
+    from myoivig.engine.cases import case_paths, load_case
+
+    shapes = {"fired": 0, "no change": 0, "changes": 0, "needs": 0}
+    for case in [load_case(path) for path in case_paths(kb)][:8]:
+        facts = normalize(kb, case.patient)
+        reached = {c.id for c in consult(kb, facts, ask=False).conclusions}
+        targets = [r.id for r in kb.conclusion_rules() if r.id not in reached][:12] + sorted(reached)[:1]
+        for target in targets:
+            answer = why_not(kb, facts, target)
+            assert render_why_not(kb, answer).splitlines() == _why_not_lines(answer)
+            text = render_why_not(kb, answer)
+            shapes["fired"] += ": fired\n" in text
+            shapes["no change"] += "no change of up to 3 facts" in text
+            shapes["changes"] += "would fire with:" in text
+            shapes["needs"] += "\n    WHY NOT " in text
+    beyond_reach = why_not(flags_kb, {name: False for name in flags_kb.facts if name != "e"}, "four")
+    assert render_why_not(flags_kb, beyond_reach).splitlines() == _why_not_lines(beyond_reach)
+    shapes["no change"] += "no change of up to 3 facts" in render_why_not(flags_kb, beyond_reach)
+    assert all(shapes.values()), shapes  # every shape of the text was met
+
+
+@pytest.mark.slow
+def test_what_if_text_marks_gained_lost_and_changed(kb: KnowledgeBase) -> None:
+    from myoivig.cli.render import render_what_if
+    from myoivig.engine.cases import case_paths, load_case
+
+    seen = set()
+    for case in (load_case(path) for path in case_paths(kb)):
+        facts = normalize(kb, case.patient)
+        for name, value in (("severity", "mild"), ("dysphagia", True), ("renal_insufficiency", True)):
+            answer = what_if(kb, facts, {name: value})
+            text = render_what_if(kb, answer)
+            assert text.splitlines()[2] == f"Verdict: {answer.before.verdict.value} -> {answer.after.verdict.value}"
+            for diff in answer.differences:
+                if diff.change in ("gained", "lost"):
+                    said = diff.after if diff.change == "gained" else diff.before
+                    mark = "+" if diff.change == "gained" else "-"
+                    assert f"{mark} {diff.conclusion}: {' '.join(str(said).split()[:3])}" in " ".join(text.split())
+                    seen.add(diff.change)
+            if not answer.differences:
+                assert "  no difference in the advice" in text
+    assert seen == {"gained", "lost"}
+
+
+@pytest.mark.slow
+def test_detail_says_each_resolved_conflict_once_under_combination_and_only_with_detail(kb: KnowledgeBase) -> None:
+    from myoivig.cli.render import render_consultation
+    from myoivig.engine.advice import advise
+    from myoivig.engine.cases import case_paths, load_case
+
+    resolved = 0
+    for case in (load_case(path) for path in case_paths(kb)):
+        consultation = consult(kb, normalize(kb, case.patient), ask=False)
+        detailed = " ".join(render_consultation(kb, advise(kb, consultation), detail=True).split())  # unwrapped
+        brief = " ".join(render_consultation(kb, advise(kb, consultation)).split())
+        for winner, loser, _why in consultation.resolutions:
+            line = f"Resolved conflict: {winner} overrides {loser}."
+            assert detailed.count(line) == 1 and line not in brief
+            assert detailed.index(KIND["combination"].title) < detailed.index(line)
+            resolved += 1
+    assert resolved > 0
