@@ -1,241 +1,240 @@
 """The durable_rules backend: the only module that imports durable.
 
-Each input fact is one fact in working memory, and so is each unknown one
-(`known: false`): "unknown" is then a positive pattern, and the only negation
-left is inside a pattern on an input fact, which durable_rules evaluates
-soundly. A rule's condition becomes one durable rule per conjunct of its
-normal form; the rule fires once, however many conjuncts match.
+One fact per patient. Every input fact is a pair of fields of that one fact:
+`k_<name>` says whether it is known (an unknown fact is `k_<name>: false` and has
+no value field, so "unknown" is a positive test), `v_<name>` holds its value, and a
+list fact has one true-or-false field per allowed value, `c_<name>_<index>`.
+Each conjunct of a rule's normal form becomes one durable rule: one pattern on the
+patient fact for all its input tests, and one pattern per derived fact it reads.
+The only negation left is inside the pattern on the patient fact, over input
+values, which durable_rules evaluates soundly (see ../shared/DESIGN.md).
 
-durable_rules has no trace API, so every action is wrapped to record the rule,
-the facts it matched and what it asserted (see ../shared/DESIGN.md).
+A derived fact is its own fact, asserted when the first rule deriving it fires,
+and only if some rule reads it: durable refuses a fact that no pattern takes.
 
-durable_rules' own `Host` starts two timer threads that call into its C engine
-every 0.2 s (`Host._run`: `dispatch_ruleset`, `dispatch_timers`). The C engine
-is not thread-safe, so those threads race the thread that asserts facts:
-random "error code: 307", segmentation faults, and once a patient with no
-conclusions and no error. myoivig uses no durable timers, queues or
-asynchronous actions, so `_SynchronousHost` starts no thread at all: every
-action runs inside `assert_facts`, in the caller's thread.
+durable_rules has no trace API. Each durable rule's name is its conjunct
+(`rule.id#index`), and what the conjunct matched is known when it is compiled,
+so the engine records every firing itself: the rule, the facts it matched with
+their values, and what it asserted.
+
+The engine drives durable's C engine directly (`durable_rules_engine`): assert
+the patient fact, then take each action durable starts, in durable's order (the
+lowest-numbered rule with a complete match first), until none is left. This
+skips durable's Python `Host`, which would serialise the session's state after
+every action and start two timer threads per host that race the caller inside
+the C engine (random "error code: 307" and segmentation faults, measured here).
 """
 from __future__ import annotations
 
-import copy
 import itertools
-import logging
+import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import durable_rules_engine
-from durable import engine as durable
+import durable_rules_engine as durable
 
 from . import conditions as cond
 from .errors import EngineError
 from .model import Firing, KnowledgeBase, MatchedFact, Rule
 
-_SINK = "$sink"  # matches every fact, so none raises MessageNotHandledException
+PATIENT = "$patient"
+"""The name of the one fact that carries a patient's input facts."""
 
-# durable logs every exception it hands back (an interrupt landing in its own code included) through
-# logging's last resort, a traceback on stderr; the caller reports each one once, in its own words.
-logging.getLogger("durable").addHandler(logging.NullHandler())
-logging.getLogger("durable").propagate = False
+ANCHOR = "$anchor"
+"""A durable rule that takes every patient fact, fires once per patient, last, and does nothing.
+
+durable_rules initialises a session's action context only when it starts an action, and deleting
+a session whose context was never initialised frees garbage: measured here as segmentation faults
+on patients no rule matched. The anchor gives every session one action (durable's own `Host` had
+the same effect, with a catch-all rule for facts no pattern takes).
+"""
+
+MAX_FIELDS = 255
+"""durable_rules' limit on one fact's fields (MAX_OBJECT_PROPERTIES in its state.h)."""
 
 # durable's C engine keeps global tables (ruleset and state handles): one call into it at a
 # time per process, whichever engine and thread it comes from.
 _DURABLE = threading.Lock()
 
 
-def _flag(name: str, value: str) -> str:
-    return f"{name}:{value}"
+def known_field(name: str) -> str:
+    return f"k_{name}"
 
 
-def working_memory(kb: KnowledgeBase, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The facts to assert for one patient: every vocabulary fact, known or not."""
-    memory: list[dict[str, Any]] = []
+def value_field(name: str) -> str:
+    return f"v_{name}"
+
+
+def flag_field(kb: KnowledgeBase, name: str, value: str) -> str:
+    """The field of one allowed value of a list fact: true when the list holds it."""
+    return f"c_{name}_{kb.facts[name].values.index(value)}"
+
+
+def patient_fact(kb: KnowledgeBase, facts: Mapping[str, Any], sid: str = "0") -> dict[str, Any]:
+    """The one fact asserted for a patient: every vocabulary fact, known or not."""
+    fact: dict[str, Any] = {"id": "patient", "sid": sid, "name": PATIENT}
     for name, spec in kb.facts.items():
         known = name in facts
-        fact: dict[str, Any] = {"id": f"in:{name}", "name": name, "known": known}
-        if known and spec.type != "list":
-            fact["value"] = facts[name]
-        memory.append(fact)
+        fact[known_field(name)] = known
+        if not known:
+            continue
         if spec.type == "list":
-            for value in spec.values:
-                flag: dict[str, Any] = {"id": f"in:{name}:{value}", "name": _flag(name, value),
-                                        "known": known, "list": name}
-                if known:
-                    flag["value"] = value in facts[name]
-                memory.append(flag)
-    return memory
-
-
-def _pattern(literals: list[cond.Literal]) -> dict[str, Any]:
-    """One durable pattern for all literals on the same working-memory fact."""
-    terms: list[dict[str, Any]] = []
-    name = ""
-    for literal in literals:
-        test = literal.test
-        if test.op == "contains":
-            name = _flag(test.fact, test.value)
-            terms += [{"known": True}, {"value": not literal.negated}]
-            continue
-        name = test.fact
-        if test.op == "known":
-            terms.append({"known": bool(test.value)})
-            continue
-        terms.append({"known": True})
-        if test.op == "equals":
-            terms.append({"$neq": {"value": test.value}} if literal.negated else {"value": test.value})
-        elif test.op == "in":
-            if literal.negated:
-                terms += [{"$neq": {"value": v}} for v in test.value]
-            else:
-                terms.append({"$or": [{"value": v} for v in test.value]})
+            for index, value in enumerate(spec.values):
+                fact[f"c_{name}_{index}"] = value in facts[name]
         else:
-            terms.append({f"${test.op}": {"value": test.value}})
-    unique = []
-    for term in terms:
-        if term not in unique:
-            unique.append(term)
-    return {"$and": [{"name": name}] + unique}
+            fact[value_field(name)] = facts[name]
+    return fact
 
 
-def compile_rules(kb: KnowledgeBase, action: Callable[[Rule], Callable[[Any], None]]) -> dict[str, Any]:
-    """The ruleset as plain data (durable's JSON form), one entry per conjunct."""
+def _terms(kb: KnowledgeBase, literal: cond.Literal) -> list[dict[str, Any]]:
+    """The tests of one literal on the patient fact; a value is tested only when it is known."""
+    test = literal.test
+    known = known_field(test.fact)
+    if test.op == "known":
+        return [{known: bool(test.value)}]
+    if test.op == "contains":
+        return [{known: True}, {flag_field(kb, test.fact, test.value): not literal.negated}]
+    value = value_field(test.fact)
+    if test.op == "equals":
+        return [{known: True}, {"$neq": {value: test.value}} if literal.negated else {value: test.value}]
+    if test.op == "in":
+        if literal.negated:
+            return [{known: True}] + [{"$neq": {value: item}} for item in test.value]
+        return [{known: True}, {"$or": [{value: item} for item in test.value]}]
+    return [{known: True}, {f"${test.op}": {value: test.value}}]
+
+
+@dataclass(frozen=True)
+class Conjunct:
+    """One durable rule: the YAML rule it belongs to and the facts a match of it rests on, in order."""
+
+    rule: Rule
+    reads: tuple[tuple[str, str], ...]  # (fact name, "input" or "derived"), each once
+
+
+def compile_rules(kb: KnowledgeBase) -> tuple[dict[str, Any], dict[str, Conjunct]]:
+    """The ruleset as plain data (durable's JSON form), one entry per conjunct, and what each one reads."""
     ruleset: dict[str, Any] = {}
+    conjuncts: dict[str, Conjunct] = {}
     for rule in kb.rules:
-        for index, conjunct in enumerate(cond.to_dnf(rule.when)):
-            groups: dict[str, list[cond.Literal]] = {}
-            for literal in conjunct:
-                key = _flag(literal.test.fact, literal.test.value) if literal.test.op == "contains" \
-                    else literal.test.fact
-                groups.setdefault(key, []).append(literal)
-            patterns = [{f"f_{i}": _pattern(group)} for i, group in enumerate(groups.values())]
-            entry: dict[str, Any] = {"all": patterns, "run": action(rule)}
+        for index, literals in enumerate(cond.to_dnf(rule.when)):
+            terms: list[dict[str, Any]] = []
+            derived: list[str] = []
+            reads: list[tuple[str, str]] = []
+            for literal in literals:
+                name = literal.test.fact
+                origin = "derived" if name in kb.derived else "input"
+                if origin == "derived" and name not in derived:
+                    derived.append(name)
+                terms += [term for term in _terms(kb, literal) if origin == "input" and term not in terms]
+                if (name, origin) not in reads:
+                    reads.append((name, origin))
+            patterns = [{"p": {"$and": [{"name": PATIENT}, *terms]}}] if terms or not derived else []
+            patterns += [{f"d_{i}": {"name": name}} for i, name in enumerate(derived)]
+            entry: dict[str, Any] = {"all": patterns}
             if rule.priority:
                 entry["pri"] = rule.priority
-            ruleset[f"{rule.id}#{index}"] = entry
-    ruleset[_SINK] = {"all": [{"m": {"$ex": {"name": 1}}}], "pri": 1_000_000, "run": lambda c: None}
-    return ruleset
+            key = f"{rule.id}#{index}"
+            ruleset[key] = entry
+            conjuncts[key] = Conjunct(rule, tuple(reads))
+    ruleset[ANCHOR] = {"all": [{"p": {"name": PATIENT}}], "pri": 1_000_000}
+    return ruleset, conjuncts
 
 
-class _SynchronousHost(durable.Host):  # type: ignore[misc]
-    """A durable Host that never starts its background dispatch threads.
-
-    `Host.__init__` calls `self._run()`, which starts `threading.Timer` loops that
-    poll every ruleset for timers and queued actions. Actions of a synchronous
-    `assert_facts` are run by `do_actions` before it returns, so nothing is lost.
-    """
-
-    def _run(self) -> None:
-        pass
-
-
-@dataclass
-class _Run:
-    sid: str
-    input_facts: Mapping[str, Any]
-    firings: list[Firing] = field(default_factory=list)
-    fired: set[str] = field(default_factory=set)
-    derived: set[str] = field(default_factory=set)
-    error: BaseException | None = None
+def read_by_rules(kb: KnowledgeBase) -> frozenset[str]:
+    """The derived facts some rule tests: the only ones asserted into working memory."""
+    return frozenset(test.fact for rule in kb.rules for test in cond.tests(rule.when) if test.fact in kb.derived)
 
 
 class DurableEngine:
-    """A compiled knowledge base on its own durable_rules host.
+    """A compiled knowledge base: one durable_rules ruleset, one session per patient.
 
-    One host per knowledge base (a ruleset name cannot be registered twice);
-    one session per patient, deleted afterwards (at most 1,024 live sessions).
-    No thread of durable's own touches it (see `_SynchronousHost`); an engine
-    must still be used by one thread at a time, and `close` frees its C ruleset.
+    Each patient's session is deleted afterwards (durable holds at most 1,024).
+    An engine must be used by one thread at a time; `close` frees its C ruleset.
     """
 
     _counter = itertools.count(1)
 
     def __init__(self, kb: KnowledgeBase) -> None:
+        fields = 3 + sum(1 + (len(spec.values) if spec.type == "list" else 1) for spec in kb.facts.values())
+        if fields > MAX_FIELDS:
+            raise EngineError(f"the vocabulary's {len(kb.facts)} facts need {fields} fields in the patient's "
+                              f"fact, and durable_rules holds at most {MAX_FIELDS} in one fact")
         self.kb = kb
         self.ruleset = f"myoivig_{kb.sha256[:12]}_{next(self._counter)}"
-        self._host = _SynchronousHost()
         self._closed = False
-        self._runs: dict[str, _Run] = {}
         self._sessions = itertools.count(1)
-        rules = compile_rules(kb, self._action)
+        rules, self._conjuncts = compile_rules(kb)
+        self._read = read_by_rules(kb)
         with _DURABLE:
-            self._host.set_rulesets(copy.deepcopy({self.ruleset: rules}))  # set_rulesets strips 'run' keys
-
-    def _action(self, rule: Rule) -> Callable[[Any], None]:
-        def run(c: Any) -> None:
-            state = self._runs.get(str(c.s["sid"]))
-            if state is None:
-                return
-            try:
-                self._fire(state, rule, c)
-            except BaseException as exc:  # durable swallows action errors: keep it for the caller
-                state.error = state.error or exc
-        return run
-
-    def _fire(self, state: _Run, rule: Rule, c: Any) -> None:
-        if rule.id in state.fired:
-            return  # another conjunct of the same rule already fired
-        state.fired.add(rule.id)
-        matches = c._m if isinstance(c._m, dict) else {}
-        if "id" in matches:
-            matches = {"f_0": matches}
-        matched = []
-        for fact in matches.values():
-            name = fact.get("list") or fact["name"]
-            origin = "derived" if fact.get("derived") else "input"
-            value = state.input_facts.get(name) if origin == "input" else True
-            item = MatchedFact(name, value if fact.get("known") else None, origin)
-            if item not in matched:
-                matched.append(item)
-        asserted = []
-        for name in rule.derive:
-            if name not in state.derived:
-                state.derived.add(name)
-                asserted.append(name)
-        state.firings.append(Firing(len(state.firings) + 1, rule.id, tuple(matched), tuple(asserted)))
-        for name in asserted:
-            c.assert_fact({"id": f"d:{name}", "name": name, "known": True, "value": True, "derived": True})
+            self._handle: int = durable.create_ruleset(self.ruleset, json.dumps(rules, ensure_ascii=False))
 
     def close(self) -> None:
-        """Free the C engine's ruleset (about 0.7 MB; durable's Python API never frees it)."""
+        """Free the C engine's ruleset (about 0.7 MB)."""
         with _DURABLE:
             if not self._closed:
                 self._closed = True
-                durable_rules_engine.delete_ruleset(self._host.get_ruleset(self.ruleset)._handle)
+                durable.delete_ruleset(self._handle)
 
     def run(self, facts: Mapping[str, Any]) -> list[Firing]:
         """Forward-chain one patient's facts to quiescence; return the firings in order."""
         with _DURABLE:
-            return self._run_locked(facts)
-
-    def _run_locked(self, facts: Mapping[str, Any]) -> list[Firing]:
-        if self._closed:
-            raise EngineError("this engine was closed; consult through engine_for(kb)")
-        sid = f"p{next(self._sessions)}"
-        state = _Run(sid, facts)
-        self._runs[sid] = state
-        memory = [dict(fact, sid=sid) for fact in working_memory(self.kb, facts)]
-        try:
-            self._host.assert_facts(self.ruleset, memory)
-        except Exception as exc:
-            raise EngineError(f"durable_rules failed on this patient: {exc}") from exc
-        finally:
-            self._runs.pop(sid, None)
+            if self._closed:
+                raise EngineError("this engine was closed; consult through engine_for(kb)")
+            sid = f"p{next(self._sessions)}"
+            state = self._assert(patient_fact(self.kb, facts, sid))
             try:
-                self._host.delete_state(self.ruleset, sid)
-            except Exception:
-                pass
-        if state.error is not None:
-            if not isinstance(state.error, Exception):
-                # an interrupt (Ctrl-C, or SIGTERM raised as KeyboardInterrupt) that landed inside a rule
-                # action: re-raised as it came, so that `batch` stops with 130 and a resumable output,
-                # never an 'engine' error record and a run to the end
-                raise state.error
-            raise EngineError(f"a rule action failed: {state.error!r}") from state.error
-        return state.firings
+                return self._chain(facts, sid, state)
+            finally:
+                durable.delete_state(self._handle, sid)
+
+    def _assert(self, fact: dict[str, Any]) -> int:
+        """Assert one fact, which some pattern must take; the handle of its session."""
+        try:
+            status, state = durable.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
+        except durable.error as exc:
+            raise EngineError(f"durable_rules failed on this patient: {exc}") from exc
+        if status != 0:  # 1: no pattern took it; 2: already asserted
+            raise EngineError(f"durable_rules refused a fact of this patient (status {status})")
+        return int(state)
+
+    def _chain(self, facts: Mapping[str, Any], sid: str, state: int) -> list[Firing]:
+        firings: list[Firing] = []
+        derived: set[str] = set()
+        fired: set[str] = set()
+        handle = self._handle
+        try:
+            started = durable.start_action_for_state(handle, state)
+            message: str | None = started[1] if started else None
+            while message:
+                # the message is {"<rule.id>#<index>": {...matched facts...}}: only its name is needed
+                conjunct = self._conjuncts.get(message[2:message.index('"', 2)])  # None: the anchor
+                if conjunct and conjunct.rule.id not in fired:  # another conjunct of the rule may match too
+                    fired.add(conjunct.rule.id)
+                    self._fire(conjunct, facts, derived, firings, sid)
+                message = durable.complete_and_start_action(handle, state)
+        except durable.error as exc:
+            raise EngineError(f"durable_rules failed on this patient: {exc}") from exc
+        except EngineError:
+            raise
+        except Exception as exc:  # an interrupt (Ctrl-C, SIGTERM as KeyboardInterrupt) is raised as it came
+            raise EngineError(f"a rule action failed: {exc!r}") from exc
+        return firings
+
+    def _fire(self, conjunct: Conjunct, facts: Mapping[str, Any], derived: set[str], firings: list[Firing],
+              sid: str) -> None:
+        rule = conjunct.rule
+        matched = tuple(MatchedFact(name, facts.get(name) if origin == "input" else True, origin)
+                        for name, origin in conjunct.reads)
+        asserted = tuple(name for name in rule.derive if name not in derived)
+        derived.update(asserted)
+        firings.append(Firing(len(firings) + 1, rule.id, matched, asserted))
+        for name in asserted:
+            if name in self._read:
+                self._assert({"id": f"d:{name}", "sid": sid, "name": name})
 
 
 class _EngineCache:

@@ -1,4 +1,4 @@
-"""The durable_rules backend, whole, on a tiny knowledge base: the exact working memory (known and
+"""The durable_rules backend, whole, on a tiny knowledge base: the exact patient fact (known and
 unknown facts, list flags), the exact durable pattern of every operator, the compiled ruleset, the
 trace each firing leaves (matched facts, derived facts asserted once), how failures become
 EngineErrors, and the engine cache's least-recently-used closing.
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from myoivig.engine import durable_engine as backend
-from myoivig.engine.durable_engine import DurableEngine, compile_rules, working_memory
+from myoivig.engine.durable_engine import PATIENT, DurableEngine, compile_rules, patient_fact
 from myoivig.engine.errors import EngineError
 from myoivig.engine.model import (
     FactSpec,
@@ -29,11 +29,7 @@ FACTS = (
     FactSpec("kind", "enum", "a kind", "?", values=("x", "y")),
     FactSpec("tags", "list", "tags", "?", values=("p", "q")),
 )
-
-
-
-
-
+tiny_kb = partial(knowledge_base, facts=FACTS, derived=("d",))
 
 RULES = (
     rule("derive.one", "flag: true", derive=("d",)),
@@ -52,88 +48,88 @@ def engine() -> Any:
     made.close()
 
 
-# ---------------------------------------------------------------- working memory
-def test_working_memory_holds_every_fact_known_or_not_and_a_flag_per_list_value() -> None:
-    """Unknown facts are asserted as `known: false` (unknown is a positive pattern, not an absence)."""
-    kb = tiny_kb(facts=FACTS, derived=("d",))
-    assert working_memory(kb, {"flag": False, "kind": "y", "tags": ["q"]}) == [
-        {"id": "in:flag", "name": "flag", "known": True, "value": False},
-        {"id": "in:age", "name": "age", "known": False},
-        {"id": "in:kind", "name": "kind", "known": True, "value": "y"},
-        {"id": "in:tags", "name": "tags", "known": True},
-        {"id": "in:tags:p", "name": "tags:p", "known": True, "list": "tags", "value": False},
-        {"id": "in:tags:q", "name": "tags:q", "known": True, "list": "tags", "value": True},
-    ]
-    assert working_memory(kb, {"age": 0, "tags": []})[1:] == [
-        {"id": "in:age", "name": "age", "known": True, "value": 0},
-        {"id": "in:kind", "name": "kind", "known": False},
-        {"id": "in:tags", "name": "tags", "known": True},
-        {"id": "in:tags:p", "name": "tags:p", "known": True, "list": "tags", "value": False},
-        {"id": "in:tags:q", "name": "tags:q", "known": True, "list": "tags", "value": False},
-    ]
-    assert working_memory(kb, {})[-2:] == [
-        {"id": "in:tags:p", "name": "tags:p", "known": False, "list": "tags"},
-        {"id": "in:tags:q", "name": "tags:q", "known": False, "list": "tags"},
-    ]
+# ---------------------------------------------------------------- the patient's fact
+def test_the_patient_fact_holds_every_fact_known_or_not_and_a_flag_per_list_value() -> None:
+    """An unknown fact is `k_<name>: false` with no value (unknown is a positive test, not an absence
+    of a field); a known list is one true-or-false field per allowed value."""
+    kb = tiny_kb()
+    assert patient_fact(kb, {"flag": False, "kind": "y", "tags": ["q"]}, "p7") == {
+        "id": "patient", "sid": "p7", "name": PATIENT,
+        "k_flag": True, "v_flag": False, "k_age": False, "k_kind": True, "v_kind": "y",
+        "k_tags": True, "c_tags_0": False, "c_tags_1": True}
+    assert patient_fact(kb, {"age": 0, "tags": []}) == {
+        "id": "patient", "sid": "0", "name": PATIENT,
+        "k_flag": False, "k_age": True, "v_age": 0, "k_kind": False, "k_tags": True, "c_tags_0": False, "c_tags_1": False}
+    assert patient_fact(kb, {}) == {"id": "patient", "sid": "0", "name": PATIENT,
+                                    "k_flag": False, "k_age": False, "k_kind": False, "k_tags": False}
 
 
 # ---------------------------------------------------------------- patterns
-def patterns(text: str) -> list[dict[str, Any]]:
-    ruleset = compile_rules(tiny_kb(rule("r", text, kind="monitoring")), lambda r: print)
-    return [ruleset[key]["all"] for key in ruleset if key != "$sink"]
+def patterns(text: str) -> list[Any]:
+    ruleset, _ = compile_rules(tiny_kb(rule("r", text, kind="monitoring")))
+    return [ruleset[key]["all"] for key in ruleset if key != backend.ANCHOR]
+
+
+def on_patient(*terms: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"p": {"$and": [{"name": PATIENT}, *terms]}}]
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("flag: true", [[{"f_0": {"$and": [{"name": "flag"}, {"known": True}, {"value": True}]}}]]),
-    ("not: {flag: true}", [[{"f_0": {"$and": [{"name": "flag"}, {"known": True}, {"$neq": {"value": True}}]}}]]),
-    ("kind: {in: [x, y]}", [[{"f_0": {"$and": [{"name": "kind"}, {"known": True},
-                                                {"$or": [{"value": "x"}, {"value": "y"}]}]}}]]),
-    ("not: {kind: {in: [x, y]}}", [[{"f_0": {"$and": [{"name": "kind"}, {"known": True},
-                                                       {"$neq": {"value": "x"}}, {"$neq": {"value": "y"}}]}}]]),
-    ("tags: {contains: p}", [[{"f_0": {"$and": [{"name": "tags:p"}, {"known": True}, {"value": True}]}}]]),
-    ("not: {tags: {contains: p}}", [[{"f_0": {"$and": [{"name": "tags:p"}, {"known": True}, {"value": False}]}}]]),
-    ("age: {known: true}", [[{"f_0": {"$and": [{"name": "age"}, {"known": True}]}}]]),
-    ("age: {known: false}", [[{"f_0": {"$and": [{"name": "age"}, {"known": False}]}}]]),
-    ("not: {age: {known: true}}", [[{"f_0": {"$and": [{"name": "age"}, {"known": False}]}}]]),
-    ("age: {lt: 18}", [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$lt": {"value": 18}}]}}]]),
-    ("age: {lte: 18}", [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$lte": {"value": 18}}]}}]]),
-    ("age: {gt: 18}", [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$gt": {"value": 18}}]}}]]),
-    ("not: {age: {gt: 18}}", [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$lte": {"value": 18}}]}}]]),
-    # two tests on one fact share one pattern, and `known: true` is written once
-    ("all: [{age: {gte: 18}}, {age: {lt: 65}}]",
-     [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$gte": {"value": 18}}, {"$lt": {"value": 65}}]}}]]),
-    # a `known` test before a comparison on the same fact: the comparison still follows it
-    ("all: [{age: {known: true}}, {age: {gte: 18}}]",
-     [[{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$gte": {"value": 18}}]}}]]),
-    # two values of one list are two working-memory facts: two patterns
+    ("flag: true", [on_patient({"k_flag": True}, {"v_flag": True})]),
+    ("not: {flag: true}", [on_patient({"k_flag": True}, {"$neq": {"v_flag": True}})]),
+    ("kind: {in: [x, y]}", [on_patient({"k_kind": True}, {"$or": [{"v_kind": "x"}, {"v_kind": "y"}]})]),
+    ("not: {kind: {in: [x, y]}}", [on_patient({"k_kind": True}, {"$neq": {"v_kind": "x"}}, {"$neq": {"v_kind": "y"}})]),
+    ("tags: {contains: p}", [on_patient({"k_tags": True}, {"c_tags_0": True})]),
+    ("not: {tags: {contains: q}}", [on_patient({"k_tags": True}, {"c_tags_1": False})]),
+    ("age: {known: true}", [on_patient({"k_age": True})]),
+    ("age: {known: false}", [on_patient({"k_age": False})]),
+    ("not: {age: {known: true}}", [on_patient({"k_age": False})]),
+    ("age: {lt: 18}", [on_patient({"k_age": True}, {"$lt": {"v_age": 18}})]),
+    ("age: {lte: 18}", [on_patient({"k_age": True}, {"$lte": {"v_age": 18}})]),
+    ("age: {gt: 18}", [on_patient({"k_age": True}, {"$gt": {"v_age": 18}})]),
+    ("not: {age: {gt: 18}}", [on_patient({"k_age": True}, {"$lte": {"v_age": 18}})]),
+    # two tests on one fact: `k_age: true` is written once
+    ("all: [{age: {gte: 18}}, {age: {lt: 65}}]", [on_patient({"k_age": True}, {"$gte": {"v_age": 18}}, {"$lt": {"v_age": 65}})]),
+    ("all: [{age: {known: true}}, {age: {gte: 18}}]", [on_patient({"k_age": True}, {"$gte": {"v_age": 18}})]),
+    # every input test of a conjunct is one pattern on the one patient fact
     ("all: [{tags: {contains: p}}, {tags: {contains: q}}, {flag: true}]",
-     [[{"f_0": {"$and": [{"name": "tags:p"}, {"known": True}, {"value": True}]}},
-       {"f_1": {"$and": [{"name": "tags:q"}, {"known": True}, {"value": True}]}},
-       {"f_2": {"$and": [{"name": "flag"}, {"known": True}, {"value": True}]}}]]),
+     [on_patient({"k_tags": True}, {"c_tags_0": True}, {"c_tags_1": True}, {"k_flag": True}, {"v_flag": True})]),
+    # a derived fact is a fact of its own; a conjunct of derived facts only does not read the patient
+    ("all: [{d: true}, {flag: false}]", [on_patient({"k_flag": True}, {"v_flag": False}) + [{"d_0": {"name": "d"}}]]),
+    ("d: true", [[{"d_0": {"name": "d"}}]]),
     # one durable rule per conjunct of the normal form
     ("any: [{flag: true}, {age: {lt: 18}}]",
-     [[{"f_0": {"$and": [{"name": "flag"}, {"known": True}, {"value": True}]}}],
-      [{"f_0": {"$and": [{"name": "age"}, {"known": True}, {"$lt": {"value": 18}}]}}]]),
+     [on_patient({"k_flag": True}, {"v_flag": True}), on_patient({"k_age": True}, {"$lt": {"v_age": 18}})]),
 ])
 def test_each_literal_compiles_to_its_exact_durable_pattern(text: str, expected: list[Any]) -> None:
     """The backend is sound only if each pattern says exactly what the three-valued evaluator judges."""
     assert patterns(text) == expected
 
-tiny_kb = partial(knowledge_base, facts=FACTS, derived=("d",))
 
-
-def test_the_ruleset_names_each_conjunct_keeps_priority_and_ends_with_a_sink() -> None:
-    """Priority orders firings only when a rule sets one; the sink swallows every other fact."""
-    action = object()
-    ruleset = compile_rules(tiny_kb(rule("a", "any: [{flag: true}, {kind: x}]", priority=7, kind="monitoring"), rule("b", "flag: false", kind="monitoring")),
-                            lambda r: action)  # type: ignore[arg-type,return-value]
-    assert list(ruleset) == ["a#0", "a#1", "b#0", "$sink"]
+def test_the_ruleset_names_each_conjunct_keeps_priority_and_knows_what_each_conjunct_reads() -> None:
+    """Priority orders firings only when a rule sets one; each conjunct's facts, in the order of its
+    tests, are what its firing records as matched."""
+    kb = tiny_kb(rule("a", "any: [{flag: true}, {all: [{d: true}, {kind: x}, {tags: {contains: p}}, {kind: {known: true}}]}]",
+                      priority=7, kind="monitoring"), rule("b", "flag: false", kind="monitoring"))
+    ruleset, conjuncts = compile_rules(kb)
+    assert list(ruleset) == [*conjuncts, backend.ANCHOR] and list(conjuncts) == ["a#0", "a#1", "b#0"]
+    assert ruleset[backend.ANCHOR] == {"all": [{"p": {"name": PATIENT}}], "pri": 1_000_000}
     assert ruleset["a#0"]["pri"] == 7 and ruleset["a#1"]["pri"] == 7
     assert "pri" not in ruleset["b#0"]
-    assert ruleset["a#0"]["run"] is action and ruleset["b#0"]["run"] is action
-    sink = ruleset["$sink"]
-    assert sink["all"] == [{"m": {"$ex": {"name": 1}}}] and sink["pri"] == 1_000_000
-    assert sink["run"](None) is None
+    assert [conjunct.rule.id for conjunct in conjuncts.values()] == ["a", "a", "b"]
+    assert conjuncts["a#1"].reads == (("d", "derived"), ("kind", "input"), ("tags", "input"))
+
+
+def test_a_vocabulary_too_large_for_one_durable_fact_is_refused_by_name() -> None:
+    """durable_rules holds at most 255 fields in a fact: past that it would fail on every patient."""
+    many = tuple(FactSpec(f"fact_{index}", "number", "a number", "?") for index in range(127))
+    with pytest.raises(EngineError) as caught:
+        DurableEngine(tiny_kb(rule("r", "fact_0: {gt: 1}", kind="monitoring"), facts=many))
+    assert str(caught.value) == ("the vocabulary's 127 facts need 257 fields in the patient's fact, "
+                                 "and durable_rules holds at most 255 in one fact")
+    fits = DurableEngine(tiny_kb(rule("r", "fact_0: {gt: 1}", kind="monitoring"), facts=many[:126]))
+    assert [f.rule for f in fits.run({"fact_0": 2})] == ["r"]
+    fits.close()
 
 
 # ---------------------------------------------------------------- running
@@ -218,17 +214,50 @@ def test_an_interrupt_inside_a_rule_action_is_never_swallowed(engine: DurableEng
 
 def test_a_durable_failure_is_an_engine_error_and_the_session_is_cleaned(engine: DurableEngine,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """A crash inside durable_rules must reach the clinician as 'no advice', with durable's message."""
-    def failing(ruleset: str, facts: list[dict[str, Any]]) -> None:
-        raise RuntimeError("error code: 307")
-    monkeypatch.setattr(engine._host, "assert_facts", failing)
+    """A crash inside durable_rules must reach the clinician as 'no advice', with durable's message, and
+    the patient's session must still be deleted (durable holds at most 1,024)."""
+    deleted: list[str] = []
+    real_delete = backend.durable.delete_state
+
+    def delete(handle: int, sid: str) -> None:
+        deleted.append(sid)
+        real_delete(handle, sid)
+
+    def failing(handle: int, state: int) -> str:
+        raise backend.durable.error("Could not complete and start action, error code: 307")
+    monkeypatch.setattr(backend.durable, "delete_state", delete)
+    monkeypatch.setattr(backend.durable, "complete_and_start_action", failing)
     with pytest.raises(EngineError) as caught:
         engine.run({"flag": True})
-    assert str(caught.value) == "durable_rules failed on this patient: error code: 307"
-    assert isinstance(caught.value.__cause__, RuntimeError)
-    assert engine._runs == {}  # private, but the only sign the session's state was dropped
+    assert str(caught.value) == "durable_rules failed on this patient: Could not complete and start action, error code: 307"
+    assert isinstance(caught.value.__cause__, backend.durable.error)
+    assert len(deleted) == 1 and deleted[0].startswith("p")
     monkeypatch.undo()
     assert [f.rule for f in engine.run({"flag": True})][:1] in (["derive.one"], ["either"])
+
+
+def test_a_derived_fact_no_rule_reads_is_recorded_but_not_asserted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """durable refuses a fact no pattern takes; the trace still says the rule derived it."""
+    made = DurableEngine(tiny_kb(rule("end", "flag: true", derive=("d",), kind="monitoring")))
+    asserted: list[str] = []
+    real_assert = backend.durable.assert_fact
+
+    def spy(handle: int, fact: str) -> Any:
+        asserted.append(fact)
+        return real_assert(handle, fact)
+    monkeypatch.setattr(backend.durable, "assert_fact", spy)
+    assert made.run({"flag": True}) == [Firing(1, "end", (MatchedFact("flag", True, "input"),), ("d",))]
+    assert len(asserted) == 1 and f'"name": "{PATIENT}"' in asserted[0]
+    made.close()
+
+
+def test_a_patient_no_rule_reads_fires_nothing_and_leaves_no_session() -> None:
+    """With every rule on derived facts only, the anchor alone takes the patient's fact and fires
+    (durable crashed deleting a session in which no action had started); each session is deleted."""
+    made = DurableEngine(tiny_kb(rule("r", "d: true", kind="monitoring")))
+    for _ in range(1100):  # past durable's 1,024 live sessions
+        assert made.run({"flag": True}) == []
+    made.close()
 
 
 # ---------------------------------------------------------------- the cache

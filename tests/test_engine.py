@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from myoivig.engine import EngineError, KnowledgeBase, consult, durable_engine, load_knowledge_base, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.durable_engine import DurableEngine, engine_for, working_memory
+from myoivig.engine.durable_engine import DurableEngine, engine_for, flag_field, patient_fact
 from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.model import FactSpec
 from myoivig.engine.population import generate
@@ -103,11 +103,12 @@ def test_derived_facts_chain_forward(kb: KnowledgeBase) -> None:
 
 
 def test_unknown_fact_is_asserted_as_unknown_not_false(kb: KnowledgeBase) -> None:
-    memory = {fact["name"]: fact for fact in working_memory(kb, {"dysphagia": True, "autoantibodies": []})}
-    assert memory["dysphagia"] == {"id": "in:dysphagia", "name": "dysphagia", "known": True, "value": True}
-    assert memory["flare"] == {"id": "in:flare", "name": "flare", "known": False}
-    assert memory["autoantibodies:anti_hmgcr"]["value"] is False  # tested, none found
-    assert "value" not in memory["severity"]
+    fact = patient_fact(kb, {"dysphagia": True, "autoantibodies": []})
+    assert (fact["k_dysphagia"], fact["v_dysphagia"]) == (True, True)
+    assert fact["k_flare"] is False and "v_flare" not in fact
+    assert fact["k_autoantibodies"] is True
+    assert fact[flag_field(kb, "autoantibodies", "anti_hmgcr")] is False  # tested, none found
+    assert fact["k_severity"] is False and "v_severity" not in fact
 
 
 def test_a_negated_test_never_holds_on_an_unknown_fact(kb: KnowledgeBase) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, KnowledgeBaseError, consult, kbcache, load_knowledge_base, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.durable_engine import DurableEngine, engine_for, working_memory
+from myoivig.engine.durable_engine import DurableEngine, engine_for, flag_field, patient_fact
 from myoivig.engine.errors import Problem
 from myoivig.engine.evaluator import evaluate_rules
 from myoivig.engine.loader import DEFAULT_KB, check_knowledge_base, default_kb_path, kb_files, normalize_space
@@ -633,13 +633,14 @@ def test_the_cache_entry_is_a_file_in_the_cache_folder_unless_turned_off(monkeyp
 
 
 # ---------------------------------------------------------------- the durable backend
-def test_working_memory_holds_a_list_fact_as_one_flag_per_value(kb: KnowledgeBase) -> None:
+def test_the_patient_fact_holds_a_list_fact_as_one_flag_per_value(kb: KnowledgeBase) -> None:
     """A list fact is known-or-not itself; its values are flags (durable cannot match inside a list)."""
-    memory = {fact["id"]: fact for fact in working_memory(kb, {"current_therapies": ["methotrexate"], "age_years": 50})}
-    assert memory["in:current_therapies"] == {"id": "in:current_therapies", "name": "current_therapies", "known": True}
-    assert memory["in:current_therapies:methotrexate"]["value"] is True
-    assert memory["in:current_therapies:rituximab"]["value"] is False
-    assert memory["in:age_years"]["value"] == 50 and "in:age_years:" not in str(sorted(memory))
+    fact = patient_fact(kb, {"current_therapies": ["methotrexate"], "age_years": 50})
+    assert fact["k_current_therapies"] is True and "v_current_therapies" not in fact
+    flags = {value: fact[flag_field(kb, "current_therapies", value)] for value in kb.facts["current_therapies"].values}
+    assert flags["methotrexate"] is True and flags["rituximab"] is False
+    assert sum(flags.values()) == 1
+    assert fact["v_age_years"] == 50
 
 
 def test_an_explicit_equals_operator_runs_like_the_short_form(kb_copy: Path) -> None:
