@@ -31,7 +31,7 @@ def consult(kb: KnowledgeBase, facts: Mapping[str, Any], *, ask: bool = True) ->
     dose = usable(computed)
     warnings = tuple((c.id, c.statement) for c in conclusions if c.kind == "warning") + (
         computed.warnings if computed else ())
-    missing = tuple(find_missing(kb, facts)) if ask else ()
+    missing = tuple(find_missing(kb, facts, evaluation=evaluation)) if ask else ()
     if VERDICTS[verdict.value].open:
         better = {v.name for v in VERDICTS.values() if v.ivig_indicated} - {verdict.value}
         verdict = replace(verdict, open_facts=tuple(m.fact for m in missing if better & set(m.verdicts)))

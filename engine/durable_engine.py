@@ -132,7 +132,9 @@ def compile_rules(kb: KnowledgeBase) -> tuple[dict[str, Any], dict[str, Conjunct
                 terms += [term for term in _terms(kb, literal) if origin == "input" and term not in terms]
                 if (name, origin) not in reads:
                     reads.append((name, origin))
-            patterns = [{"p": {"$and": [{"name": PATIENT}, *terms]}}] if terms or not derived else []
+            patterns: list[dict[str, Any]] = []
+            if terms or not derived:  # a conjunct of derived facts only does not read the patient
+                patterns.append({"p": {"$and": [{"name": PATIENT}, *terms]}})
             patterns += [{f"d_{i}": {"name": name}} for i, name in enumerate(derived)]
             entry: dict[str, Any] = {"all": patterns}
             if rule.priority:

@@ -7,8 +7,8 @@ tests hold the backend to.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import conditions as cond
@@ -21,6 +21,7 @@ class Evaluation:
     rules: Mapping[str, Truth]
     derived: Mapping[str, Truth]
     order: tuple[str, ...]
+    changed: tuple[int, ...] = ()  # evaluate_changed: the positions of the rules whose truth changed
 
     @property
     def fired(self) -> list[str]:
@@ -60,32 +61,47 @@ def evaluate_rules(kb: KnowledgeBase, facts: Mapping[str, Any], open_world: bool
 
 def evaluate_changed(kb: KnowledgeBase, base: Evaluation, facts: Mapping[str, Any],
                      changes: Mapping[str, Any], base_view: Mapping[str, Any] | None = None) -> Evaluation:
-    """evaluate_rules(kb, {**facts, **changes}), given `base` = evaluate_rules(kb, facts): only the rules
-    downstream of the changed facts are evaluated again, in rule order. A derived fact is folded again
-    from all its producers (their truths new or, if untouched, as they were); every producer comes
-    before every user, so a user sees it final."""
+    """evaluate_rules(kb, {**facts, **changes}), given `base` = evaluate_rules(kb, facts): in rule order,
+    a rule downstream of the changed facts is evaluated again only if it tests a changed fact or a
+    derived fact whose truth changed. A derived fact is folded again from all its producers (their
+    truths new or, if untouched, as they were); every producer comes before every user, so a user
+    sees it final."""
     downstream = kb.downstream
-    positions = sorted({i for name in changes for i in downstream[name]})
+    if len(changes) == 1:
+        positions: Iterable[int] = downstream[next(iter(changes))]  # already in rule order
+    else:
+        positions = sorted({i for name in changes for i in downstream[name]})
     if not positions:
-        return base
+        return replace(base, changed=())
     rules = dict(base.rules)
     derived = dict(base.derived)
     view = dict(base_view) if base_view is not None else base.view(facts)  # base_view: base.view(facts), kept
     view.update(changes)
-    evaluators, producers = kb.evaluators, kb.producers
+    dirty = set(changes)
+    changed: list[int] = []
+    evaluators, producers, tested = kb.evaluators, kb.producers, kb.tested
     for position in positions:
+        if dirty.isdisjoint(tested[position]):
+            continue  # what it tests is as it was: so is its truth
         rule, closed, _ = evaluators[position]
-        rules[rule.id] = closed(view)
+        truth = closed(view)
+        if truth == rules[rule.id]:
+            continue
+        rules[rule.id] = truth
+        changed.append(position)
         for name in rule.derive:
-            truth: Truth = False
+            folded: Truth = False
             for producer in producers[name]:
-                truth = _or(truth, rules[producer])
-            derived[name] = truth
-            if truth is None:
+                folded = _or(folded, rules[producer])
+            if folded == derived[name]:
+                continue
+            derived[name] = folded
+            dirty.add(name)
+            if folded is None:
                 view.pop(name, None)
             else:
-                view[name] = truth
-    return Evaluation(rules, derived, base.order)
+                view[name] = folded
+    return Evaluation(rules, derived, base.order, tuple(changed))
 
 
 def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset(),
@@ -98,13 +114,11 @@ def input_dependencies(kb: KnowledgeBase, settled: frozenset[str] = frozenset(),
     """
     producers = kb.producers
     deps: dict[str, frozenset[str]] = {}
-    for rule in kb.rules:  # dependency order: producers are done first
-        found: set[str] = set()
-        for test in cond.tests(rule.when):
-            if test.fact in kb.facts:
-                found.add(test.fact)
-            if test.fact not in settled:
-                for producer in producers.get(test.fact, ()):
+    for rule, tested in zip(kb.rules, kb.tested, strict=True):  # dependency order: producers are done first
+        found = set(tested & kb.facts.keys())
+        for name in tested:
+            if name not in settled:
+                for producer in producers.get(name, ()):
                     if producer not in closed:
                         found |= deps[producer]
         deps[rule.id] = frozenset(found)

@@ -5,10 +5,16 @@ unknown fact it shares a rule with, through the direct evaluator (fast, and the
 same rules); what changes - the verdict, a hard stop, a caution, the dose, other
 advice - decides how early it is asked.
 
-A trial evaluates again only the rules downstream of the facts it tries, and decides the verdict and
-the dose again only when a rule's truth changed (or, for the dose, a fact its arithmetic reads). The
-exhaustive search, every rule, verdict and dose for every trial, is kept as `exhaustive=True`: the
-tests hold the two equal on generated patients.
+Done exactly, but only once each:
+- a value is tried only if the rules can tell it from the values already tried
+  (`distinct_values`; every value of a fact the dose arithmetic reads);
+- a trial evaluates again only the rules its answers reach (`evaluate_changed`);
+- the conclusions, verdict and dose of a trial follow from which rules changed and
+  what the dose reads: two trials alike in both share one outcome, and the verdict
+  and dose are decided again only when a rule started or stopped firing or a route
+  opened or closed.
+The exhaustive search (every value, every rule, verdict and dose for every trial) is
+kept as `exhaustive=True`: the tests and `make differential` hold the two equal.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import conditions as cond
+from .conditions import Truth
 from .dose import DOSE_INPUTS, advised_dose, usable
 from .evaluator import Evaluation, evaluate_changed, evaluate_rules, input_dependencies
 from .model import KIND_ORDER, STRENGTHS, VERDICTS, Dose, KnowledgeBase, MissingFact, VerdictName
@@ -28,20 +35,13 @@ CONCERNS = ("hard_stop", "verdict", "caution", "dose", "other")
 
 def candidate_values(kb: KnowledgeBase, name: str) -> list[Any]:
     """Values worth trying for an unknown fact: every category, and both sides of each threshold."""
-    spec = kb.facts[name]
-    if spec.type == "bool":
-        return [True, False]
-    if spec.type == "enum":
-        return list(spec.values)
-    if spec.type == "list":
-        return [[]] + [[value] for value in spec.values]
-    low, high = spec.range or (0, 0)
-    points = {low, high}
-    for rule in kb.rules:
-        for test in cond.tests(rule.when):
-            if test.fact == name and test.op in cond.COMPARISONS:
-                points.update({test.value - 1, test.value, test.value + 1})
-    return sorted(cond.exact_number(p) for p in points if low <= p <= high)
+    return [list(value) if isinstance(value, list) else value for value in kb.candidate_values[name]]
+
+
+def distinct_values(kb: KnowledgeBase, name: str) -> list[Any]:
+    """The candidate values the rules can tell apart: the first of each class of values that every test
+    of the knowledge base on this fact judges alike (what else reads a value is the dose: DOSE_INPUTS)."""
+    return [list(value) if isinstance(value, list) else value for value in kb.distinct_values[name]]
 
 
 Outcome = tuple[frozenset[str], Dose | None, VerdictName]
@@ -59,44 +59,77 @@ def _outcome(kb: KnowledgeBase, facts: Mapping[str, Any], evaluation: Evaluation
 
 
 class _Trials:
-    """The outcome of the patient with a few unknown facts answered, from the patient's own evaluation."""
+    """The outcome of the patient with a few unknown facts answered, from the patient's own evaluation.
 
-    def __init__(self, kb: KnowledgeBase, facts: Mapping[str, Any], exhaustive: bool) -> None:
+    Two trials that change the same rules the same way, with the same answers to what the dose arithmetic
+    reads, have the same outcome: it is worked out once (`outcomes`), and so is each dose (`doses`).
+    """
+
+    def __init__(self, kb: KnowledgeBase, facts: Mapping[str, Any], exhaustive: bool,
+                 evaluation: Evaluation | None) -> None:
         self.kb, self.facts, self.exhaustive = kb, facts, exhaustive
-        self.evaluation = evaluate_rules(kb, facts)
+        self.evaluation = evaluation or evaluate_rules(kb, facts)
         self.view = self.evaluation.view(facts)
         self.base = _outcome(kb, facts, self.evaluation)
         self.routes = frozenset(rule.id for rule in kb.routes)
+        self.concluding = frozenset(rule.id for rule in kb.rules if rule.conclude)
+        self.outcomes: dict[Any, Outcome] = {}
+        self.doses: dict[Any, Dose | None] = {}
+
+    def values(self, name: str) -> list[Any]:
+        """The values to try: one of each class of values the rules cannot tell apart (all of them for the
+        exhaustive search, and for a fact the dose arithmetic reads)."""
+        if self.exhaustive or name in DOSE_INPUTS:
+            return candidate_values(self.kb, name)
+        return distinct_values(self.kb, name)
 
     def outcome(self, changes: Mapping[str, Any]) -> Outcome:
         trial = {**self.facts, **changes}
         if self.exhaustive:
             return _outcome(self.kb, trial)
         evaluation = evaluate_changed(self.kb, self.evaluation, self.facts, changes, self.view)
-        if self._material(evaluation, changes):
-            return _outcome(self.kb, trial, evaluation)
-        if DOSE_INPUTS.isdisjoint(changes):  # the same rules hold and the arithmetic reads none of the answers
-            return self.base
+        after, rules = evaluation.rules, self.kb.rules
+        flips = tuple((position, after[rules[position].id]) for position in evaluation.changed)
+        key = (flips, tuple(sorted((name, repr(value)) for name, value in changes.items() if name in DOSE_INPUTS)))
+        if key not in self.outcomes:
+            self.outcomes[key] = self._outcome(evaluation, flips, trial, changes)
+        return self.outcomes[key]
+
+    def _outcome(self, evaluation: Evaluation, flips: tuple[tuple[int, Truth], ...], trial: Mapping[str, Any],
+                 changes: Mapping[str, Any]) -> Outcome:
         conclusions, _, verdict = self.base
-        dose = usable(advised_dose(self.kb, verdict, evaluation.fired, trial))
-        return conclusions, dose and replace(dose, next_course=None), verdict
-
-    def _material(self, evaluation: Evaluation, changes: Mapping[str, Any]) -> bool:
-        """Whether the trial could change the conclusions or the verdict: a rule that fires now did not, or
-        the reverse, or a route became open or closed (an unknown rule becoming false changes neither)."""
-        before, after, rules = self.evaluation.rules, evaluation.rules, self.kb.rules
-        for position in {i for name in changes for i in self.kb.downstream[name]}:
+        rules = self.kb.rules
+        material = False
+        for position, truth in flips:
             rule_id = rules[position].id
-            old, new = before[rule_id], after[rule_id]
-            if (old is True) != (new is True) or (rule_id in self.routes and (old is None) != (new is None)):
-                return True
-        return False
+            old = self.evaluation.rules[rule_id]
+            if (old is True) != (truth is True):
+                material = True
+                if rule_id in self.concluding:
+                    conclusions = conclusions ^ {rule_id}
+            elif rule_id in self.routes and (old is None) != (truth is None):
+                material = True  # a route became open or closed (an unknown rule becoming false changes nothing)
+        if material:
+            verdict = decide(self.kb, evaluation).value
+        elif DOSE_INPUTS.isdisjoint(changes):  # the same rules hold and the arithmetic reads none of the answers
+            return self.base
+        return conclusions, self._dose(verdict, evaluation, trial), verdict
+
+    def _dose(self, verdict: VerdictName, evaluation: Evaluation, trial: Mapping[str, Any]) -> Dose | None:
+        truths = evaluation.rules
+        fired = tuple(rule_id for rule_id in self.kb.dose_rules if truths[rule_id] is True)
+        key = (VERDICTS[verdict].ivig_indicated, fired, tuple(repr(trial.get(name)) for name in sorted(DOSE_INPUTS)))
+        if key not in self.doses:
+            dose = usable(advised_dose(self.kb, verdict, fired, trial))
+            self.doses[key] = dose and replace(dose, next_course=None)
+        return self.doses[key]
 
 
-def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
-                 names: Iterable[str] | None = None, *, exhaustive: bool = False) -> list[MissingFact]:
-    """Unknown facts that, given one value or another, would change the advice; safety first."""
-    trials = _Trials(kb, facts, exhaustive)
+def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any], names: Iterable[str] | None = None, *,
+                 exhaustive: bool = False, evaluation: Evaluation | None = None) -> list[MissingFact]:
+    """Unknown facts that, given one value or another, would change the advice; safety first.
+    `evaluation`: evaluate_rules(kb, facts), when the caller has it already."""
+    trials = _Trials(kb, facts, exhaustive, evaluation)
     base_conclusions, base_dose, base_verdict = trials.base
     wanted = [name for name in (names if names is not None else kb.facts) if name not in facts
               and _asked(kb.facts[name].asked, kb.facts[name].ask_when, facts)]
@@ -121,11 +154,11 @@ def find_missing(kb: KnowledgeBase, facts: Mapping[str, Any],
 
     base = (base_conclusions, base_dose, base_verdict)
     for name in unknown:
-        for value in candidate_values(kb, name):
+        for value in trials.values(name):
             credit(name, base, alone(name, value))
     for first, second in _shared_rule_pairs(kb, unknown):
-        for one in candidate_values(kb, first):
-            for other in candidate_values(kb, second):
+        for one in trials.values(first):
+            for other in trials.values(second):
                 both = trials.outcome({first: one, second: other})
                 credit(second, alone(first, one), both)  # what answering `second` adds to `first`
                 credit(first, alone(second, other), both)
@@ -174,9 +207,5 @@ def _asked(asked: bool, when: cond.Condition | None, facts: Mapping[str, Any]) -
 
 def _shared_rule_pairs(kb: KnowledgeBase, unknown: list[str]) -> list[tuple[str, str]]:
     """Pairs of unknown facts that one rule tests together under `all`."""
-    pairs: set[tuple[str, str]] = set()
     wanted = set(unknown)
-    for facts in kb.conjunct_facts:
-        names = sorted(facts & wanted)
-        pairs.update((a, b) for i, a in enumerate(names) for b in names[i + 1:])
-    return sorted(pairs)
+    return [(a, b) for a, b in kb.shared_pairs if a in wanted and b in wanted]

@@ -11,7 +11,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from .conditions import NUMBER_PLACES, Condition, Evaluator, compile_condition, to_dnf
+from .conditions import (
+    COMPARISONS,
+    NUMBER_PLACES,
+    Condition,
+    Evaluator,
+    compile_condition,
+    compile_test,
+    exact_number,
+    to_dnf,
+)
 from .conditions import tests as tests_of
 
 VerdictName = Literal["contraindicated", "out_of_scope", "indicated", "may_be_considered", "undetermined",
@@ -208,6 +217,56 @@ class KnowledgeBase:
         return tuple(rule for rule in self.rules if rule.conclude and rule.conclude.strength)
 
     @cached_property
+    def candidate_values(self) -> dict[str, tuple[Any, ...]]:
+        """For each input fact, the values worth trying when it is unknown: every category, and both sides
+        of each threshold (and the range's ends) for a number."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for name, spec in self.facts.items():
+            if spec.type == "bool":
+                found[name] = (True, False)
+            elif spec.type == "enum":
+                found[name] = spec.values
+            elif spec.type == "list":
+                found[name] = ([], *([value] for value in spec.values))
+            else:
+                low, high = spec.range or (0, 0)
+                points = {low, high}
+                for rule in self.rules:
+                    for test in tests_of(rule.when):
+                        if test.fact == name and test.op in COMPARISONS:
+                            points.update({test.value - 1, test.value, test.value + 1})
+                found[name] = tuple(sorted(exact_number(p) for p in points if low <= p <= high))
+        return found
+
+    @cached_property
+    def distinct_values(self) -> dict[str, tuple[Any, ...]]:
+        """For each input fact, the first candidate value of each class that every test on the fact (in
+        rules, in the closed world) judges alike: values the rules cannot tell apart."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for name, values in self.candidate_values.items():
+            tests = [compile_test(test) for rule in self.rules for test in tests_of(rule.when) if test.fact == name]
+            seen: dict[tuple[Any, ...], Any] = {}
+            for value in values:
+                seen.setdefault(tuple(test({name: value}) for test in tests), value)
+            found[name] = tuple(seen.values())
+        return found
+
+    @cached_property
+    def verdict_rules(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The rules the verdict reads besides the routes, in rule order: the hard stops (contraindication
+        conclusions) and the scope conclusions that put a patient outside the document's scope."""
+        stops = tuple(rule.id for rule in self.rules if rule.conclude and rule.conclude.kind == "contraindication")
+        outside = tuple(rule.id for rule in self.rules
+                        if rule.conclude and rule.conclude.kind == "scope" and rule.conclude.outside_scope)
+        return stops, outside
+
+    @cached_property
+    def dose_rules(self) -> tuple[str, ...]:
+        """The rules the dose arithmetic reads: those with a dose block, and warnings that withhold the dose."""
+        return tuple(rule.id for rule in self.rules
+                     if rule.dose is not None or (rule.conclude and rule.conclude.withholds_dose))
+
+    @cached_property
     def route_strengths(self) -> dict[str, str]:
         """Each route's strength by rule id (every route has one: that is what makes it a route)."""
         return {rule.id: rule.conclude.strength for rule in self.routes
@@ -241,6 +300,20 @@ class KnowledgeBase:
                 for producer in self.producers.get(test.fact, ()):
                     found |= inputs[producer]
         return {name: tuple(i for i, rule in enumerate(self.rules) if name in inputs[rule.id]) for name in self.facts}
+
+    @cached_property
+    def tested(self) -> tuple[frozenset[str], ...]:
+        """For each rule (by position), the facts its condition tests, input and derived."""
+        return tuple(frozenset(test.fact for test in tests_of(rule.when)) for rule in self.rules)
+
+    @cached_property
+    def shared_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Pairs of input facts that one conjunct of a rule's normal form tests together, sorted."""
+        pairs: set[tuple[str, str]] = set()
+        for facts in self.conjunct_facts:
+            names = sorted(facts & set(self.facts))
+            pairs.update((a, b) for i, a in enumerate(names) for b in names[i + 1:])
+        return tuple(sorted(pairs))
 
     @cached_property
     def conjunct_facts(self) -> tuple[frozenset[str], ...]:

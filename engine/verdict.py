@@ -15,23 +15,19 @@ __all__ = ["VERDICTS", "VerdictSpec", "decide"]
 
 def decide(kb: KnowledgeBase, evaluation: Evaluation) -> Verdict:
     """A hard stop, then scope, then the strongest route that holds, then whether any is still open."""
-    fired = set(evaluation.fired)
-
-    def fired_of(kind: str, only_outside_scope: bool = False) -> tuple[str, ...]:
-        return tuple(rule.id for rule in kb.rules if rule.id in fired and rule.conclude
-                     and rule.conclude.kind == kind and (rule.conclude.outside_scope or not only_outside_scope))
-
-    if stops := fired_of("contraindication"):
+    truths = evaluation.rules
+    stops_of, outside_of = kb.verdict_rules
+    if stops := tuple(rule_id for rule_id in stops_of if truths[rule_id] is True):
         return Verdict("contraindicated", None, stops)
-    if outside := fired_of("scope", only_outside_scope=True):
+    if outside := tuple(rule_id for rule_id in outside_of if truths[rule_id] is True):
         return Verdict("out_of_scope", None, outside)
-    held = {rule.id: kb.route_strengths[rule.id] for rule in kb.routes if rule.id in fired}
+    held = {rule.id: kb.route_strengths[rule.id] for rule in kb.routes if truths[rule.id] is True}
     if held:
         strongest = min(held.values(), key=list(STRENGTHS).index)
         value = STRENGTHS[strongest].verdict
         deciding = tuple(rule_id for rule_id, strength in held.items() if STRENGTHS[strength].verdict == value)
         return Verdict(value, STRENGTHS[strongest].words, deciding)
-    still_open = tuple(rule.id for rule in kb.routes if evaluation.rules[rule.id] is None)
+    still_open = tuple(rule.id for rule in kb.routes if truths[rule.id] is None)
     if still_open:
         return Verdict("undetermined", None, still_open)  # which facts could open them: engine/missing.py
     return Verdict("not_indicated", None, ())

@@ -18,7 +18,7 @@ import pytest
 
 from myoivig.engine import KnowledgeBase, find_missing, normalize
 from myoivig.engine import conditions as cond
-from myoivig.engine.missing import CONCERNS, candidate_values
+from myoivig.engine.missing import CONCERNS, candidate_values, distinct_values
 from myoivig.engine.model import VERDICTS, FactSpec, MissingFact
 
 from .builders import knowledge_base, rule
@@ -268,13 +268,39 @@ def test_evaluating_only_the_rules_downstream_of_a_change_gives_the_full_evaluat
         unknown = [name for name in kb.facts if name not in facts]
         changes = {name: rng.choice(candidate_values(kb, name)) for name in rng.sample(unknown, min(3, len(unknown)))}
         whole = evaluate_rules(kb, {**facts, **changes})
-        part = evaluate_changed(kb, evaluate_rules(kb, facts), facts, changes)
+        base = evaluate_rules(kb, facts)
+        part = evaluate_changed(kb, base, facts, changes)
         assert (part.rules, part.derived) == (whole.rules, whole.derived), (facts, changes)
+        # and it names exactly the rules whose truth changed, in rule order (the search's memo is keyed by them)
+        assert part.changed == tuple(i for i, rule in enumerate(kb.rules) if whole.rules[rule.id] != base.rules[rule.id])
+
+
+def test_the_values_tried_are_one_of_each_class_the_rules_tell_apart(tiny_kb: KnowledgeBase) -> None:
+    """n's rules test only `n > 5`: 0, 4 and 5 are alike, and so are 6 and 10; `free` is tested at 7 and at 0.
+    A value no rule tests is like the empty list; a fact the dose reads keeps every value (see DOSE_INPUTS)."""
+    assert distinct_values(tiny_kb, "n") == [0, 6]
+    assert distinct_values(tiny_kb, "free") == [0]
+    assert distinct_values(tiny_kb, "tags") == [[]]  # no rule tests u or v
+    assert distinct_values(tiny_kb, "k") == ["x", "y"] and distinct_values(tiny_kb, "a") == [True, False]
+
+
+def test_the_shipped_value_classes_keep_every_threshold_and_every_tested_value(kb: KnowledgeBase) -> None:
+    """Each class holds values every test of the knowledge base judges alike, and no two classes do."""
+    from myoivig.engine.conditions import evaluate_test, tests
+
+    for name in kb.facts:
+        on_fact = [test for rule in kb.rules for test in tests(rule.when) if test.fact == name]
+        judged = {repr(value): tuple(evaluate_test(test, {name: value}) for test in on_fact)
+                  for value in candidate_values(kb, name)}
+        kept = distinct_values(kb, name)
+        assert {judged[repr(value)] for value in kept} == set(judged.values()), name
+        assert len({judged[repr(value)] for value in kept}) == len(kept), name
 
 
 def test_the_dose_arithmetic_reads_no_fact_but_its_declared_inputs(kb: KnowledgeBase) -> None:
-    """The search reuses a dose when no rule changed and no answer is one of DOSE_INPUTS: that is sound only
-    if compute_dose reads nothing else. A recording patient lists what it reads, on patients given a dose."""
+    """The search reuses a dose when no rule changed and no answer is one of DOSE_INPUTS, and keys its doses by
+    the dose rules that fired: sound only if compute_dose reads nothing else. A recording patient lists what
+    it reads, on patients given a dose."""
     from collections.abc import Iterator
 
     from myoivig.engine import consult, normalize
@@ -304,9 +330,12 @@ def test_the_dose_arithmetic_reads_no_fact_but_its_declared_inputs(kb: Knowledge
         facts = normalize(kb, raw)
         consultation = consult(kb, facts, ask=False)
         patient = Recording(facts)
-        if compute_dose(kb, consultation.fired, patient) is not None:
+        dose = compute_dose(kb, consultation.fired, patient)
+        if dose is not None:
             dosed += 1
         assert Recording.read <= DOSE_INPUTS, Recording.read - DOSE_INPUTS
+        # and of the rules that fired it reads only kb.dose_rules (the search hands it only those)
+        assert compute_dose(kb, [r for r in kb.dose_rules if r in consultation.fired], facts) == dose
     assert dosed > 20
 
 
