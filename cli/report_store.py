@@ -18,7 +18,8 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,16 +44,48 @@ class KeptReport:
 
 
 class ReportStore:
-    """SQLite, one short connection per call (the service's threads never share one)."""
+    """SQLite, one short connection per call (the service's threads never share one).
+
+    Each write is one transaction, in WAL mode with `synchronous=NORMAL`: a crash of the service loses
+    nothing committed, a power cut may lose the last few writes but never leaves the file inconsistent
+    (sqlite.org/wal.html) [local policy: what is kept here is links, issued cards and used token ids,
+    which a restart after a power cut may forget; the advice itself is made again from the record].
+    Without it every card written was a transaction of its own and an fsync: about 14 ms a request.
+    """
 
     def __init__(self, path: Path, ttl_hours: float) -> None:
         self.path, self.ttl = path, ttl_hours * 3600
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        with self._opened() as db:  # executescript commits on its own
             db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction, committed at the end of the block, rolled back on any error; then closed."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    @contextmanager
+    def _opened(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            yield db
+        finally:
+            db.close()
 
     def put(self, facts: Mapping[str, Any], reading: Mapping[str, Any], patient: str, kb_sha256: str) -> str | None:
         """Keep one consultation; its token is the link's last part (None: too big to keep). Expired rows
@@ -62,14 +95,14 @@ class ReportStore:
         body = json.dumps({"facts": dict(facts), "reading": dict(reading), "patient": patient})
         if len(body.encode("utf-8")) > MAX_REPORT_BYTES:
             return None
-        with self._connect() as db:
+        with self._write() as db:
             db.execute("DELETE FROM reports WHERE expires < ?", (now,))
             db.execute("DELETE FROM cards WHERE expires < ?", (now,))
             db.execute("INSERT INTO reports VALUES (?, ?, ?, ?, ?)", (token, now, now + self.ttl, kb_sha256, body))
         return token
 
     def get(self, token: str) -> KeptReport | None:
-        with self._connect() as db:
+        with self._opened() as db:
             row = db.execute("SELECT kb_sha256, body FROM reports WHERE token = ? AND expires >= ?",
                              (token, time.time())).fetchone()
         if row is None:
@@ -81,24 +114,21 @@ class ReportStore:
         """Remember the cards just sent: uuid -> (hookInstance, rule ids). A uuid sent again (the same
         hookInstance) is refreshed."""
         expires = time.time() + self.ttl
-        with self._connect() as db:
+        with self._write() as db:
             db.executemany("INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?)",
                            [(uuid, expires, instance, json.dumps(rules)) for uuid, (instance, rules) in cards.items()])
 
     def first_use(self, jti: str, expires: float) -> bool:
         """Record a JWT's id until it expires; False when it was already recorded (a replay), by this
         process or another."""
-        with self._connect() as db:
+        with self._write() as db:
             db.execute("DELETE FROM tokens WHERE expires < ?", (time.time(),))
-            try:
-                db.execute("INSERT INTO tokens VALUES (?, ?)", (jti, expires))
-            except sqlite3.IntegrityError:
-                return False
-        return True
+            inserted = db.execute("INSERT OR IGNORE INTO tokens VALUES (?, ?)", (jti, expires)).rowcount
+        return inserted == 1
 
     def card(self, uuid: str) -> tuple[str, list[str]] | None:
         """The hookInstance and rules of a card this service issued and still remembers."""
-        with self._connect() as db:
+        with self._opened() as db:
             row = db.execute("SELECT hook_instance, rules FROM cards WHERE uuid = ? AND expires >= ?",
                              (uuid, time.time())).fetchone()
         return None if row is None else (row[0], json.loads(row[1]))

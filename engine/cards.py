@@ -204,12 +204,13 @@ def short(text: str) -> str:
     return text[:SUMMARY_LIMIT - 2].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
+_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **{char: "\\" + char for char in "\\`*_[]#|"}})
+
+
 def escape(text: str) -> str:
     """Text (a quote, or anything from the EHR) safe inside Markdown that a client renders with raw HTML:
     one line (no heading or list made of it), no markup, no link (GFM links bare URLs)."""
-    out = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for char in "\\`*_[]#|":
-        out = out.replace(char, "\\" + char)
+    out = " ".join(text.split()).translate(_MARKUP)
     return out.replace("://", ":&#47;&#47;").replace("www.", "www&#46;")
 
 
